@@ -1,0 +1,121 @@
+"""The `stylenet` command line.  Imports nothing heavy: each verb imports its own module when it runs, so
+`stylenet --help` answers at once and only the verbs that need TensorFlow pay for it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXAMPLES = {
+    "build-dataset": "stylenet build-dataset ../shared/data/raw --splits ../shared/data/splits.csv -o build/dataset",
+}
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ logging reads this once, at import; set it before any verb imports TF.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _programs(text: str) -> tuple[int, ...]:
+    """'0-7' or '0,1,4-5' -> (0, 1, 4, 5)."""
+    out = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"programs must look like 0-7 or 0,1,4-5, got {text!r}") from None
+    if not out or min(out) < 0 or max(out) > 127:
+        raise argparse.ArgumentTypeError(f"programs must lie in 0..127, got {text!r}")
+    return tuple(sorted(set(out)))
+
+
+def _meter(text: str) -> str:
+    num, _, den = text.partition("/")
+    if not (num.isdigit() and den.isdigit()):
+        raise argparse.ArgumentTypeError(f"time signature must look like 4/4, got {text!r}")
+    return f"{int(num)}/{int(den)}"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylenet",
+        description="Learn how pianists of a genre play, and perform flat MIDI in that style "
+                    "(Malik & Ek, 'Neural Translation of Musical Style', 2017).",
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    build = verbs.add_parser(
+        "build-dataset", help="encode a folder of piano MIDI (RAW_DIR/<genre>/...) into training matrices",
+        description="Encode every MIDI file under RAW_DIR/<genre>/ into score and velocity matrices, "
+                    "with a manifest and a report of every rejected file.",
+        epilog=f"example:\n  {EXAMPLES['build-dataset']}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("raw_dir", metavar="RAW_DIR", help="folder with one sub-folder per genre")
+    build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
+    build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
+                       "without it every piece is 'train'")
+    build.add_argument("--steps-per-quarter", type=_positive, default=4,
+                       help="grid steps per quarter note (default: %(default)s = 1/16 notes, as the paper)")
+    build.add_argument("--programs", type=_programs, default=tuple(range(8)),
+                       help="General MIDI programs (0-based) that count as piano (default: 0-7)")
+    build.add_argument("--min-velocities", type=int, default=20, metavar="N",
+                       help="reject files with fewer than N distinct velocities (default: %(default)s, the paper)")
+    build.add_argument("--time-signature", type=_meter, metavar="N/D",
+                       help="keep only pieces entirely in this meter (4/4 reproduces the paper; default: all)")
+    build.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: all cores)")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _run_build_dataset(args) -> int:
+    from .dataset import BuildOptions, build_dataset
+
+    options = BuildOptions(args.steps_per_quarter, args.programs, args.min_velocities, args.time_signature)
+    report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
+                           progress=not args.quiet)
+    print(report.summary_table())
+    print(f"\n{len(report.kept)} pieces kept, {len(report.rejected)} rejected "
+          f"({report.reused} unchanged since the last build) in {report.seconds:.1f} s")
+    print(f"dataset: {report.out_dir}/manifest.jsonl   rejected files and reasons: {report.out_dir}/rejected.csv")
+    return 0
+
+
+VERBS = {"build-dataset": _run_build_dataset}
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_tensorflow()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    from .fileio import StyleNetError
+
+    try:
+        return VERBS[args.verb](args)
+    except StyleNetError as exc:
+        print(f"stylenet {args.verb}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"stylenet {args.verb}: interrupted", file=sys.stderr)
+        return 130

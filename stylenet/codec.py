@@ -1,0 +1,465 @@
+"""The one MIDI codec every StyleNet verb shares.
+
+A MIDI file from a pianist is a *performance*: notes with exact times and a velocity (how hard the key
+was struck, 1..127).  StyleNet learns the mapping from the *score* (which keys go down when, and for how
+long) to the velocities.  This module turns a file into both halves and back:
+
+    load_midi(path)            -> MidiPiece   the file, its piano notes and its beat grid
+    quantise(piece)            -> Score       piano notes snapped to a 1/16-note grid (paper: 4 steps per quarter)
+    encode(score)              -> (score_matrix [T, 176] uint8, velocity_matrix [T, 88] float32)
+    decode(score_m, velocity_m)-> Score       the inverse of encode (the paper's quantised output)
+    score_to_midi(score, grid) -> PrettyMIDI  a playable quantised piano part
+    apply_velocities(piece, velocity_matrix)  the original file, untouched but for piano note velocities
+
+Matrix layout (Malik & Ek 2017).  Row t is one grid step.  Key k (MIDI pitch 21 + k, A0..C8) owns two
+score columns, 2k and 2k+1:  onset = [1, 1] (the key is struck at this step), held = [0, 1] (still down,
+struck earlier), off = [0, 0].  The velocity matrix has one column per key holding velocity / 127.
+
+Velocity target over the whole duration.  As in the original StyleNet code, a note's velocity is written on
+every step the note sounds, not on its onset step only.  Why: the network then gets a dense target on every
+sounding cell (MSE over a matrix that is ~95 % silence otherwise learns to predict near zero everywhere), and
+`masked_mse` ("cells where a note sounds") has a natural meaning.  Reading is unaffected: a note's predicted
+velocity is always read at its own onset step.
+
+The grid is the file's own beat grid (ticks per quarter note), not seconds, so a ritardando written as
+tempo changes does not stretch or squash the score.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
+N_KEYS = 88
+HIGHEST_KEY = LOWEST_KEY + N_KEYS - 1  # C8
+SCORE_COLUMNS = 2 * N_KEYS
+DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
+PIANO_PROGRAMS = tuple(range(8))  # General MIDI 1-8: acoustic grand ... clavinet
+DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
+
+
+class MidiReadError(ValueError):
+    """A file that cannot be used, with a reason a person can act on."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------------------------------
+# The beat grid
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """Maps seconds to musical time (quarter notes, grid steps) through a file's tempo map.
+
+    `change_times[i]` is when tempo `qpm[i]` (quarter notes per minute) takes effect; `change_quarters[i]`
+    is the same moment counted in quarter notes from the start of the file.
+    """
+
+    steps_per_quarter: int
+    change_times: np.ndarray
+    change_quarters: np.ndarray
+    qpm: np.ndarray
+    ticks_per_quarter: int = 480
+
+    @classmethod
+    def constant(cls, qpm: float = 120.0, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
+                 ticks_per_quarter: int = 480) -> "BeatGrid":
+        return cls(steps_per_quarter, np.zeros(1), np.zeros(1), np.array([float(qpm)]), ticks_per_quarter)
+
+    @classmethod
+    def from_midi(cls, pm, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER) -> "BeatGrid":
+        """The tempo map of a `pretty_midi.PrettyMIDI` object."""
+        times, qpm = pm.get_tempo_changes()
+        times = np.asarray(times, dtype=np.float64)
+        qpm = np.asarray(qpm, dtype=np.float64)
+        if len(times) == 0 or times[0] > 0:  # MIDI's default tempo holds until the first tempo event
+            times = np.concatenate([[0.0], times])
+            qpm = np.concatenate([[120.0], qpm])
+        quarters = np.concatenate([[0.0], np.cumsum(np.diff(times) * qpm[:-1] / 60.0)])
+        return cls(steps_per_quarter, times, quarters, qpm, int(pm.resolution))
+
+    def seconds_to_ticks(self, seconds) -> np.ndarray:
+        """Exact MIDI ticks of times in seconds (rounded to the tick they were read from)."""
+        seconds = np.asarray(seconds, dtype=np.float64)
+        i = np.clip(np.searchsorted(self.change_times, seconds, side="right") - 1, 0, None)
+        quarters = self.change_quarters[i] + (seconds - self.change_times[i]) * self.qpm[i] / 60.0
+        return np.rint(quarters * self.ticks_per_quarter).astype(np.int64)
+
+    def ticks_to_steps(self, ticks) -> np.ndarray:
+        """Nearest grid step of integer ticks; a tick exactly half-way rounds up (later step)."""
+        ticks = np.asarray(ticks, dtype=np.int64)
+        tpq = self.ticks_per_quarter
+        return (2 * ticks * self.steps_per_quarter + tpq) // (2 * tpq)
+
+    def seconds_to_steps(self, seconds) -> np.ndarray:
+        return self.ticks_to_steps(self.seconds_to_ticks(seconds))
+
+    def steps_to_seconds(self, steps) -> np.ndarray:
+        quarters = np.asarray(steps, dtype=np.float64) / self.steps_per_quarter
+        i = np.clip(np.searchsorted(self.change_quarters, quarters, side="right") - 1, 0, None)
+        return self.change_times[i] + (quarters - self.change_quarters[i]) * 60.0 / self.qpm[i]
+
+
+# --------------------------------------------------------------------------------------------------
+# Scores
+
+
+@dataclass(frozen=True)
+class Score:
+    """Piano notes on the step grid: what a player reads, plus the velocity they (or a model) gave.
+
+    Arrays are parallel, one entry per note, sorted by (pitch, onset).  `offset` is exclusive: a note with
+    onset 4 and offset 6 sounds on steps 4 and 5.  `velocity` is the MIDI velocity, 1..127.
+    """
+
+    pitch: np.ndarray
+    onset: np.ndarray
+    offset: np.ndarray
+    velocity: np.ndarray
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+
+    @property
+    def n_notes(self) -> int:
+        return int(len(self.pitch))
+
+    @property
+    def n_steps(self) -> int:
+        """Length of the piece in grid steps: up to the last note's release."""
+        return int(self.offset.max()) if len(self.offset) else 0
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Score) and self.steps_per_quarter == other.steps_per_quarter
+                and all(np.array_equal(getattr(self, f), getattr(other, f))
+                        for f in ("pitch", "onset", "offset", "velocity")))
+
+
+def make_score(pitch, onset, offset, velocity, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER) -> Score:
+    """Build a playable `Score` from raw note arrays, resolving what one key cannot do.
+
+    A key can only be down once at a time, so notes of one pitch are made monophonic, deterministically:
+
+    * a note lasts at least one step (a grace note snapped to zero length still sounds);
+    * notes of one pitch struck on the same step become one note, with the loudest velocity and the
+      latest release (the listener hears one strike, as loud as the loudest);
+    * a note still held when the same key is struck again is released at that strike (a pianist must
+      lift the key to strike it again).
+    """
+    pitch = np.asarray(pitch, dtype=np.int64)
+    onset = np.asarray(onset, dtype=np.int64)
+    offset = np.maximum(np.asarray(offset, dtype=np.int64), onset + 1)
+    velocity = np.asarray(velocity, dtype=np.int64)
+    if len(pitch):
+        order = np.lexsort((-velocity, onset, pitch))
+        pitch, onset, offset, velocity = pitch[order], onset[order], offset[order], velocity[order]
+        first = np.ones(len(pitch), dtype=bool)
+        first[1:] = (pitch[1:] != pitch[:-1]) | (onset[1:] != onset[:-1])
+        starts = np.flatnonzero(first)
+        offset = np.maximum.reduceat(offset, starts)
+        pitch, onset, velocity = pitch[starts], onset[starts], velocity[starts]
+        same_key_next = pitch[1:] == pitch[:-1]
+        offset[:-1] = np.where(same_key_next, np.minimum(offset[:-1], onset[1:]), offset[:-1])
+    return Score(pitch, onset, offset, velocity, steps_per_quarter)
+
+
+# --------------------------------------------------------------------------------------------------
+# Matrices
+
+
+def encode(score: Score, n_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Score -> (score matrix [T, 176] uint8, velocity matrix [T, 88] float32 in 0..1).
+
+    Vectorised: every note is two entries in a difference array, one cumulative sum fills the durations.
+    """
+    t = score.n_steps if n_steps is None else int(n_steps)
+    if t < score.n_steps:
+        raise ValueError(f"n_steps={t} is shorter than the score ({score.n_steps} steps)")
+    key = score.pitch - LOWEST_KEY
+    if len(key) and (key.min() < 0 or key.max() >= N_KEYS):
+        raise ValueError("score has notes outside the piano's 88 keys")
+    held = np.zeros((t + 1, N_KEYS), dtype=np.int32)
+    loud = np.zeros((t + 1, N_KEYS), dtype=np.int32)
+    np.add.at(held, (score.onset, key), 1)
+    np.add.at(held, (score.offset, key), -1)
+    np.add.at(loud, (score.onset, key), score.velocity)
+    np.add.at(loud, (score.offset, key), -score.velocity)
+    held = np.cumsum(held, axis=0)[:t] > 0
+    score_matrix = np.zeros((t, SCORE_COLUMNS), dtype=np.uint8)
+    score_matrix[:, 1::2] = held
+    score_matrix[score.onset, 2 * key] = 1
+    velocity_matrix = np.cumsum(loud, axis=0)[:t].astype(np.float32) / 127.0
+    return score_matrix, velocity_matrix
+
+
+def decode(score_matrix: np.ndarray, velocity_matrix: np.ndarray | None = None,
+           steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER) -> Score:
+    """(score matrix, velocity matrix) -> Score; the inverse of `encode`.
+
+    A note starts on an onset cell, or on a held cell after silence (tolerating a matrix with a missing
+    onset), and lasts while the key stays held and is not struck again.  Its velocity is read at its
+    onset step: round(v * 127), clipped to 1..127.  Without a velocity matrix every note gets 64.
+    """
+    score_matrix = np.asarray(score_matrix)
+    if score_matrix.ndim != 2 or score_matrix.shape[1] != SCORE_COLUMNS:
+        raise ValueError(f"score matrix must be [T, {SCORE_COLUMNS}], got {list(score_matrix.shape)}")
+    t = score_matrix.shape[0]
+    struck = score_matrix[:, 0::2].T > 0  # [88, T]
+    held = (score_matrix[:, 1::2].T > 0) | struck
+    # Pad each key's row with one silent step so runs never join across keys when flattened.
+    struck = np.pad(struck, ((0, 0), (0, 1))).ravel()
+    held = np.pad(held, ((0, 0), (0, 1))).ravel()
+    prev_held = np.concatenate([[False], held[:-1]])
+    start = held & (struck | ~prev_held)
+    next_start = np.concatenate([start[1:], [False]])
+    next_held = np.concatenate([held[1:], [False]])
+    end = held & (~next_held | next_start)  # last sounding step of each note
+    starts, ends = np.flatnonzero(start), np.flatnonzero(end)
+    key, onset = np.divmod(starts, t + 1)
+    offset = ends % (t + 1) + 1
+    if velocity_matrix is None:
+        velocity = np.full(len(key), 64, dtype=np.int64)
+    else:
+        velocity = velocities_at(velocity_matrix, onset, key)
+    return Score(key + LOWEST_KEY, onset, offset, velocity, steps_per_quarter)
+
+
+def velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
+    """MIDI velocities (1..127) read from a velocity matrix at (step, key) cells."""
+    values = np.asarray(velocity_matrix, dtype=np.float64)[step, key]
+    return np.clip(np.rint(values * 127.0), 1, 127).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# MIDI files
+
+
+def _channel_is_piano(channel: int, program: int, programs) -> bool:
+    return channel != DRUM_CHANNEL and program in programs
+
+
+@dataclass
+class MidiPiece:
+    """One MIDI file as read: the raw events, pretty_midi's view of them, and its piano notes.
+
+    `notes` holds every note of a piano instrument (non-drum, program in `programs`) inside the 88 keys,
+    merged into one part; `dropped_out_of_range` counts the piano notes outside A0..C8.
+    """
+
+    path: str
+    midi: object  # mido.MidiFile, event times in absolute ticks
+    pm: object  # pretty_midi.PrettyMIDI
+    programs: tuple
+    pitch: np.ndarray
+    start: np.ndarray  # seconds
+    end: np.ndarray
+    velocity: np.ndarray
+    dropped_out_of_range: int
+    grid: BeatGrid = field(repr=False, default=None)
+
+    @property
+    def n_notes(self) -> int:
+        return int(len(self.pitch))
+
+    @property
+    def meters(self) -> list[str]:
+        """Time signatures in order of appearance; MIDI's default 4/4 when the file names none."""
+        found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
+        return list(dict.fromkeys(found)) or ["4/4"]
+
+    @property
+    def n_tempo_changes(self) -> int:
+        return int(len(self.pm.get_tempo_changes()[0]))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.end.max()) if len(self.end) else 0.0
+
+
+def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
+              data: bytes | None = None) -> MidiPiece:
+    """Read a Standard MIDI File (format 0 or 1) and gather its piano notes.
+
+    Raises MidiReadError with a one-line reason for an empty, truncated or otherwise unreadable file.
+    """
+    import warnings
+
+    import mido
+    import pretty_midi
+
+    path = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise MidiReadError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if not data:
+        raise MidiReadError(path, "empty file (0 bytes)")
+    if not data.startswith(b"MThd"):
+        raise MidiReadError(path, "not a Standard MIDI File (no MThd header)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            midi = mido.MidiFile(file=io.BytesIO(data))
+            if not midi.tracks or not any(len(track) for track in midi.tracks):
+                raise MidiReadError(path, "MIDI file has no events")
+            # pretty_midi turns the event times into absolute ticks in place; we keep that view.
+            pm = pretty_midi.PrettyMIDI(mido_object=midi)
+    except MidiReadError:
+        raise
+    except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        raise MidiReadError(path, f"unreadable MIDI ({reason})") from None
+    programs = tuple(programs)
+    notes = [n for inst in pm.instruments if not inst.is_drum and inst.program in programs for n in inst.notes]
+    pitch = np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes))
+    start = np.fromiter((n.start for n in notes), dtype=np.float64, count=len(notes))
+    end = np.fromiter((n.end for n in notes), dtype=np.float64, count=len(notes))
+    velocity = np.fromiter((n.velocity for n in notes), dtype=np.int64, count=len(notes))
+    inside = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
+    return MidiPiece(path, midi, pm, programs, pitch[inside], start[inside], end[inside], velocity[inside],
+                     int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
+
+
+def quantise(piece: MidiPiece) -> Score:
+    """Snap the piece's piano notes to its beat grid (nearest step; see `make_score` for overlaps)."""
+    grid = piece.grid
+    return make_score(piece.pitch, grid.seconds_to_steps(piece.start), grid.seconds_to_steps(piece.end),
+                      piece.velocity, grid.steps_per_quarter)
+
+
+def score_to_midi(score: Score, grid: BeatGrid | None = None, program: int = 0):
+    """A one-instrument piano `PrettyMIDI` of a score, timed by `grid` (default: constant 120 qpm)."""
+    import pretty_midi
+
+    grid = grid or BeatGrid.constant(steps_per_quarter=score.steps_per_quarter)
+    pm = pretty_midi.PrettyMIDI(resolution=grid.ticks_per_quarter, initial_tempo=float(grid.qpm[0]))
+    piano = pretty_midi.Instrument(program=program, name="Piano")
+    starts, ends = grid.steps_to_seconds(score.onset), grid.steps_to_seconds(score.offset)
+    piano.notes = [pretty_midi.Note(int(v), int(p), float(s), float(e))
+                   for p, s, e, v in zip(score.pitch, starts, ends, score.velocity)]
+    piano.notes.sort(key=lambda n: (n.start, n.pitch))
+    pm.instruments.append(piano)
+    return pm
+
+
+def _piano_flags(track, programs) -> list[bool]:
+    """For each event of a track (absolute ticks): does it belong to a piano channel?"""
+    program = [0] * 16
+    flags = []
+    for msg in track:
+        channel = getattr(msg, "channel", None)
+        if channel is None:
+            flags.append(False)
+            continue
+        if msg.type == "program_change":
+            program[channel] = msg.program
+        flags.append(_channel_is_piano(channel, program[channel], programs))
+    return flags
+
+
+def _varlen(value: int) -> bytes:
+    """MIDI variable-length quantity (7 bits a byte, high bit = more follows)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def _track_chunk(events) -> bytes:
+    """Serialise [(absolute tick, mido message, new velocity or None)] to an MTrk chunk.
+
+    Written by hand rather than through mido.MidiFile.save, which validates a copy of every message and
+    was two thirds of build-dataset's time.  Same encoding as mido's write_track (running status, sysex);
+    the track ends where the source's end_of_track was, or at its last event.
+    """
+    data = bytearray()
+    last = end = 0
+    running = None
+    for tick, msg, velocity in events:
+        end = max(end, tick)
+        if msg.type == "end_of_track":
+            continue
+        data += _varlen(tick - last)
+        last = tick
+        if msg.is_meta:
+            data += bytes(msg.bytes())
+            running = None
+        elif msg.type == "sysex":
+            data += b"\xf0" + _varlen(len(msg.data) + 1) + bytes(msg.data) + b"\xf7"
+            running = None
+        else:
+            raw = msg.bytes()
+            if velocity is not None:
+                raw[2] = velocity
+            data += bytes(raw[1:] if raw[0] == running else raw)
+            running = raw[0] if raw[0] < 0xF0 else None
+    data += _varlen(end - last) + b"\xff\x2f\x00"
+    return b"MTrk" + struct.pack(">L", len(data)) + bytes(data)
+
+
+def _smf(midi_type: int, ticks_per_beat: int, tracks) -> bytes:
+    header = b"MThd" + struct.pack(">LHHH", 6, midi_type, len(tracks), ticks_per_beat)
+    return header + b"".join(_track_chunk(events) for events in tracks)
+
+
+def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray) -> bytes:
+    """The original file, as SMF bytes, with each piano note's velocity read from `velocity_matrix`.
+
+    Each struck piano key takes the velocity at its own quantised onset step and key.  Everything else is
+    kept event for event: timing, note lengths, other tracks and channels, drums, pedal and other control
+    changes, tempo, meter, text.  Works on the raw events rather than pretty_midi's rewrite, which would
+    renumber channels and drop events.  The piece is not modified.
+    """
+    velocity_matrix = np.asarray(velocity_matrix)
+    tracks = []
+    for track in piece.midi.tracks:
+        struck = [i for i, (msg, piano) in enumerate(zip(track, _piano_flags(track, piece.programs)))
+                  if piano and msg.type == "note_on" and msg.velocity > 0
+                  and LOWEST_KEY <= msg.note <= HIGHEST_KEY]
+        new_velocity = {}
+        if struck and len(velocity_matrix):
+            ticks = np.fromiter((track[i].time for i in struck), dtype=np.int64, count=len(struck))
+            keys = np.fromiter((track[i].note for i in struck), dtype=np.int64, count=len(struck)) - LOWEST_KEY
+            steps = np.minimum(piece.grid.ticks_to_steps(ticks), len(velocity_matrix) - 1)
+            new_velocity = dict(zip(struck, velocities_at(velocity_matrix, steps, keys).tolist()))
+        tracks.append([(msg.time, msg, new_velocity.get(i)) for i, msg in enumerate(track)])
+    return _smf(piece.midi.type, piece.midi.ticks_per_beat, tracks)
+
+
+_SCORE_META = {"set_tempo", "time_signature", "key_signature"}
+
+
+def piano_only_format0(piece: MidiPiece) -> bytes:
+    """The piece's piano part as a single-track (format 0) file, original timing and channels kept.
+
+    Keeps tempo, meter and key events and every event of a piano channel (notes, pedal, other controls);
+    drops drums, other instruments, lyrics and text.  This is the paper's conversion of each file to one
+    format-0 piano track, without quantising.
+    """
+    import mido
+
+    events = []
+    for index, track in enumerate(piece.midi.tracks):
+        for order, (msg, piano) in enumerate(zip(track, _piano_flags(track, piece.programs))):
+            if piano or msg.type in _SCORE_META:
+                events.append((msg.time, index, order, msg))
+    events.sort(key=lambda e: e[:3])  # by time; ties keep file order
+    name = mido.MetaMessage("track_name", name="Piano", time=0)
+    return _smf(0, piece.midi.ticks_per_beat, [[(0, name, None)] + [(e[0], e[3], None) for e in events]])
+
+
+def midi_bytes(pm) -> bytes:
+    """Serialise a pretty_midi.PrettyMIDI to bytes (to write it atomically)."""
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    return buffer.getvalue()

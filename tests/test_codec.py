@@ -1,0 +1,283 @@
+import io
+
+import mido
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stylenet import codec
+from stylenet.codec import BeatGrid, MidiReadError, Score, decode, encode, make_score
+from tests.midifix import N, Song, write_song
+
+TPB = 480  # ticks per quarter in the fixtures
+STEP = TPB // 4  # one 1/16 step
+
+
+def score_of(*notes):
+    """notes: (pitch, onset, offset, velocity) in steps."""
+    p, on, off, v = (np.array(x, dtype=np.int64) for x in zip(*notes))
+    return make_score(p, on, off, v)
+
+
+# ---------------------------------------------------------------------------- matrix layout, to the bit
+
+def test_encode_layout_onset_held_off_and_velocity_over_duration():
+    score = score_of((60, 1, 4, 100))  # middle C struck on step 1, released at step 4
+    s, v = encode(score)
+    k = 60 - 21
+    assert s.shape == (4, 176) and s.dtype == np.uint8
+    assert v.shape == (4, 88) and v.dtype == np.float32
+    assert s[:, 2 * k].tolist() == [0, 1, 0, 0]  # onset bit only on the strike
+    assert s[:, 2 * k + 1].tolist() == [0, 1, 1, 1]  # sounding bit while held
+    assert s.sum() == 4  # nothing anywhere else
+    assert np.allclose(v[:, k], [0, 100 / 127, 100 / 127, 100 / 127])
+    assert np.count_nonzero(v) == 3
+
+
+def test_extreme_keys_map_to_first_and_last_columns():
+    s, v = encode(score_of((21, 0, 1, 1), (108, 0, 1, 127)))
+    assert s[0].tolist() == [1, 1] + [0] * 172 + [1, 1]
+    assert v[0, 0] == pytest.approx(1 / 127) and v[0, 87] == pytest.approx(1.0)
+
+
+def test_encode_rejects_notes_off_the_keyboard_and_short_matrices():
+    with pytest.raises(ValueError):
+        encode(Score(np.array([20]), np.array([0]), np.array([1]), np.array([64])))
+    with pytest.raises(ValueError):
+        encode(score_of((60, 0, 8, 64)), n_steps=4)
+
+
+def test_repeated_strike_is_two_notes_not_one_long_one():
+    score = score_of((60, 0, 2, 50), (60, 2, 4, 90))
+    s, v = encode(score)
+    k = 2 * (60 - 21)
+    assert s[:, k].tolist() == [1, 0, 1, 0]
+    assert decode(s, v) == score
+    assert decode(s, v).velocity.tolist() == [50, 90]
+
+
+# ---------------------------------------------------------------------------- overlaps and zero length
+
+def test_same_pitch_same_onset_merges_loudest_and_longest():
+    score = score_of((60, 0, 2, 40), (60, 0, 5, 30), (60, 0, 1, 90))
+    assert score.pitch.tolist() == [60] and score.onset.tolist() == [0]
+    assert score.offset.tolist() == [5] and score.velocity.tolist() == [90]
+
+
+def test_held_note_is_released_when_the_key_is_struck_again():
+    score = score_of((60, 0, 8, 40), (60, 3, 5, 70))
+    assert score.onset.tolist() == [0, 3]
+    assert score.offset.tolist() == [3, 5]
+    assert score.velocity.tolist() == [40, 70]
+
+
+def test_zero_length_note_lasts_one_step():
+    score = score_of((64, 5, 5, 80))
+    assert score.offset.tolist() == [6]
+
+
+# ---------------------------------------------------------------------------- property-based round trips
+
+notes_strategy = st.lists(
+    st.tuples(st.integers(21, 108), st.integers(0, 60), st.integers(0, 12), st.integers(1, 127)),
+    min_size=0, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(notes_strategy)
+def test_decode_inverts_encode(raw):
+    score = make_score([r[0] for r in raw], [r[1] for r in raw], [r[1] + r[2] for r in raw],
+                       [r[3] for r in raw]) if raw else make_score([], [], [], [])
+    s, v = encode(score)
+    back = decode(s, v)
+    assert back == score
+    # ... and the matrices of the decoded score are the same matrices, bit for bit
+    s2, v2 = encode(back)
+    assert np.array_equal(s, s2) and np.array_equal(v, v2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(notes_strategy)
+def test_make_score_is_monophonic_per_key_and_order_independent(raw):
+    if not raw:
+        return
+    p, on, dur, v = (list(x) for x in zip(*raw))
+    off = [a + b for a, b in zip(on, dur)]
+    score = make_score(p, on, off, v)
+    rev = make_score(p[::-1], on[::-1], off[::-1], v[::-1])
+    assert score == rev
+    assert np.all(score.offset > score.onset)
+    same = score.pitch[1:] == score.pitch[:-1]
+    assert np.all(score.offset[:-1][same] <= score.onset[1:][same])
+
+
+@settings(max_examples=50, deadline=None)
+@given(notes_strategy)
+def test_midi_file_round_trip_of_quantised_notes(tmp_path_factory, raw):
+    """Notes on the grid -> MIDI file -> load -> quantise gives back the same score."""
+    score = make_score([r[0] for r in raw], [r[1] for r in raw], [r[1] + r[2] for r in raw],
+                       [r[3] for r in raw]) if raw else make_score([], [], [], [])
+    notes = [N(int(p), int(a) * STEP, int(b) * STEP, int(v))
+             for p, a, b, v in zip(score.pitch, score.onset, score.offset, score.velocity)]
+    path = write_song(tmp_path_factory.mktemp("rt") / "x.mid", Song(notes, tempi=[(0, 100.0), (7 * STEP, 61.0)]))
+    assert codec.quantise(codec.load_midi(path)) == score
+
+
+# ---------------------------------------------------------------------------- files
+
+def test_tempo_changes_do_not_distort_the_grid(tmp_path):
+    # Four 1/8 notes; the tempo halves after two of them. On the beat grid they are still evenly spaced.
+    notes = [N(60 + i, i * 2 * STEP, (i + 1) * 2 * STEP, 50 + i) for i in range(4)]
+    path = write_song(tmp_path / "rit.mid", Song(notes, tempi=[(0, 120.0), (4 * STEP, 60.0)]))
+    piece = codec.load_midi(path)
+    assert piece.start.tolist() == pytest.approx([0.0, 0.25, 0.5, 1.0])  # seconds do stretch
+    assert codec.quantise(piece).onset.tolist() == [0, 2, 4, 6]
+    assert piece.n_tempo_changes == 2
+
+
+def test_meters_are_recorded_and_default_to_four_four(tmp_path):
+    notes = [N(60, 0, STEP, 64)]
+    waltz = codec.load_midi(write_song(tmp_path / "a.mid", Song(notes, meters=[(0, 3, 4), (12 * STEP, 6, 8)])))
+    plain = codec.load_midi(write_song(tmp_path / "b.mid", Song(notes)))
+    assert waltz.meters == ["3/4", "6/8"]
+    assert plain.meters == ["4/4"]
+
+
+def test_off_grid_notes_snap_to_nearest_step(tmp_path):
+    notes = [N(60, STEP + 50, 3 * STEP - 70, 64),  # 1.42 -> 1, 2.42 -> 2
+             N(62, STEP + 60, STEP + 61, 64)]  # exactly half-way rounds up to 2; zero length -> 1 step
+    score = codec.quantise(codec.load_midi(write_song(tmp_path / "x.mid", Song(notes))))
+    assert list(zip(score.pitch, score.onset, score.offset)) == [(60, 1, 2), (62, 2, 3)]
+
+
+def test_out_of_range_keys_dropped_and_counted(tmp_path):
+    notes = [N(20, 0, STEP), N(21, 0, STEP), N(108, 0, STEP), N(109, 0, STEP), N(127, 0, STEP)]
+    piece = codec.load_midi(write_song(tmp_path / "x.mid", Song(notes)))
+    assert sorted(piece.pitch.tolist()) == [21, 108]
+    assert piece.dropped_out_of_range == 3
+
+
+def test_format_0_and_1_give_the_same_score(tmp_path):
+    song = Song([N(60, 0, 4 * STEP, 30), N(36, STEP, 2 * STEP, 90, channel=1), N(38, 0, STEP, 100, channel=9)],
+                programs={1: 0})
+    a = codec.quantise(codec.load_midi(write_song(tmp_path / "f0.mid", song, fmt=0)))
+    b = codec.quantise(codec.load_midi(write_song(tmp_path / "f1.mid", song, fmt=1)))
+    assert a == b
+    assert sorted(a.pitch.tolist()) == [36, 60]  # drums (channel 10) are not piano
+
+
+def test_only_piano_programs_count(tmp_path):
+    song = Song([N(60, 0, STEP, 64, channel=0), N(40, 0, STEP, 64, channel=1), N(72, 0, STEP, 64, channel=2)],
+                programs={0: 0, 1: 33, 2: 4})  # grand piano, fingered bass, electric piano
+    assert sorted(codec.load_midi(write_song(tmp_path / "x.mid", song)).pitch.tolist()) == [60, 72]
+    assert codec.load_midi(tmp_path / "x.mid", programs=(33,)).pitch.tolist() == [40]
+
+
+def test_file_without_piano_notes_has_no_notes(tmp_path):
+    song = Song([N(38, 0, STEP, 100, channel=9), N(42, STEP, 2 * STEP, 80, channel=9)])
+    piece = codec.load_midi(write_song(tmp_path / "drums.mid", song))
+    assert piece.n_notes == 0
+    s, v = encode(codec.quantise(piece))
+    assert s.shape == (0, 176) and v.shape == (0, 88)
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b"RIFF....not midi", "not a Standard MIDI File"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x00\x40\x00\x90", "unreadable MIDI"),
+])
+def test_bad_files_raise_one_line_reasons(tmp_path, content, reason):
+    path = tmp_path / "bad file (1).mid"
+    path.write_bytes(content)
+    with pytest.raises(MidiReadError) as err:
+        codec.load_midi(path)
+    assert reason in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_truncated_file_is_a_read_error(tmp_path):
+    good = write_song(tmp_path / "g.mid", Song([N(60 + i % 12, i * STEP, (i + 1) * STEP) for i in range(50)]))
+    cut = tmp_path / "cut.mid"
+    cut.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(MidiReadError, match="unreadable MIDI"):
+        codec.load_midi(cut)
+
+
+# ---------------------------------------------------------------------------- grid
+
+def test_beat_grid_maps_steps_and_seconds_both_ways():
+    grid = BeatGrid(4, np.array([0.0, 2.0]), np.array([0.0, 4.0]), np.array([120.0, 60.0]), 480)
+    steps = np.arange(0, 40)
+    assert np.array_equal(grid.seconds_to_steps(grid.steps_to_seconds(steps)), steps)
+    assert grid.steps_to_seconds([16, 20]).tolist() == [2.0, 3.0]  # one beat at 60 qpm is one second
+
+
+def test_score_to_midi_decodes_to_the_same_score(tmp_path):
+    score = score_of((60, 0, 4, 30), (64, 2, 3, 90), (67, 5, 9, 127))
+    pm = codec.score_to_midi(score)
+    path = tmp_path / "q.mid"
+    path.write_bytes(codec.midi_bytes(pm))
+    assert codec.quantise(codec.load_midi(path)) == score
+
+
+# ---------------------------------------------------------------------------- applying velocities
+
+def _events(data_or_path):
+    mid = mido.MidiFile(file=io.BytesIO(data_or_path)) if isinstance(data_or_path, bytes) else mido.MidiFile(data_or_path)
+    return mid, [[(m.dict(), m.time) for m in track] for track in mid.tracks]
+
+
+def test_apply_velocities_changes_piano_note_velocities_and_nothing_else(tmp_path):
+    # Off-grid piano notes (the player's own timing), a pedal, a drum track, a bass, tempo and meter changes,
+    # a text event: all must survive untouched.
+    song = Song([N(60, 10, 500, 30), N(64, 130, 131, 40), N(67, 250, 900, 50), N(19, 0, 100, 70),
+                 N(38, 0, 60, 100, channel=9), N(40, 0, 480, 90, channel=1)],
+                tempi=[(0, 90.0), (300, 140.0)], meters=[(0, 3, 4)], programs={0: 0, 1: 33},
+                controls=[(5, 0, 64, 127), (700, 0, 64, 0)], text=[(0, "hello")])
+    path = write_song(tmp_path / "in.mid", song)
+    before = path.read_bytes()
+    piece = codec.load_midi(path)
+    velocity = np.zeros((20, 88), dtype=np.float32)
+    velocity[0, 60 - 21] = 100 / 127  # 10 ticks -> step 0
+    velocity[1, 64 - 21] = 0.0  # 130 ticks -> step 1; 0 clips to velocity 1, never a note-off
+    velocity[2, 67 - 21] = 2.0  # 250 -> step 2; above 1 clips to 127
+    out = codec.apply_velocities(piece, velocity)
+    assert path.read_bytes() == before  # input untouched
+    a, ea = _events(path)
+    b, eb = _events(out)
+    assert (a.type, a.ticks_per_beat, len(a.tracks)) == (b.type, b.ticks_per_beat, len(b.tracks))
+    changed = {}
+    for ta, tb in zip(ea, eb):
+        assert len(ta) == len(tb)
+        for (ma, time_a), (mb, time_b) in zip(ta, tb):
+            assert time_a == time_b
+            if ma != mb:
+                assert ma["type"] == mb["type"] == "note_on" and set(ma) == set(mb)
+                assert {k for k in ma if ma[k] != mb[k]} == {"velocity"}
+                changed[ma["note"]] = mb["velocity"]
+    assert changed == {60: 100, 64: 1, 67: 127}  # pitch 19 (off the keyboard), drums and bass kept
+
+
+def test_apply_velocities_on_a_format_0_file(tmp_path):
+    song = Song([N(60, 0, STEP, 30), N(38, 0, STEP, 100, channel=9)])
+    piece = codec.load_midi(write_song(tmp_path / "f0.mid", song, fmt=0))
+    out = mido.MidiFile(file=io.BytesIO(codec.apply_velocities(piece, np.full((1, 88), 0.5))))
+    assert out.type == 0
+    ons = {(m.channel, m.note): m.velocity for m in out.tracks[0] if m.type == "note_on" and m.velocity}
+    assert ons == {(0, 60): 64, (9, 38): 100}
+
+
+def test_piano_only_format0_keeps_piano_channels_and_meta(tmp_path):
+    song = Song([N(60, 0, STEP, 30), N(38, 0, STEP, 100, channel=9), N(40, 0, STEP, 90, channel=1)],
+                programs={1: 33}, meters=[(0, 6, 8)], controls=[(0, 0, 64, 127)], text=[(0, "lyrics")])
+    piece = codec.load_midi(write_song(tmp_path / "x.mid", song))
+    out = mido.MidiFile(file=io.BytesIO(codec.piano_only_format0(piece)))
+    assert out.type == 0 and len(out.tracks) == 1
+    types = [m.type for m in out.tracks[0]]
+    assert "time_signature" in types and "set_tempo" in types and "control_change" in types
+    assert "text" not in types
+    notes = [m.note for m in out.tracks[0] if m.type == "note_on"]
+    assert notes == [60]
+    path = tmp_path / "p.mid"
+    path.write_bytes(codec.piano_only_format0(piece))
+    assert codec.quantise(codec.load_midi(path)) == codec.quantise(piece)

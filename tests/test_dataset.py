@@ -1,0 +1,165 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stylenet import codec
+from stylenet.cli import main
+from stylenet.dataset import BuildOptions, build_dataset, load_manifest, load_piece
+from tests.midifix import N, Song, expressive_song, write_song
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def raw_tree(tmp_path):
+    """raw/<genre>/... with nested folders, awkward names and one broken file of every kind."""
+    raw = tmp_path / "raw"
+    write_song(raw / "jazz" / "Trio (live) take 1.mid", expressive_song(30, seed=1))
+    write_song(raw / "jazz" / "deep" / "er" / "Blue in Green.MID", expressive_song(45, seed=2), fmt=0)
+    write_song(raw / "classical" / "Chopin" / "op 25 no 1.mid", expressive_song(60, seed=3, meters=[(0, 3, 4)]))
+    write_song(raw / "classical" / "bach.mid", expressive_song(25, seed=4, tempi=[(0, 80.0), (960, 70.0)]))
+    write_song(raw / "pop" / "001.mid", expressive_song(35, seed=5))
+    # broken, each its own way
+    (raw / "pop" / "empty.mid").write_bytes(b"")
+    (raw / "pop" / "garbage.mid").write_bytes(b"this is not a midi file at all")
+    good = write_song(raw / "pop" / "tmp_full.mid", expressive_song(80, seed=6))
+    (raw / "pop" / "truncated.mid").write_bytes(good.read_bytes()[:150])
+    good.unlink()
+    write_song(raw / "pop" / "drums only.mid", Song([N(38, i * 120, i * 120 + 60, 20 + i, channel=9)
+                                                      for i in range(30)]))
+    write_song(raw / "pop" / "flat.mid", Song([N(60 + i % 5, i * 120, i * 120 + 100, 64 + i % 3)
+                                               for i in range(40)]))
+    (raw / "pop" / "notes.txt").write_text("not a MIDI suffix: ignored")
+    write_song(raw / "loose.mid", expressive_song(30, seed=7))  # no genre folder
+    return raw
+
+
+def _rejections(out):
+    with open(out / "rejected.csv", newline="") as f:
+        return {row["path"]: row for row in csv.DictReader(f)}
+
+
+def test_build_keeps_good_pieces_and_reports_every_rejection(raw_tree, tmp_path):
+    out = tmp_path / "ds"
+    report = build_dataset(raw_tree, out, jobs=1, progress=False)
+    manifest = load_manifest(out)
+    assert sorted(e["path"] for e in manifest) == sorted([
+        "classical/Chopin/op 25 no 1.mid", "classical/bach.mid", "jazz/Trio (live) take 1.mid",
+        "jazz/deep/er/Blue in Green.MID", "pop/001.mid"])
+    assert {e["genre"] for e in manifest} == {"classical", "jazz", "pop"}
+    rejected = _rejections(out)
+    assert {p: r["category"] for p, r in rejected.items()} == {
+        "pop/empty.mid": "empty", "pop/garbage.mid": "unreadable", "pop/truncated.mid": "unreadable",
+        "pop/drums only.mid": "no piano notes", "pop/flat.mid": "few velocities",
+        "loose.mid": "no genre folder"}
+    assert "only 3 distinct velocities (need 20)" in rejected["pop/flat.mid"]["reason"]
+    assert "drums only" in rejected["pop/drums only.mid"]["reason"]
+    table = report.summary_table()
+    assert "pop" in table and "few velocities" in table and "total" in table
+
+
+def test_arrays_and_manifest_match_the_codec(raw_tree, tmp_path):
+    out = tmp_path / "ds"
+    build_dataset(raw_tree, out, jobs=1, progress=False)
+    entry = next(e for e in load_manifest(out) if e["path"] == "classical/Chopin/op 25 no 1.mid")
+    piece = codec.load_midi(raw_tree / entry["path"])
+    expected_score, expected_velocity = codec.encode(codec.quantise(piece))
+    score, velocity = load_piece(out, entry)
+    assert np.array_equal(score, expected_score)
+    assert np.allclose(velocity, expected_velocity, atol=1e-3)  # stored as float16
+    assert entry["meters"] == ["3/4"] and entry["steps"] == len(score) and entry["split"] == "train"
+    assert entry["notes"] == 60 and entry["distinct_velocities"] >= 20 and len(entry["sha256"]) == 64
+    # the merged piano MIDI holds the same music
+    merged = codec.quantise(codec.load_midi(out / entry["midi"]))
+    assert merged == codec.quantise(piece)
+    bach = next(e for e in load_manifest(out) if e["path"] == "classical/bach.mid")
+    assert bach["tempo_changes"] == 2
+
+
+def test_rebuild_skips_unchanged_and_redoes_changed(raw_tree, tmp_path):
+    out = tmp_path / "ds"
+    first = build_dataset(raw_tree, out, jobs=1, progress=False)
+    assert first.reused == 0
+    second = build_dataset(raw_tree, out, jobs=1, progress=False)
+    assert second.reused == len(first.kept) + len(first.rejected)
+    assert [e["path"] for e in second.kept] == [e["path"] for e in first.kept]
+    write_song(raw_tree / "pop" / "001.mid", expressive_song(50, seed=9))
+    third = build_dataset(raw_tree, out, jobs=1, progress=False)
+    assert third.reused == second.reused - 1
+    assert next(e for e in third.kept if e["path"] == "pop/001.mid")["notes"] == 50
+    # changing an option that changes the arrays rebuilds everything
+    fourth = build_dataset(raw_tree, out, options=BuildOptions(steps_per_quarter=8), jobs=1, progress=False)
+    assert fourth.reused == 0 and all(e["steps_per_quarter"] == 8 for e in fourth.kept)
+
+
+def test_splits_csv_sets_split_and_piece(raw_tree, tmp_path):
+    splits = tmp_path / "splits.csv"
+    splits.write_text("path,genre,piece,split\n"
+                      "raw/jazz/Trio (live) take 1.mid,jazz,Trio,test\n"
+                      "raw/jazz/deep/er/Blue in Green.MID,jazz,BIG,train\n"
+                      "raw/pop/001.mid,pop,001,train\n"
+                      "raw/classical/bach.mid,classical,Bach,test\n")
+    out = tmp_path / "ds"
+    build_dataset(raw_tree, out, splits, jobs=1, progress=False)
+    by_path = {e["path"]: e for e in load_manifest(out)}
+    assert by_path["jazz/Trio (live) take 1.mid"]["split"] == "test"
+    assert by_path["jazz/Trio (live) take 1.mid"]["piece"] == "Trio"
+    assert by_path["classical/bach.mid"]["split"] == "test"
+    assert by_path["pop/001.mid"]["split"] == "train"
+    assert by_path["classical/Chopin/op 25 no 1.mid"]["split"] == "unlisted"
+    assert json.loads((out / "build.json").read_text())["unlisted_in_splits"] >= 1
+
+
+def test_time_signature_filter(raw_tree, tmp_path):
+    out = tmp_path / "ds"
+    build_dataset(raw_tree, out, options=BuildOptions(time_signature="4/4"), jobs=1, progress=False)
+    assert "classical/Chopin/op 25 no 1.mid" not in {e["path"] for e in load_manifest(out)}
+    assert _rejections(out)["classical/Chopin/op 25 no 1.mid"]["category"] == "meter"
+
+
+def test_process_pool_gives_the_same_dataset(raw_tree, tmp_path):
+    build_dataset(raw_tree, tmp_path / "a", jobs=1, progress=False)
+    build_dataset(raw_tree, tmp_path / "b", jobs=2, progress=False)
+    a, b = load_manifest(tmp_path / "a"), load_manifest(tmp_path / "b")
+    assert a == b
+    for entry in a:
+        sa, va = load_piece(tmp_path / "a", entry)
+        sb, vb = load_piece(tmp_path / "b", entry)
+        assert np.array_equal(sa, sb) and np.array_equal(va, vb)
+    assert not list((tmp_path / "b").rglob(".*.tmp")) and not list((tmp_path / "b").rglob(".*.npz"))
+
+
+def test_cli_build_dataset_prints_summary(raw_tree, tmp_path, capsys):
+    assert main(["build-dataset", str(raw_tree), "-o", str(tmp_path / "ds"), "-j", "1", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "5 pieces kept, 6 rejected" in printed
+    assert "rejected.csv" in printed
+
+
+def test_cli_missing_raw_dir_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["build-dataset", str(tmp_path / "nope"), "-o", str(tmp_path / "ds")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nope" in err and "no such directory" in err
+
+
+def test_cli_folder_without_midi_is_an_error(tmp_path, capsys):
+    (tmp_path / "raw" / "jazz").mkdir(parents=True)
+    assert main(["build-dataset", str(tmp_path / "raw"), "-o", str(tmp_path / "ds")]) == 2
+    assert "no MIDI files" in capsys.readouterr().err
+
+
+def test_help_is_fast_and_does_not_import_tensorflow():
+    code = ("import sys, runpy; sys.argv=['stylenet','--help']\n"
+            "try:\n runpy.run_module('stylenet', run_name='__main__')\nexcept SystemExit: pass\n"
+            "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'NO-TF')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith("NO-TF")
+    assert "build-dataset" in result.stdout and "example" in result.stdout
