@@ -1,0 +1,47 @@
+"""Importing Keras quietly, and the little that differs between Keras backends.
+
+TensorFlow prints C++ log lines (CUDA probing, oneDNN notices) straight to file descriptor 2 while it
+loads, before any Python logging setting can stop them; we point fd 2 at /dev/null for the import only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+
+@contextmanager
+def _quiet_fd2():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters, some test runners)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_keras():
+    """Import and return keras, with TensorFlow's start-up noise kept off the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_fd2():
+        if backend_name() == "tensorflow":
+            import tensorflow as tf  # noqa: F401
+
+            tf.get_logger().setLevel("ERROR")
+        import keras
+    return keras
+
+
+def backend_name() -> str:
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")

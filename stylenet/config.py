@@ -1,0 +1,196 @@
+"""One configuration object, read from YAML into typed dataclasses, checked field by field.
+
+    data:   which built dataset, which genres, how validation pieces are held out
+    model:  the network's size (the paper: 176 units, 3 bidirectional layers per genre, keep-prob 0.8)
+    train:  optimisation and bookkeeping (the paper: batch 4, Adam 1e-3, clip 10, windows of 200 steps)
+
+Every mistake is reported as one line naming the field and what to do, e.g.
+`configs/x.yaml: train.epocs: unknown key (did you mean 'epochs'?)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fileio import StyleNetError
+
+LOSSES = ("mse", "masked_mse")
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
+
+
+class ConfigError(StyleNetError):
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=2)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "build/dataset"  # a folder written by `stylenet build-dataset`
+    genres: list[str] = field(default_factory=lambda: ["classical", "jazz", "pop"])
+    validation_fraction: float = 0.05  # of each genre's train pieces, held out by piece
+    max_pieces_per_genre: int | None = None  # for quick experiments; None = all
+
+
+@dataclass
+class ModelConfig:
+    units: int = 176
+    genre_layers: int = 3  # stacked bidirectional LSTMs per GenreNet
+    keep_prob: float = 0.8  # dropout keep-probability (dropout rate = 1 - keep_prob)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 160
+    batch_size: int = 4
+    window: int = 200  # truncated-BPTT window, in grid steps
+    learning_rate: float = 1e-3
+    clip_norm: float = 10.0  # clip gradients by global norm
+    loss: str = "mse"  # mse (paper: whole matrix) | masked_mse (sounding cells only)
+    seed: int = 0
+    checkpoint_minutes: float = 10.0  # also checkpoint inside an epoch this often
+    plot_every: int = 10  # epochs between loss-curve / snapshot PNGs (and at the end)
+    mixed_precision: bool = False
+    distribute: str = "none"  # none | mirrored | multi_worker (tf.distribute; TensorFlow backend)
+    max_batches_per_epoch: int | None = None  # cap for quick experiments; None = whole epoch
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _coerce(value, tp, where: str):
+    """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _build(cls, raw, where: str):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(names)})"
+            raise ConfigError(f"{where}.{key}: unknown key{hint}".lstrip("."))
+    kwargs = {}
+    for name in names:
+        if name not in raw:
+            continue
+        tp = hints[name]
+        path = f"{where}.{name}".lstrip(".")
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, raw[name], path)
+        else:
+            kwargs[name] = _coerce(raw[name], tp, path)
+    return cls(**kwargs)
+
+
+def _check(config: Config) -> None:
+    d, m, t = config.data, config.model, config.train
+
+    def need(ok: bool, message: str):
+        if not ok:
+            raise ConfigError(message)
+
+    need(len(d.genres) >= 1, "data.genres: name at least one genre")
+    need(len(set(d.genres)) == len(d.genres), f"data.genres: a genre is listed twice ({d.genres})")
+    need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
+    need(d.max_pieces_per_genre is None or d.max_pieces_per_genre >= 1,
+         "data.max_pieces_per_genre: must be >= 1 or null")
+    need(m.units >= 1, "model.units: must be >= 1 (the paper uses 176)")
+    need(m.genre_layers >= 1, "model.genre_layers: must be >= 1 (the paper uses 3)")
+    need(0.0 < m.keep_prob <= 1.0, "model.keep_prob: must be in (0, 1] (the paper uses 0.8)")
+    need(t.epochs >= 1, "train.epochs: must be >= 1")
+    need(t.batch_size >= 1, "train.batch_size: must be >= 1 (the paper uses 4)")
+    need(t.window >= 2, "train.window: must be >= 2 steps (the paper uses 200)")
+    need(t.learning_rate > 0, "train.learning_rate: must be > 0 (the paper uses 1e-3)")
+    need(t.clip_norm > 0, "train.clip_norm: must be > 0 (the paper uses 10)")
+    need(t.loss in LOSSES, f"train.loss: must be one of {', '.join(LOSSES)}, got {t.loss!r}")
+    need(t.distribute in DISTRIBUTE, f"train.distribute: must be one of {', '.join(DISTRIBUTE)}, got {t.distribute!r}")
+    need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
+    need(t.plot_every >= 1, "train.plot_every: must be >= 1")
+    need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
+         "train.max_batches_per_epoch: must be >= 1 or null")
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """'train.epochs=3' -> (['train', 'epochs'], 3); the value is read as YAML."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text}: expected SECTION.KEY=VALUE, e.g. train.epochs=3")
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config") -> Config:
+    raw = dict(raw or {})
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else None
+            if node is None:
+                raise ConfigError(f"--set {text}: {part} is not a section")
+        node[path[-1]] = value
+    try:
+        config = _build(Config, raw, "")
+        _check(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
+
+
+def load_config(path, overrides: list[str] = ()) -> Config:
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected sections data/model/train at the top level")
+    return config_from_dict(raw or {}, overrides, str(path))
+
+
+def dump_config(config: Config) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

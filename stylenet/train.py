@@ -1,0 +1,532 @@
+"""`stylenet train --config configs/X.yaml`: fit StyleNet to a built dataset, resumably.
+
+How an epoch is cut (truncated BPTT, as the paper):
+  * Each genre's training pieces are shuffled (a fresh, seeded order every epoch) and dealt onto
+    `batch_size` lanes, always to the lane with the least music so far.  A lane plays its pieces back to
+    back; each piece is cut into consecutive `window`-step windows, the last one padded with silence that
+    the loss ignores.
+  * One mini-batch = the next window of every lane of one genre.  Mini-batches alternate between genres
+    (classical, jazz, pop, classical, ...); a genre that runs out drops from the rotation.
+  * The forward LSTM states carry from one window of a piece into the next (see model.py); at the first
+    window of a piece the lane's state is reset to zero.
+
+The plan of an epoch is a pure function of (seed, epoch), so a resumed run replays exactly the batches an
+uninterrupted one would have.  Run directory:
+
+    config.yaml          the resolved config          checkpoint.npz     the latest state (atomic)
+    best.weights.npz     best validation weights      history.csv        one row per epoch
+    tensorboard/         TensorBoard event files      plots/             loss curves and velocity snapshots
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, ConfigError, dump_config
+from .fileio import StyleNetError, atomic_path, atomic_write_text
+
+CHECKPOINT = "checkpoint.npz"
+BEST = "best.weights.npz"
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+@dataclass
+class Piece:
+    name: str
+    score: np.ndarray  # [T, 176] uint8
+    velocity: np.ndarray  # [T, 88] float16
+
+
+@dataclass
+class TrainingData:
+    train: dict[str, list[Piece]] = field(default_factory=dict)
+    validation: dict[str, list[Piece]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = []
+        for genre in self.train:
+            steps = sum(len(p.score) for p in self.train[genre])
+            lines.append(f"  {genre:<10} {len(self.train[genre]):5d} train pieces ({steps:,} steps), "
+                         f"{len(self.validation[genre]):3d} validation pieces")
+        return "\n".join(lines)
+
+
+def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Hold out `fraction` of the pieces (all versions of a piece together), at least one if possible."""
+    pieces = sorted({e.get("piece") or e["path"] for e in entries})
+    n_val = 0 if fraction <= 0 or len(pieces) < 2 else max(1, round(fraction * len(pieces)))
+    held = set(np.random.default_rng(seed).permutation(pieces)[:n_val].tolist())
+    train = [e for e in entries if (e.get("piece") or e["path"]) not in held]
+    val = [e for e in entries if (e.get("piece") or e["path"]) in held]
+    return train, val
+
+
+def load_training_data(config: Config, progress: bool = True) -> TrainingData:
+    from tqdm import tqdm
+
+    from .dataset import load_manifest, load_piece
+
+    dataset = Path(config.data.dataset)
+    try:
+        manifest = load_manifest(dataset)
+    except StyleNetError as exc:
+        raise ConfigError(f"data.dataset: {exc}") from None
+    train_entries = [e for e in manifest if e["split"] == "train"]
+    available = sorted({e["genre"] for e in train_entries})
+    data = TrainingData()
+    chosen = {}
+    for genre in config.data.genres:
+        entries = [e for e in train_entries if e["genre"] == genre]
+        if not entries:
+            raise ConfigError(f"data.genres: no 'train' pieces of genre {genre!r} in {dataset} "
+                              f"(it has: {', '.join(available) or 'none'})")
+        if config.data.max_pieces_per_genre:
+            entries = entries[:config.data.max_pieces_per_genre]
+        chosen[genre] = split_validation(entries, config.data.validation_fraction, config.train.seed)
+    total = sum(len(t) + len(v) for t, v in chosen.values())
+    with tqdm(total=total, desc="loading pieces", unit="piece", disable=not progress) as bar:
+        for genre, (train, val) in chosen.items():
+            for part, entries in ((data.train, train), (data.validation, val)):
+                part[genre] = []
+                for e in entries:
+                    score, velocity = load_piece(dataset, e)
+                    part[genre].append(Piece(e["path"], score, velocity.astype(np.float16)))
+                    bar.update()
+    longest = max(len(p.score) for pieces in data.train.values() for p in pieces)
+    if config.train.window > longest:
+        raise ConfigError(f"train.window: {config.train.window} steps is longer than every training piece "
+                          f"(longest: {longest} steps); lower train.window")
+    return data
+
+
+# ----------------------------------------------------------------------------------------------- plan
+
+Slot = tuple[int, int] | None  # (piece index, window index) or an idle lane
+
+
+def epoch_plan(data: TrainingData, batch_size: int, window: int, seed: int, epoch: int) -> list[tuple[str, list[Slot]]]:
+    """The mini-batches of one epoch, in order: [(genre, [slot per lane])]."""
+    rng = np.random.default_rng([seed, epoch])
+    per_genre = {}
+    for genre, pieces in data.train.items():
+        lanes: list[list[Slot]] = [[] for _ in range(batch_size)]
+        for index in rng.permutation(len(pieces)):
+            lane = min(range(batch_size), key=lambda i: len(lanes[i]))
+            lanes[lane].extend((int(index), k) for k in range(math.ceil(len(pieces[index].score) / window)))
+        n = max(len(lane) for lane in lanes)
+        per_genre[genre] = [[lane[j] if j < len(lane) else None for lane in lanes] for j in range(n)]
+    plan, position = [], {g: 0 for g in per_genre}
+    while any(position[g] < len(per_genre[g]) for g in per_genre):
+        for genre in per_genre:
+            if position[genre] < len(per_genre[genre]):
+                plan.append((genre, per_genre[genre][position[genre]]))
+                position[genre] += 1
+    return plan
+
+
+def make_batch(pieces: list[Piece], slots: list[Slot], window: int):
+    """-> score [B, W, 176], velocity [B, W, 88], weight [B, W] (1 = real music), keep [B] (0 = new piece)."""
+    b = len(slots)
+    score = np.zeros((b, window, 176), np.float32)
+    velocity = np.zeros((b, window, 88), np.float32)
+    weight = np.zeros((b, window), np.float32)
+    keep = np.zeros((b,), np.float32)
+    for lane, slot in enumerate(slots):
+        if slot is None:
+            continue
+        index, k = slot
+        piece = pieces[index]
+        s = piece.score[k * window:(k + 1) * window]
+        score[lane, :len(s)] = s
+        velocity[lane, :len(s)] = piece.velocity[k * window:(k + 1) * window]
+        weight[lane, :len(s)] = 1.0
+        keep[lane] = 0.0 if k == 0 else 1.0
+    return score, velocity, weight, keep
+
+
+# ----------------------------------------------------------------------------------------------- loss
+
+def velocity_loss(kind: str, score, target, weight, predicted):
+    """`mse`: the paper's mean squared error over every cell of the velocity matrix (padding excluded).
+    `masked_mse`: the same over the cells where a note sounds."""
+    from keras import ops
+
+    predicted = ops.cast(predicted, "float32")
+    squared = ops.square(predicted - target)
+    if kind == "mse":
+        mask = ops.expand_dims(weight, -1) * ops.ones_like(squared)
+    else:
+        mask = score[:, :, 1::2] * ops.expand_dims(weight, -1)
+    return ops.sum(squared * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- steps
+
+class Stepper:
+    """The compiled training step and inference call for the active Keras backend.
+
+    TensorFlow: tf.function around a GradientTape.  JAX: jax.jit around `stateless_call`.  Both apply
+    gradients with the same Keras optimizer, restricted to the shared layer and the batch's GenreNet.
+    """
+
+    def __init__(self, model, optimizer, loss: str, mixed_precision: bool = False):
+        from .backend import backend_name
+
+        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.backend = backend_name()
+        self.mixed_precision = mixed_precision
+        self._train, self._predict = {}, {}
+
+    def train(self, genre, score, target, weight, keep, states):
+        if genre not in self._train:
+            self._train[genre] = (self._tf_train if self.backend == "tensorflow" else self._jax_train)(genre)
+        return self._train[genre](score, target, weight, keep, states)
+
+    def predict(self, genre, score):
+        if genre not in self._predict:
+            self._predict[genre] = self._make_predict(genre)
+        return self._predict[genre](score)
+
+    # -- TensorFlow
+    def _tf_train(self, genre):
+        import tensorflow as tf
+
+        model, optimizer, loss_kind = self.model, self.optimizer, self.loss
+        variables = model.genre_variables(genre)
+
+        @tf.function(reduce_retracing=True)
+        def step(score, target, weight, keep, states):
+            states = [(h * keep[:, None], c * keep[:, None]) for h, c in states]
+            with tf.GradientTape() as tape:
+                predicted, new_states = model(score, genre=genre, states=states, training=True)
+                loss = velocity_loss(loss_kind, score, target, weight, predicted)
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, variables)
+            optimizer.apply(grads, variables)
+            return loss, new_states
+
+        return step
+
+    # -- JAX
+    def _jax_train(self, genre):
+        import jax
+        import keras
+
+        model, optimizer, loss_kind = self.model, self.optimizer, self.loss
+        trainable = model.trainable_variables
+        position = {id(v): i for i, v in enumerate(trainable)}
+        update = [position[id(v)] for v in model.genre_variables(genre)]
+        update_vars = [trainable[i] for i in update]
+
+        def loss_fn(trainable_values, non_trainable_values, score, target, weight, states):
+            (predicted, new_states), non_trainable_values = model.stateless_call(
+                trainable_values, non_trainable_values, score, genre=genre, states=states, training=True)
+            loss = velocity_loss(loss_kind, score, target, weight, predicted)
+            return optimizer.scale_loss(loss), (loss, new_states, non_trainable_values)
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        @jax.jit
+        def step(trainable_values, non_trainable_values, optimizer_values, score, target, weight, keep, states):
+            states = [(h * keep[:, None], c * keep[:, None]) for h, c in states]
+            (_, (loss, new_states, non_trainable_values)), grads = grad_fn(
+                trainable_values, non_trainable_values, score, target, weight, states)
+            mapping = [(v, trainable_values[i]) for v, i in zip(update_vars, update)]
+            mapping += list(zip(optimizer.variables, optimizer_values))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                optimizer.apply([grads[i] for i in update], update_vars)
+            trainable_values = list(trainable_values)
+            for v, i in zip(update_vars, update):
+                trainable_values[i] = scope.get_current_value(v)
+            optimizer_values = [scope.get_current_value(v) for v in optimizer.variables]
+            return loss, new_states, trainable_values, non_trainable_values, optimizer_values
+
+        def run(score, target, weight, keep, states):
+            loss, new_states, tv, ntv, ov = step(
+                [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+                [v.value for v in optimizer.variables], score, target, weight, keep, states)
+            for var, value in zip(model.trainable_variables, tv):
+                var.assign(value)
+            for var, value in zip(model.non_trainable_variables, ntv):
+                var.assign(value)
+            for var, value in zip(optimizer.variables, ov):
+                var.assign(value)
+            return loss, new_states
+
+        return run
+
+    def _make_predict(self, genre):
+        model = self.model
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(lambda score: model.perform(score, genre), reduce_retracing=True)
+        if self.backend == "jax":
+            import jax
+
+            @jax.jit
+            def predict(trainable_values, non_trainable_values, score):
+                (velocity, _), _ = model.stateless_call(trainable_values, non_trainable_values, score,
+                                                        genre=genre, training=False)
+                return velocity
+
+            return lambda score: predict([v.value for v in model.trainable_variables],
+                                         [v.value for v in model.non_trainable_variables], score)
+        return lambda score: model.perform(score, genre)
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path: Path, model, optimizer, meta: dict, states: dict | None = None) -> None:
+    """Everything needed to resume, in one file written atomically."""
+    arrays = {f"model/{i}": np.asarray(v) for i, v in enumerate(model.variables)}
+    if optimizer is not None:
+        arrays.update({f"optimizer/{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+    for genre, genre_states in (states or {}).items():
+        for i, (h, c) in enumerate(genre_states):
+            arrays[f"state/{genre}/{i}/h"] = np.asarray(h)
+            arrays[f"state/{genre}/{i}/c"] = np.asarray(c)
+    arrays["meta"] = np.array(json.dumps(meta))
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_checkpoint(path: Path, model, optimizer=None) -> tuple[dict, dict]:
+    with np.load(path) as f:
+        meta = json.loads(str(f["meta"]))
+        for i, v in enumerate(model.variables):
+            v.assign(f[f"model/{i}"])
+        if optimizer is not None and "optimizer/0" in f:
+            for i, v in enumerate(optimizer.variables):
+                v.assign(f[f"optimizer/{i}"])
+        states = {}
+        for genre in model.genres:
+            if f"state/{genre}/0/h" in f:
+                states[genre] = [(f[f"state/{genre}/{i}/h"], f[f"state/{genre}/{i}/c"])
+                                 for i in range(1 + model.genre_layers)]
+    return meta, states
+
+
+# ----------------------------------------------------------------------------------------------- the run
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    epochs_done: int
+    global_step: int
+    history: list[dict]
+    stopped: str = ""  # why the run ended early, if it did
+
+
+def _validate(stepper, data: TrainingData, loss_kind: str) -> dict:
+    from .codec import velocities_at
+
+    logs = {}
+    for genre, pieces in data.validation.items():
+        if not pieces:
+            continue
+        losses, errors = [], []
+        for piece in pieces:
+            score = piece.score[None].astype(np.float32)
+            target = piece.velocity[None].astype(np.float32)
+            predicted = np.asarray(stepper.predict(genre, score), dtype=np.float32)
+            losses.append(float(velocity_loss(loss_kind, score, target, np.ones(score.shape[:2], np.float32),
+                                              predicted)))
+            step, key = np.nonzero(piece.score[:, 0::2])
+            truth = np.rint(piece.velocity[step, key].astype(np.float32) * 127)
+            errors.append(np.abs(velocities_at(predicted[0], step, key) - truth))
+        logs[f"val_loss_{genre}"] = float(np.mean(losses))
+        logs[f"val_mae_{genre}"] = float(np.mean(np.concatenate(errors)))
+    if logs:
+        logs["val_loss"] = float(np.mean([v for k, v in logs.items() if k.startswith("val_loss_")]))
+        logs["val_mae"] = float(np.mean([v for k, v in logs.items() if k.startswith("val_mae_")]))
+    return logs
+
+
+def train(config: Config, run_dir, progress: bool = True, stop_after_batches: int | None = None) -> RunResult:
+    """Train (or resume) a run.  `stop_after_batches` ends the call early, as a kill would (for tests)."""
+    from tqdm import tqdm
+
+    from .backend import backend_name, import_keras
+
+    keras = import_keras()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_resume_config(run_dir, config)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+
+    data = load_training_data(config, progress)
+    t = config.train
+    if t.mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_float16")
+    keras.utils.set_random_seed(t.seed)
+    strategy = _strategy(t.distribute)
+    with strategy.scope() if strategy else _nullcontext():
+        from .model import build_model
+
+        model = build_model(config.data.genres, config.model.units, config.model.genre_layers,
+                            config.model.keep_prob)
+        optimizer = keras.optimizers.Adam(learning_rate=t.learning_rate, global_clipnorm=t.clip_norm)
+        if t.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    stepper = Stepper(model, optimizer, t.loss, t.mixed_precision)
+
+    meta = {"epoch": 0, "batch": 0, "global_step": 0, "best_val_loss": None, "loss_sum": 0.0, "loss_count": 0,
+            "history": []}
+    states: dict = {}
+    checkpoint = run_dir / CHECKPOINT
+    if checkpoint.exists():
+        meta, states = load_checkpoint(checkpoint, model, optimizer)
+        print(f"resuming {run_dir} at epoch {meta['epoch'] + 1}, batch {meta['batch']} "
+              f"(step {meta['global_step']})")
+    print(f"StyleNet: {model.count_params():,} parameters, genres {', '.join(model.genres)}, "
+          f"backend {backend_name()}, {_device_line()}")
+    print(data.describe())
+
+    callbacks = _callbacks(keras, model, optimizer, run_dir)
+    callbacks.on_train_begin()
+    history = meta["history"]
+    last_save = time.monotonic()
+    batches_run = 0
+    stopped = ""
+    while meta["epoch"] < t.epochs and not stopped:
+        epoch = meta["epoch"]
+        plan = epoch_plan(data, t.batch_size, t.window, t.seed, epoch)[:t.max_batches_per_epoch]
+        started = time.monotonic()
+        bar = tqdm(total=len(plan), initial=meta["batch"], desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch",
+                   disable=not progress, dynamic_ncols=True)
+        while meta["batch"] < len(plan):
+            genre, slots = plan[meta["batch"]]
+            score, target, weight, keep = make_batch(data.train[genre], slots, t.window)
+            carried = states.get(genre) or model.zero_states(t.batch_size)
+            loss, new_states = stepper.train(genre, score, target, weight, keep, carried)
+            loss = float(loss)
+            if not math.isfinite(loss):
+                stopped = (f"loss became {loss} at epoch {epoch + 1}, batch {meta['batch'] + 1} ({genre}); "
+                           f"stopped, the last good checkpoint is {checkpoint}")
+                break
+            states[genre] = new_states
+            meta["batch"] += 1
+            meta["global_step"] += 1
+            meta["loss_sum"] += loss
+            meta["loss_count"] += 1
+            bar.update()
+            bar.set_postfix(loss=f"{meta['loss_sum'] / meta['loss_count']:.5f}", genre=genre, refresh=False)
+            batches_run += 1
+            if time.monotonic() - last_save > 60 * t.checkpoint_minutes:
+                save_checkpoint(checkpoint, model, optimizer, meta, states)
+                last_save = time.monotonic()
+            if stop_after_batches is not None and batches_run >= stop_after_batches:
+                bar.close()
+                return RunResult(run_dir, meta["epoch"], meta["global_step"], history, "stopped for test")
+        bar.close()
+        if stopped:
+            break
+        seconds = time.monotonic() - started
+        logs = {"loss": meta["loss_sum"] / max(meta["loss_count"], 1), "epoch_seconds": seconds,
+                "timesteps_per_second": len(plan) * t.batch_size * t.window / max(seconds, 1e-9)}
+        logs.update(_validate(stepper, data, t.loss))
+        callbacks.on_epoch_end(epoch, logs)
+        history.append({"epoch": epoch + 1, **logs})
+        improved = "val_loss" in logs and (meta["best_val_loss"] is None or logs["val_loss"] < meta["best_val_loss"])
+        if improved:
+            meta["best_val_loss"] = logs["val_loss"]
+            save_checkpoint(run_dir / BEST, model, None, {"epoch": epoch + 1, **logs})
+        meta.update(epoch=epoch + 1, batch=0, loss_sum=0.0, loss_count=0, history=history)
+        states = {}  # every lane starts a new piece next epoch
+        save_checkpoint(checkpoint, model, optimizer, meta, states)
+        last_save = time.monotonic()
+        print(_epoch_line(epoch + 1, logs, improved))
+        if (epoch + 1) % t.plot_every == 0 or epoch + 1 == t.epochs:
+            from .plots import plot_run
+
+            plot_run(run_dir, history, stepper, data, epoch + 1)
+    callbacks.on_train_end({})
+    return RunResult(run_dir, meta["epoch"], meta["global_step"], history, stopped)
+
+
+def _epoch_line(epoch: int, logs: dict, improved: bool) -> str:
+    parts = [f"epoch {epoch}: loss {logs['loss']:.5f}"]
+    if "val_loss" in logs:
+        parts.append(f"val_loss {logs['val_loss']:.5f}")
+        parts += [f"{k[8:]} MAE {v:.1f}" for k, v in logs.items() if k.startswith("val_mae_")]
+    parts.append(f"{logs['timesteps_per_second']:.0f} steps/s")
+    return "  ".join(parts) + ("  (best)" if improved else "")
+
+
+def _check_resume_config(run_dir: Path, config: Config) -> None:
+    """A run directory belongs to one experiment: only train.* bookkeeping may change on resume."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if not (saved.exists() and (run_dir / CHECKPOINT).exists()):
+        return
+    old = yaml.safe_load(saved.read_text()) or {}
+    new = config.to_dict()
+    for section in ("data", "model"):
+        for key, value in new[section].items():
+            if old.get(section, {}).get(key) != value:
+                raise ConfigError(f"{section}.{key}: {run_dir} was trained with {old.get(section, {}).get(key)!r}, "
+                                  f"not {value!r}; use a new run directory or the old value")
+    for key in ("batch_size", "window", "seed", "loss"):
+        if old.get("train", {}).get(key) != new["train"][key]:
+            raise ConfigError(f"train.{key}: {run_dir} was trained with {old['train'].get(key)!r}, "
+                              f"not {new['train'][key]!r}; use a new run directory or the old value")
+
+
+def _callbacks(keras, model, optimizer, run_dir: Path):
+    callbacks = [keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]
+    try:
+        import tensorboard  # noqa: F401
+
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    except ImportError:
+        pass
+    model.optimizer = optimizer
+    return keras.callbacks.CallbackList(callbacks, model=model)
+
+
+def _strategy(kind: str):
+    if kind == "none":
+        return None
+    from .backend import backend_name
+
+    if backend_name() != "tensorflow":
+        raise ConfigError(f"train.distribute: {kind} needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
+    import tensorflow as tf
+
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _device_line() -> str:
+    from .backend import backend_name
+
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+    if backend_name() == "jax":
+        import jax
+
+        return ", ".join(sorted({d.platform for d in jax.devices()}))
+    return "CPU"
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
