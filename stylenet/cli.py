@@ -9,6 +9,7 @@ import sys
 
 EXAMPLES = {
     "build-dataset": "stylenet build-dataset ../shared/data/raw --splits ../shared/data/splits.csv -o build/dataset",
+    "train": "stylenet train --config configs/stylenet.yaml --set train.epochs=20",
 }
 
 
@@ -78,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep only pieces entirely in this meter (4/4 reproduces the paper; default: all)")
     build.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: all cores)")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    train = verbs.add_parser(
+        "train", help="train StyleNet on a built dataset (resumes an existing run directory)",
+        description="Train StyleNet from a YAML config. Rerunning the same command resumes the run from its "
+                    "last checkpoint.",
+        epilog=f"example:\n  {EXAMPLES['train']}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--config", required=True, metavar="YAML", help="e.g. configs/stylenet.yaml")
+    train.add_argument("--run-dir", metavar="DIR", help="where checkpoints, logs and plots go "
+                       "(default: runs/<config name>)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one config value, e.g. --set train.epochs=3 (repeatable)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -99,7 +112,30 @@ def _run_build_dataset(args) -> int:
     return 0
 
 
-VERBS = {"build-dataset": _run_build_dataset}
+def _run_train(args) -> int:
+    from pathlib import Path
+
+    from .config import load_config
+    from .fileio import StyleNetError
+    from .train import train
+
+    config = load_config(args.config, args.overrides)
+    run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
+    print(f"run directory: {run_dir}")
+    result = train(config, run_dir, progress=not args.quiet)
+    if result.stopped:
+        raise StyleNetError(result.stopped)
+    again = f"stylenet train --config {args.config}" + (f" --run-dir {args.run_dir}" if args.run_dir else "")
+    again += "".join(f" --set {o}" for o in args.overrides)
+    print(f"\ntrained {result.epochs_done} epochs ({result.global_step} steps); the run lives in {run_dir}/")
+    print(f"  resume or extend:  {again} --set train.epochs=N")
+    print(f"  loss curves:       {run_dir}/plots/loss.png   (TensorBoard: tensorboard --logdir {run_dir}/tensorboard)")
+    print(f"  evaluate:          stylenet evaluate {config.data.dataset} --model {run_dir} --split test")
+    print(f"  perform:           stylenet perform song.mid --genre {config.data.genres[0]} --model {run_dir}")
+    return 0
+
+
+VERBS = {"build-dataset": _run_build_dataset, "train": _run_train}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,6 +87,11 @@ def _coerce(value, tp, where: str):
         return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # PyYAML follows YAML 1.1, which reads 1e-3 (no dot) as text
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     return value

@@ -286,13 +286,15 @@ class Stepper:
 
 def save_checkpoint(path: Path, model, optimizer, meta: dict, states: dict | None = None) -> None:
     """Everything needed to resume, in one file written atomically."""
-    arrays = {f"model/{i}": np.asarray(v) for i, v in enumerate(model.variables)}
+    from keras import ops
+
+    arrays = {f"model/{i}": ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
     if optimizer is not None:
-        arrays.update({f"optimizer/{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+        arrays.update({f"optimizer/{i}": ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)})
     for genre, genre_states in (states or {}).items():
         for i, (h, c) in enumerate(genre_states):
-            arrays[f"state/{genre}/{i}/h"] = np.asarray(h)
-            arrays[f"state/{genre}/{i}/c"] = np.asarray(c)
+            arrays[f"state/{genre}/{i}/h"] = ops.convert_to_numpy(h)
+            arrays[f"state/{genre}/{i}/c"] = ops.convert_to_numpy(c)
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
@@ -359,11 +361,10 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
 
     keras = import_keras()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     _check_resume_config(run_dir, config)
+    data = load_training_data(config, progress)  # before writing anything: a bad config leaves no trace
+    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
-
-    data = load_training_data(config, progress)
     t = config.train
     if t.mixed_precision:
         keras.mixed_precision.set_dtype_policy("mixed_float16")
