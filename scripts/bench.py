@@ -1,13 +1,21 @@
 """StyleNet benchmarks: `make bench`.  Medians over repeats, measured side by side in one run.
 
-Sections: codec (encode/decode/apply of a generated 5,000-note piece) and, with --dataset RAW_DIR,
-a full `build-dataset` run.
+Sections:
+  training   the paper-sized model (2 genres, batch 4 x 200 steps): time-steps per second, median of
+             N steps after warm-up, genres alternating; beside it ../shared/bench/torch_reference.py (the
+             same network in plain PyTorch) when torch is installed, and the ratio
+  inference  one 1,500-step piece through one GenreNet
+  codec      load/quantise/encode/decode/apply of a generated 5,000-note piece
+  dataset    with --dataset RAW_DIR, a full `build-dataset` run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +57,75 @@ def bench_codec(n_notes: int = 5000) -> list[tuple[str, float]]:
         ]
 
 
+TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
+
+
+def bench_training(steps: int) -> dict:
+    """Our training step and inference on the shapes torch_reference.py uses."""
+    from stylenet.backend import backend_name, import_keras
+
+    import_keras()
+    from stylenet.model import build_model
+    from stylenet.train import Stepper
+
+    import keras
+
+    genres = ("jazz", "classical")
+    keras.utils.set_random_seed(0)
+    model = build_model(genres)
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm=10.0)
+    optimizer.build(model.trainable_variables)
+    stepper = Stepper(model, optimizer, "mse")
+    rng = np.random.default_rng(0)
+    b, t = 4, 200
+    x = (rng.random((b, t, 176)) < 0.05).astype("float32")
+    y = rng.random((b, t, 88)).astype("float32")
+    w = np.ones((b, t), "float32")
+    keep = np.ones((b,), "float32")
+    states = {g: model.zero_states(b) for g in genres}
+
+    def step(genre):
+        loss, states[genre] = stepper.train(genre, x, y, w, keep, states[genre])
+        float(loss)
+
+    started = time.perf_counter()
+    for g in genres:
+        step(g)
+    first = time.perf_counter() - started
+    for g in genres:
+        step(g)
+    times = []
+    for i in range(steps):
+        t0 = time.perf_counter()
+        step(genres[i % 2])
+        times.append(time.perf_counter() - t0)
+    piece = (rng.random((1, 1500, 176)) < 0.05).astype("float32")
+    stepper.predict("jazz", piece)
+    infer = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        np.asarray(stepper.predict("jazz", piece))
+        infer.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {"backend": backend_name(), "params_total": model.count_params(), "first_two_steps_s": first,
+            "train_step_median_s": median, "train_timesteps_per_s": b * t / median,
+            "infer_1500_median_s": statistics.median(infer)}
+
+
+def bench_torch(steps: int) -> dict | None:
+    if not TORCH_REFERENCE.exists():
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    result = subprocess.run([sys.executable, str(TORCH_REFERENCE), str(steps)], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"torch reference failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def bench_dataset(raw_dir: str, jobs: int | None) -> list[tuple[str, float]]:
     from stylenet.dataset import build_dataset
 
@@ -61,7 +138,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", metavar="RAW_DIR", help="also time build-dataset over RAW_DIR")
     parser.add_argument("--jobs", type=int)
+    parser.add_argument("--steps", type=int, default=12, help="timed training steps (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternate ours/peer this many times; medians over rounds (default: %(default)s)")
+    parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
+    if not args.skip_training:
+        ours, peer = [], []
+        for _ in range(args.rounds):
+            ours.append(_in_subprocess(args.steps))
+            torch_result = bench_torch(args.steps)
+            if torch_result:
+                peer.append(torch_result)
+        _print_training(ours, peer)
     rows = bench_codec()
     if args.dataset:
         rows += bench_dataset(args.dataset, args.jobs)
@@ -69,6 +158,42 @@ def main() -> None:
     print(f"{'what':<{width}}  median")
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds * 1000:9.2f} ms")
+
+
+def _in_subprocess(steps: int) -> dict:
+    """Each measurement in a fresh process, as the peer's, so neither inherits the other's threads."""
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+            f"import bench; print('RESULT', json.dumps(bench.bench_training({steps})))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    lines = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
+    if result.returncode != 0 or not lines:
+        raise SystemExit(f"training benchmark failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def _print_training(ours: list[dict], peer: list[dict]) -> None:
+    def med(runs, key):
+        return statistics.median(r[key] for r in runs)
+
+    print(f"training, paper-sized model ({ours[0]['params_total']:,} parameters, batch 4 x 200 steps), "
+          f"{len(ours)} round(s), medians")
+    print(f"{'':<34}{'StyleNet (' + ours[0]['backend'] + ')':>22}{'PyTorch peer':>16}{'ours/peer':>11}")
+    rows = [("train time-steps per second", "train_timesteps_per_s", "train_timesteps_per_s", "{:.0f}", False),
+            ("train step median (s)", "train_step_median_s", "train_step_median_s", "{:.3f}", True),
+            ("inference, 1,500-step piece (s)", "infer_1500_median_s", "infer_1500_median_s", "{:.3f}", True),
+            ("first two steps incl. compile (s)", "first_two_steps_s", "first_two_steps_s", "{:.2f}", True)]
+    for name, key, peer_key, fmt, lower_is_better in rows:
+        a = med(ours, key)
+        line = f"{name:<34}{fmt.format(a):>22}"
+        if peer:
+            b = med(peer, peer_key)
+            ratio = (b / a) if lower_is_better else (a / b)
+            line += f"{fmt.format(b):>16}{ratio:>10.2f}x"
+        print(line)
+    if not peer:
+        print("(PyTorch peer not run: `pip install torch==2.13.0` into .venv, and ../shared/bench present)")
+    print("ratio > 1 means StyleNet is faster\n")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ class StyleNet(keras.Model):
         return self.interpretation.trainable_variables + self.genre_nets[genre].trainable_variables
 
     def zero_states(self, batch_size: int):
-        zeros = ops.zeros((batch_size, self.units))
+        zeros = ops.zeros((batch_size, self.units), dtype=self.interpretation.compute_dtype)
         return [(zeros, zeros) for _ in range(1 + self.genre_layers)]
 
     def get_config(self):

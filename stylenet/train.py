@@ -169,6 +169,13 @@ def velocity_loss(kind: str, score, target, weight, predicted):
 
 # ----------------------------------------------------------------------------------------------- steps
 
+def reset_lanes(states, keep):
+    """Zero the carried state of every lane that starts a new piece (keep = 0)."""
+    from keras import ops
+
+    return [(h * ops.cast(keep, h.dtype)[:, None], c * ops.cast(keep, c.dtype)[:, None]) for h, c in states]
+
+
 class Stepper:
     """The compiled training step and inference call for the active Keras backend.
 
@@ -176,12 +183,12 @@ class Stepper:
     gradients with the same Keras optimizer, restricted to the shared layer and the batch's GenreNet.
     """
 
-    def __init__(self, model, optimizer, loss: str, mixed_precision: bool = False):
+    def __init__(self, model, optimizer, loss: str, strategy=None):
         from .backend import backend_name
 
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.backend = backend_name()
-        self.mixed_precision = mixed_precision
+        self.strategy = strategy
         self._train, self._predict = {}, {}
 
     def train(self, genre, score, target, weight, keep, states):
@@ -198,21 +205,45 @@ class Stepper:
     def _tf_train(self, genre):
         import tensorflow as tf
 
-        model, optimizer, loss_kind = self.model, self.optimizer, self.loss
+        model, optimizer, loss_kind, strategy = self.model, self.optimizer, self.loss, self.strategy
         variables = model.genre_variables(genre)
+        replicas = strategy.num_replicas_in_sync if strategy else 1
 
-        @tf.function(reduce_retracing=True)
-        def step(score, target, weight, keep, states):
-            states = [(h * keep[:, None], c * keep[:, None]) for h, c in states]
+        def replica_step(score, target, weight, keep, states):
+            states = reset_lanes(states, keep)
             with tf.GradientTape() as tape:
                 predicted, new_states = model(score, genre=genre, states=states, training=True)
                 loss = velocity_loss(loss_kind, score, target, weight, predicted)
-                scaled = optimizer.scale_loss(loss)
+                # Replicas' gradients are summed by the optimizer: scale each so the sum is the mean.
+                scaled = optimizer.scale_loss(loss / replicas)
             grads = tape.gradient(scaled, variables)
             optimizer.apply(grads, variables)
             return loss, new_states
 
-        return step
+        if strategy is None:
+            return tf.function(replica_step, reduce_retracing=True)
+
+        @tf.function(reduce_retracing=True)
+        def distributed_step(score, target, weight, keep, states):
+            loss, new_states = strategy.run(replica_step, args=(score, target, weight, keep, states))
+            return strategy.reduce("MEAN", loss, axis=None), new_states
+
+        def run(score, target, weight, keep, states):
+            """Deal the batch's lanes (and their carried states) out to the replicas, and gather back."""
+            def split(array):
+                parts = np.array_split(np.asarray(array), replicas)
+                return strategy.experimental_distribute_values_from_function(
+                    lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group]))
+
+            states = [(split(h), split(c)) for h, c in states]
+            loss, new_states = distributed_step(split(score), split(target), split(weight), split(keep), states)
+
+            def gather(value):
+                return tf.concat(strategy.experimental_local_results(value), axis=0)
+
+            return loss, [(gather(h), gather(c)) for h, c in new_states]
+
+        return run
 
     # -- JAX
     def _jax_train(self, genre):
@@ -235,7 +266,7 @@ class Stepper:
 
         @jax.jit
         def step(trainable_values, non_trainable_values, optimizer_values, score, target, weight, keep, states):
-            states = [(h * keep[:, None], c * keep[:, None]) for h, c in states]
+            states = reset_lanes(states, keep)
             (_, (loss, new_states, non_trainable_values)), grads = grad_fn(
                 trainable_values, non_trainable_values, score, target, weight, states)
             mapping = [(v, trainable_values[i]) for v, i in zip(update_vars, update)]
@@ -288,9 +319,9 @@ def save_checkpoint(path: Path, model, optimizer, meta: dict, states: dict | Non
     """Everything needed to resume, in one file written atomically."""
     from keras import ops
 
-    arrays = {f"model/{i}": ops.convert_to_numpy(v) for i, v in enumerate(model.variables)}
+    arrays = {f"model/{i}": ops.convert_to_numpy(v.value) for i, v in enumerate(model.variables)}
     if optimizer is not None:
-        arrays.update({f"optimizer/{i}": ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)})
+        arrays.update({f"optimizer/{i}": ops.convert_to_numpy(v.value) for i, v in enumerate(optimizer.variables)})
     for genre, genre_states in (states or {}).items():
         for i, (h, c) in enumerate(genre_states):
             arrays[f"state/{genre}/{i}/h"] = ops.convert_to_numpy(h)
@@ -366,20 +397,24 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     t = config.train
-    if t.mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16")
     keras.utils.set_random_seed(t.seed)
     strategy = _strategy(t.distribute)
     with strategy.scope() if strategy else _nullcontext():
         from .model import build_model
 
-        model = build_model(config.data.genres, config.model.units, config.model.genre_layers,
-                            config.model.keep_prob)
+        policy = keras.config.dtype_policy()
+        if t.mixed_precision:  # float16 compute, float32 weights; the policy applies as layers are made
+            keras.config.set_dtype_policy("mixed_float16")
+        try:
+            model = build_model(config.data.genres, config.model.units, config.model.genre_layers,
+                                config.model.keep_prob)
+        finally:
+            keras.config.set_dtype_policy(policy)
         optimizer = keras.optimizers.Adam(learning_rate=t.learning_rate, global_clipnorm=t.clip_norm)
         if t.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
-    stepper = Stepper(model, optimizer, t.loss, t.mixed_precision)
+    stepper = Stepper(model, optimizer, t.loss, strategy)
 
     meta = {"epoch": 0, "batch": 0, "global_step": 0, "best_val_loss": None, "loss_sum": 0.0, "loss_count": 0,
             "history": []}
@@ -505,9 +540,11 @@ def _strategy(kind: str):
         raise ConfigError(f"train.distribute: {kind} needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
     import tensorflow as tf
 
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":  # every local GPU (or, in tests, logical CPU devices)
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MultiWorkerMirroredStrategy()  # hosts and roles from TF_CONFIG
 
 
 def _device_line() -> str:

@@ -255,3 +255,13 @@ def test_jax_backend_trains_the_same_model(dataset, tmp_path):
     _, backend, steps, first, last = line.split()
     assert backend == "jax" and int(steps) > 0 and float(last) < float(first)
     assert (tmp_path / "run" / CHECKPOINT).exists() and (tmp_path / "run" / "plots" / "loss.png").exists()
+
+
+def test_mixed_precision_trains_in_float16_and_leaves_the_policy_alone(dataset, tmp_path):
+    import keras
+
+    result = train(tiny(dataset, epochs=1, mixed_precision=True), tmp_path / "run", progress=False)
+    assert np.isfinite(result.history[0]["loss"]) and np.isfinite(result.history[0]["val_loss"])
+    assert keras.config.dtype_policy().name == "float32"
+    with np.load(tmp_path / "run" / CHECKPOINT) as f:
+        assert f["model/0"].dtype == np.float32  # weights stay float32 under mixed precision
