@@ -25,7 +25,6 @@ demo: install
 
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"
 	$(BIN)/python scripts/bench.py $(if $(wildcard $(DATA)/raw),--dataset $(DATA)/raw)
 
 clean:
