@@ -10,6 +10,8 @@ import sys
 EXAMPLES = {
     "build-dataset": "stylenet build-dataset ../shared/data/raw --splits ../shared/data/splits.csv -o build/dataset",
     "train": "stylenet train --config configs/stylenet.yaml --set train.epochs=20",
+    "perform": "stylenet perform song.mid --genre jazz --plot",
+    "evaluate": "stylenet evaluate build/dataset --split test",
 }
 
 
@@ -91,7 +93,74 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override one config value, e.g. --set train.epochs=3 (repeatable)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    perform = verbs.add_parser(
+        "perform", help="give flat piano MIDI the dynamics of a genre",
+        description="Predict the velocity a pianist of GENRE would give each piano note and write the MIDI "
+                    "back with only those velocities changed (timing, pedal, other tracks untouched).",
+        epilog=f"examples:\n  {EXAMPLES['perform']}\n  stylenet perform exports/ --genre classical -o performed/ "
+               "--level mf --strength 0.8", formatter_class=argparse.RawDescriptionHelpFormatter)
+    perform.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    perform.add_argument("--genre", required=True, help="whose touch: a genre the model knows (e.g. jazz)")
+    perform.add_argument("--model", metavar="RUN_OR_FILE",
+                         help="a training run directory or a saved model (default: the shipped model)")
+    perform.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder "
+                         "(default: <name>.<genre>.mid beside each input)")
+    perform.add_argument("--strength", type=_unit_interval, default=1.0, metavar="S",
+                         help="0..1: blend with the input's own velocities (default: %(default)s = all model)")
+    perform.add_argument("--level", type=_level, metavar="L", help="overall level: ppp pp p mp mf f ff fff, "
+                         "a MIDI velocity, or 'input' (default: the model's)")
+    perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
+                         help="spread of velocities: 'auto' = the genre's typical human spread (default), "
+                              "a factor, or 1 = raw model output")
+    perform.add_argument("--quantize", action="store_true",
+                         help="write the paper's quantised piano part instead of the original file")
+    perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
+    perform.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    perform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    evaluate = verbs.add_parser(
+        "evaluate", help="measure a model against human velocities and baselines, per genre",
+        description="Per genre, over notes: MAE, RMSE, Pearson r, share within ±6.4/±12.7, spread ratio, "
+                    "Wasserstein distance and shape error, for the model and for flat, random, humanizer and "
+                    "other-genre baselines. Writes JSON, Markdown and PNGs.",
+        epilog=f"example:\n  {EXAMPLES['evaluate']}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_argument("source", metavar="DATASET_OR_FOLDER",
+                          help="a built dataset, or a folder of MIDI files in genre sub-folders")
+    evaluate.add_argument("--model", metavar="RUN_OR_FILE", help="default: the shipped model")
+    evaluate.add_argument("--split", default="test", help="dataset split to use, or 'all' (default: %(default)s)")
+    evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
+    evaluate.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/evaluation)")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
+def _level(text: str):
+    from .perform import parse_level
+
+    try:
+        return parse_level(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _contrast(text: str):
+    from .perform import parse_contrast
+
+    try:
+        return parse_contrast(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _version() -> str:
@@ -135,7 +204,20 @@ def _run_train(args) -> int:
     return 0
 
 
-VERBS = {"build-dataset": _run_build_dataset, "train": _run_train}
+def _run_perform(args) -> int:
+    from .perform import run
+
+    return run(args)
+
+
+def _run_evaluate(args) -> int:
+    from .evaluate import run
+
+    return run(args)
+
+
+VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
+         "evaluate": _run_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

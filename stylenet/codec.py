@@ -412,10 +412,12 @@ def _smf(midi_type: int, ticks_per_beat: int, tracks) -> bytes:
     return header + b"".join(_track_chunk(events) for events in tracks)
 
 
-def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray) -> bytes:
+def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: float = 1.0) -> bytes:
     """The original file, as SMF bytes, with each piano note's velocity read from `velocity_matrix`.
 
-    Each struck piano key takes the velocity at its own quantised onset step and key.  Everything else is
+    Each struck piano key takes the velocity at its own quantised onset step and key, blended with the
+    note's own velocity: round(strength * new + (1 - strength) * own), in 1..127 (so strength 0 gives the
+    file back, and a player's own accents survive a strength below 1).  Everything else is
     kept event for event: timing, note lengths, other tracks and channels, drums, pedal and other control
     changes, tempo, meter, text.  Works on the raw events rather than pretty_midi's rewrite, which would
     renumber channels and drop events.  The piece is not modified.
@@ -430,8 +432,11 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray) -> bytes:
         if struck and len(velocity_matrix):
             ticks = np.fromiter((track[i].time for i in struck), dtype=np.int64, count=len(struck))
             keys = np.fromiter((track[i].note for i in struck), dtype=np.int64, count=len(struck)) - LOWEST_KEY
+            own = np.fromiter((track[i].velocity for i in struck), dtype=np.float64, count=len(struck))
             steps = np.minimum(piece.grid.ticks_to_steps(ticks), len(velocity_matrix) - 1)
-            new_velocity = dict(zip(struck, velocities_at(velocity_matrix, steps, keys).tolist()))
+            predicted = np.asarray(velocity_matrix, dtype=np.float64)[steps, keys] * 127.0
+            blended = np.clip(np.rint(strength * predicted + (1.0 - strength) * own), 1, 127).astype(np.int64)
+            new_velocity = dict(zip(struck, blended.tolist()))
         tracks.append([(msg.time, msg, new_velocity.get(i)) for i, msg in enumerate(track)])
     return _smf(piece.midi.type, piece.midi.ticks_per_beat, tracks)
 

@@ -328,3 +328,32 @@ def load_piece(dataset_dir, entry: dict):
 
     with np.load(Path(dataset_dir) / entry["array"]) as arrays:
         return arrays["score"], arrays["velocity"].astype(np.float32)
+
+
+def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:
+    """How humans of each genre play, in MIDI velocity units, over the notes of a dataset's pieces.
+
+    mean: over all notes; piece_std: the median, over pieces, of the spread within a piece (what
+    `perform --contrast auto` aims for); piece_mean_std: how much pieces differ in overall level.
+    """
+    import numpy as np
+
+    entries = [e for e in load_manifest(dataset_dir) if e["split"] == split]
+    stats = {}
+    for genre in genres:
+        means, stds, notes = [], [], []
+        for entry in (e for e in entries if e["genre"] == genre):
+            score, velocity = load_piece(dataset_dir, entry)
+            step, key = np.nonzero(score[:, 0::2])
+            v = np.rint(velocity[step, key] * 127)
+            if len(v) > 1:
+                means.append(v.mean())
+                stds.append(v.std())
+                notes.append(v)
+        if notes:
+            everything = np.concatenate(notes)
+            stats[genre] = {"mean": float(everything.mean()), "std": float(everything.std()),
+                            "piece_std": float(np.median(stds)), "piece_mean_std": float(np.std(means)),
+                            "low": float(np.percentile(everything, 1)), "high": float(np.percentile(everything, 99)),
+                            "pieces": len(notes), "notes": int(len(everything))}
+    return stats

@@ -81,3 +81,44 @@ def plot_run(run_dir: Path, history: list[dict], stepper, data, epoch: int) -> N
     predictions = {g: np.asarray(stepper.predict(g, score[None].astype(np.float32)))[0] for g in data.train}
     genre_snapshot(score, piece.velocity[:SNAPSHOT_STEPS].astype(np.float32), predictions,
                    plots / f"snapshot_epoch_{epoch:04d}.png", f"{piece.name} ({genre}) after epoch {epoch}")
+
+
+def before_after(score: np.ndarray, before: np.ndarray, after: np.ndarray, path: Path, title: str) -> Path:
+    """Piano-roll coloured by velocity: the input, and the performance written."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True)
+    velocity_roll(axes[0], score, before, "input")
+    image = velocity_roll(axes[1], score, after, "performed")
+    axes[1].set_xlabel("grid step (1/16 note)")
+    fig.suptitle(title)
+    fig.colorbar(image, ax=axes.tolist(), label="velocity")
+    return _save(fig, path)
+
+
+def eval_scatter(truth: np.ndarray, predictions: dict[str, np.ndarray], path: Path, genre: str) -> Path:
+    """True vs predicted velocity per note (a 2-D histogram: test sets have 10^5 notes)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(predictions), figsize=(5 * len(predictions), 4.6), squeeze=False)
+    bins = np.arange(0, 129, 4)
+    for ax, (name, predicted) in zip(axes[0], predictions.items()):
+        ax.hist2d(truth, predicted, bins=[bins, bins], cmap="Blues", cmin=1)
+        ax.plot([0, 127], [0, 127], color="grey", lw=1, ls="--")
+        r = np.corrcoef(truth, predicted)[0, 1] if truth.std() and predicted.std() else float("nan")
+        ax.set(xlabel="human velocity", ylabel="predicted velocity", xlim=(0, 127), ylim=(0, 127),
+               title=f"{genre}, model {name}: r = {r:.2f}, MAE = {np.mean(np.abs(truth - predicted)):.1f}")
+    return _save(fig, path)
+
+
+def eval_timelines(names, truths, predictions, flats, path: Path, genre: str) -> Path:
+    """Velocity note by note through a few pieces: human, model, flat baseline."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(names), 1, figsize=(12, 2.8 * len(names)), squeeze=False)
+    for ax, name, truth, predicted, flat in zip(axes[:, 0], names, truths, predictions, flats):
+        n = min(len(truth), 400)
+        ax.plot(truth[:n], lw=0.8, color="black", label="human")
+        ax.plot(predicted[:n], lw=0.8, color="tab:orange", label="model (calibrated)")
+        ax.plot(flat[:n], lw=0.8, color="tab:blue", ls="--", label="flat")
+        ax.set(title=f"{genre}: {name} (first {n} notes)", ylabel="velocity", ylim=(0, 127))
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("note (in time order of the score matrix)")
+    return _save(fig, path)

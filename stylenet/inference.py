@@ -1,0 +1,189 @@
+"""StyleNet's forward pass in NumPy, for performing without TensorFlow.
+
+A musician running `stylenet perform song.mid` should wait for the music, not for TensorFlow to import
+(4-5 s on a laptop CPU).  Inference is one pass over one piece, so plain NumPy does it in well under a
+second: each LSTM's input projection is one matrix product over the whole piece, and only the small
+recurrent product runs step by step.  `Performer.from_keras` copies a trained Keras model's weights; a test
+holds the two forward passes equal.
+
+The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, and the
+per-genre velocity statistics of the training data (used by `--contrast` and the flat baseline).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import StyleNetError, atomic_path
+
+FORMAT = "stylenet-performer/1"
+
+
+@dataclass
+class LSTMWeights:
+    """Keras layout: kernel [in, 4u], recurrent [u, 4u], bias [4u]; gates in the order i, f, c, o."""
+
+    kernel: np.ndarray
+    recurrent: np.ndarray
+    bias: np.ndarray
+
+    def run(self, x: np.ndarray, reverse: bool = False) -> np.ndarray:
+        """x [T, in] -> h [T, u], starting from zero state; `reverse` reads the piece from its end."""
+        t_len = x.shape[0]
+        units = self.recurrent.shape[0]
+        projected = x @ self.kernel + self.bias  # every step's input contribution at once
+        recurrent = self.recurrent
+        h = np.zeros(units, np.float32)
+        c = np.zeros(units, np.float32)
+        out = np.empty((t_len, units), np.float32)
+        steps = range(t_len - 1, -1, -1) if reverse else range(t_len)
+        u2, u3 = 2 * units, 3 * units
+        for t in steps:
+            z = projected[t] + h @ recurrent
+            gates = 1.0 / (1.0 + np.exp(-z))  # sigmoid for i, f, o; the c slice is replaced below
+            c = gates[units:u2] * c + gates[:units] * np.tanh(z[u2:u3])
+            h = gates[u3:] * np.tanh(c)
+            out[t] = h
+        return out
+
+
+@dataclass
+class GenreWeights:
+    forward: list[LSTMWeights]
+    backward: list[LSTMWeights]
+    dense_kernel: np.ndarray
+    dense_bias: np.ndarray
+
+
+@dataclass
+class Performer:
+    """A trained StyleNet, ready to give velocities to scores, one genre at a time."""
+
+    genres: list[str]
+    interpretation: LSTMWeights
+    genre_nets: dict[str, GenreWeights]
+    steps_per_quarter: int = 4
+    stats: dict = field(default_factory=dict)  # per genre: human velocity statistics of the training data
+    info: dict = field(default_factory=dict)  # provenance: config, epochs, source run
+
+    def velocities(self, score: np.ndarray, genre: str) -> np.ndarray:
+        """score [T, 176] -> predicted velocity matrix [T, 88] (velocity / 127; read it at onsets)."""
+        if genre not in self.genre_nets:
+            raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
+        hidden = self.interpretation.run(np.asarray(score, np.float32))
+        net = self.genre_nets[genre]
+        for forward, backward in zip(net.forward, net.backward):
+            hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
+        return hidden @ net.dense_kernel + net.dense_bias
+
+    # ------------------------------------------------------------------------------------ conversion
+
+    @classmethod
+    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None):
+        from keras import ops
+
+        def arr(v):
+            return ops.convert_to_numpy(v.value).astype(np.float32)
+
+        def lstm(layer):
+            cell = layer.cell
+            return LSTMWeights(arr(cell.kernel), arr(cell.recurrent_kernel), arr(cell.bias))
+
+        nets = {g: GenreWeights([lstm(x) for x in net.forward], [lstm(x) for x in net.backward],
+                                arr(net.velocity.kernel), arr(net.velocity.bias))
+                for g, net in model.genre_nets.items()}
+        return cls(list(model.genres), lstm(model.interpretation), nets, steps_per_quarter, stats or {}, info or {})
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+
+        def put(prefix, w: LSTMWeights):
+            out[f"{prefix}/kernel"], out[f"{prefix}/recurrent"], out[f"{prefix}/bias"] = w.kernel, w.recurrent, w.bias
+
+        put("interpretation", self.interpretation)
+        for g, net in self.genre_nets.items():
+            for i, (f, b) in enumerate(zip(net.forward, net.backward)):
+                put(f"{g}/forward_{i}", f)
+                put(f"{g}/backward_{i}", b)
+            out[f"{g}/dense/kernel"], out[f"{g}/dense/bias"] = net.dense_kernel, net.dense_bias
+        return out
+
+    def save(self, path, dtype=np.float16) -> Path:
+        header = {"format": FORMAT, "genres": self.genres, "layers": len(next(iter(self.genre_nets.values())).forward),
+                  "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info}
+        arrays = {k: v.astype(dtype) for k, v in self._arrays().items()}
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, header=np.array(json.dumps(header)), **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path) -> "Performer":
+        path = Path(path)
+        try:
+            with np.load(path) as f:
+                header = json.loads(str(f["header"]))
+                arrays = {k: f[k].astype(np.float32) for k in f.files if k != "header"}
+        except (OSError, ValueError, KeyError) as exc:
+            raise StyleNetError(f"{path}: not a StyleNet model ({exc})") from None
+        if header.get("format") != FORMAT:
+            raise StyleNetError(f"{path}: not a StyleNet model (format {header.get('format')!r})")
+
+        def lstm(prefix):
+            return LSTMWeights(arrays[f"{prefix}/kernel"], arrays[f"{prefix}/recurrent"], arrays[f"{prefix}/bias"])
+
+        nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(header["layers"])],
+                                [lstm(f"{g}/backward_{i}") for i in range(header["layers"])],
+                                arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
+                for g in header["genres"]}
+        return cls(header["genres"], lstm("interpretation"), nets, header["steps_per_quarter"],
+                   header.get("stats", {}), header.get("info", {}))
+
+
+SHIPPED = Path(__file__).resolve().parent / "pretrained" / "stylenet.npz"
+
+
+def load_performer(model=None) -> Performer:
+    """The shipped model (None), a saved model file, or a training run directory (its best weights)."""
+    if model is None:
+        if not SHIPPED.exists():
+            raise StyleNetError(f"no shipped model at {SHIPPED}; pass --model RUN_DIR_OR_FILE")
+        return Performer.load(SHIPPED)
+    path = Path(model)
+    if path.is_dir():
+        return performer_from_run(path)
+    if not path.exists():
+        raise StyleNetError(f"{path}: no such model file or run directory")
+    return Performer.load(path)
+
+
+def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
+    """Rebuild a run's Keras model from its config and best (or latest) weights.  Imports TensorFlow."""
+    from .config import load_config
+    from .train import BEST, CHECKPOINT
+
+    run_dir = Path(run_dir)
+    candidates = [checkpoint] if checkpoint else [BEST, CHECKPOINT]
+    weights = next((run_dir / c for c in candidates if (run_dir / c).exists()), None)
+    if not (run_dir / "config.yaml").exists() or weights is None:
+        raise StyleNetError(f"{run_dir}: not a training run (needs config.yaml and {BEST} or {CHECKPOINT})")
+    from .backend import import_keras
+
+    import_keras()
+    from .model import build_model
+    from .train import load_checkpoint
+
+    config = load_config(run_dir / "config.yaml")
+    model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob)
+    meta, _ = load_checkpoint(weights, model)
+    info = {"run": str(run_dir), "weights": weights.name, "epoch": meta.get("epoch"), "config": config.to_dict()}
+    stats = {}
+    if (Path(config.data.dataset) / "manifest.jsonl").exists():
+        from .dataset import velocity_stats
+
+        stats = velocity_stats(config.data.dataset, config.data.genres)
+    return Performer.from_keras(model, info=info, stats=stats)

@@ -1,0 +1,232 @@
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+from stylenet import codec
+from stylenet.cli import main
+from stylenet.evaluate import EvalPiece, evaluate, markdown_table, note_metrics, wasserstein
+from stylenet.inference import Performer
+from stylenet.perform import DYNAMICS, Shaping, perform_file, shape
+from tests.midifix import N, Song, expressive_song, write_song
+from tests.modelfix import random_performer
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "data" / "examples" / "chorale.mid"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    return random_performer().save(tmp_path_factory.mktemp("model") / "m.npz")
+
+
+def rich_song() -> Song:
+    """Piano with off-grid timing and repeated notes, plus everything perform must leave alone."""
+    notes = [N(60 + (i * 5) % 24, i * 97 + (i % 3) * 7, i * 97 + 150, 80) for i in range(60)]
+    notes += [N(64, 2000, 2400, 80), N(64, 2001, 2200, 70)]  # same key struck twice on one step
+    notes += [N(36 + i % 5, i * 240, i * 240 + 100, 90, channel=9) for i in range(20)]  # drums
+    notes += [N(40, i * 480, i * 480 + 400, 70, channel=1) for i in range(10)]  # bass
+    return Song(notes, tempi=[(0, 100.0), (1500, 130.0)], meters=[(0, 4, 4), (1920, 3, 4)],
+                programs={0: 0, 1: 33}, controls=[(0, 0, 64, 127), (1000, 0, 64, 0), (5, 1, 7, 100)],
+                text=[(0, "do not touch")])
+
+
+def events(data: bytes):
+    return [[(m.dict(), m.time) for m in t] for t in mido.MidiFile(file=io.BytesIO(data)).tracks]
+
+
+# ------------------------------------------------------------------------------------------ perform
+
+def test_perform_keeps_everything_but_piano_velocities(tmp_path, model_file):
+    src = write_song(tmp_path / "song.mid", rich_song())
+    original = src.read_bytes()
+    result = perform_file(src, Performer.load(model_file), "jazz", tmp_path / "song.jazz.mid", plot=True)
+    assert src.read_bytes() == original
+    before, after = events(original), events(result.output.read_bytes())
+    assert len(before) == len(after)
+    changed = 0
+    for ta, tb in zip(before, after):
+        assert len(ta) == len(tb)
+        for (a, time_a), (b, time_b) in zip(ta, tb):
+            assert time_a == time_b
+            if a != b:
+                assert a["type"] == "note_on" and a["channel"] == 0 and a["velocity"] > 0
+                assert {k for k in a if a[k] != b[k]} == {"velocity"} and 1 <= b["velocity"] <= 127
+                changed += 1
+    assert changed > 40  # the random model does not happen to give 80 everywhere
+    assert result.plot.exists() and result.plot.stat().st_size > 10_000
+
+
+def test_strength_zero_returns_the_input_velocities(tmp_path, model_file):
+    src = write_song(tmp_path / "song.mid", rich_song())
+    out = perform_file(src, Performer.load(model_file), "pop", tmp_path / "o.mid", Shaping(strength=0.0)).output
+    assert events(out.read_bytes()) == events(src.read_bytes())
+
+
+def test_strength_blends_per_note(tmp_path, model_file):
+    performer = Performer.load(model_file)
+    src = write_song(tmp_path / "s.mid", Song([N(60 + i, i * 120, i * 120 + 100, 40) for i in range(20)]))
+    full = perform_file(src, performer, "pop", tmp_path / "full.mid", Shaping(contrast=1.0)).after
+    half = perform_file(src, performer, "pop", tmp_path / "half.mid", Shaping(contrast=1.0, strength=0.5)).after
+    assert np.all(np.abs(half - np.clip(np.rint(0.5 * full + 0.5 * 40), 1, 127)) <= 1)
+
+
+def test_overwrite_protection(tmp_path, model_file, capsys):
+    src = write_song(tmp_path / "song.mid", expressive_song(20))
+    args = ["perform", str(src), "--genre", "jazz", "--model", str(model_file)]
+    assert main(args) == 0
+    out = tmp_path / "song.jazz.mid"
+    first = out.read_bytes()
+    out.write_bytes(b"user edits")
+    assert main(args) == 1
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"user edits"
+    assert main(args + ["--force"]) == 0 and out.read_bytes() == first
+    assert main(args + ["-o", str(src), "--force"]) == 1  # never onto the input, even with --force
+    assert "overwrite the input" in capsys.readouterr().err
+
+
+def test_batch_skips_and_reports_bad_files(tmp_path, model_file, capsys):
+    folder = tmp_path / "in"
+    write_song(folder / "a.mid", expressive_song(20, seed=1))
+    write_song(folder / "sub" / "b c.mid", expressive_song(20, seed=2))
+    (folder / "empty.mid").write_bytes(b"")
+    (folder / "corrupt.mid").write_bytes(b"MThd garbage")
+    write_song(folder / "drums.mid", Song([N(38, 0, 100, 90, channel=9)]))
+    code = main(["perform", str(folder), "--genre", "classical", "--model", str(model_file), "-o",
+                 str(tmp_path / "out"), "-q"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "2 performed, 3 skipped" in captured.out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.classical.mid", "b c.classical.mid"]
+    for name, reason in [("empty.mid", "empty file"), ("corrupt.mid", "unreadable"), ("drums.mid", "no piano notes")]:
+        assert any(name in line and reason in line for line in captured.err.splitlines()), (name, captured.err)
+    # outputs beside inputs are not taken as inputs the next time
+    assert main(["perform", str(folder / "a.mid"), "--genre", "jazz", "--model", str(model_file)]) == 0
+    assert main(["perform", str(folder), "--genre", "pop", "--model", str(model_file), "-q"]) == 1
+    assert "2 performed, 3 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, reason", [(b"", "empty file"), (b"MThd\x00", "unreadable")])
+def test_single_bad_file_is_one_line_and_nonzero(tmp_path, model_file, capsys, content, reason):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(content)
+    assert main(["perform", str(bad), "--genre", "jazz", "--model", str(model_file)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.mid" in err and reason in err
+
+
+def test_unknown_genre_lists_the_known_ones(tmp_path, model_file, capsys):
+    src = write_song(tmp_path / "s.mid", expressive_song(10))
+    assert main(["perform", str(src), "--genre", "polka", "--model", str(model_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("unknown genre 'polka'; this model knows: classical, jazz, pop") and "\n" not in err
+
+
+def test_bad_flags_are_rejected(tmp_path, model_file, capsys):
+    for flags in (["--strength", "1.5"], ["--level", "loud"], ["--contrast", "-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["perform", "x.mid", "--genre", "jazz", *flags])
+        assert exit_info.value.code == 2
+    assert "must be a number from 0 to 1" in capsys.readouterr().err
+
+
+def test_quantize_writes_the_paper_decode(tmp_path, model_file):
+    src = write_song(tmp_path / "s.mid", expressive_song(30))
+    result = perform_file(src, Performer.load(model_file), "jazz", tmp_path / "q.mid", quantize=True)
+    decoded = codec.quantise(codec.load_midi(result.output))
+    original = codec.quantise(codec.load_midi(src))
+    assert np.array_equal(decoded.pitch, original.pitch) and np.array_equal(decoded.onset, original.onset)
+    assert np.array_equal(np.sort(decoded.velocity), np.sort(result.after.astype(int)))
+
+
+# ------------------------------------------------------------------------------------------ shaping
+
+def test_shape_level_and_contrast():
+    predicted = np.array([50.0, 60.0, 70.0])
+    own = np.array([30.0, 30.0, 40.0])
+    assert np.allclose(shape(predicted, own, Shaping(contrast=1.0), 15.0), predicted)
+    assert np.allclose(shape(predicted, own, Shaping(contrast=2.0), 15.0), [40, 60, 80])
+    auto = shape(predicted, own, Shaping(), human_spread=16.329931618554522)
+    assert np.isclose(auto.std(), 16.329931618554522) and np.isclose(auto.mean(), 60)
+    assert np.isclose(shape(predicted, own, Shaping(level="ff", contrast=1.0), None).mean(), DYNAMICS["ff"])
+    assert np.isclose(shape(predicted, own, Shaping(level="input", contrast=1.0), None).mean(), own.mean())
+    assert np.isclose(shape(predicted, own, Shaping(level=90.0, contrast=1.0), None).mean(), 90)
+    squeezed = shape(np.array([60.0, 60.1]), own[:2], Shaping(), human_spread=50.0)
+    assert np.isclose(squeezed.std(), 0.05 * 4)  # the auto stretch is capped at 4x
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+def test_metrics_on_hand_computed_cases():
+    m = note_metrics([np.array([10.0, 20.0, 30.0])], [np.array([10.0, 20.0, 36.0])])
+    assert m["mae"] == pytest.approx(2.0) and m["rmse"] == pytest.approx(np.sqrt(12))
+    assert m["within_6.4"] == 1.0 and m["within_12.7"] == 1.0
+    assert m["std_ratio"] == pytest.approx(np.std([10, 20, 30]) / np.std([10, 20, 36]))
+    assert m["r"] == pytest.approx(np.corrcoef([10, 20, 30], [10, 20, 36])[0, 1])
+    # level vs shape: a prediction off by a constant has MAE 5 but no shape error
+    shifted = note_metrics([np.array([15.0, 25.0]), np.array([55.0, 45.0])], [np.array([10.0, 20.0]), np.array([50.0, 40.0])])
+    assert shifted["mae"] == pytest.approx(5.0) and shifted["shape_mae"] == pytest.approx(0.0)
+    assert shifted["r_piece_mean"] == pytest.approx(1.0) and shifted["within_6.4"] == 1.0
+    assert wasserstein(np.array([1.0, 2.0, 3.0]), np.array([11.0, 12.0, 13.0])) == pytest.approx(10.0)
+    assert wasserstein(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0])) == pytest.approx(0.0)
+
+
+def test_evaluate_table_has_model_and_every_baseline(tmp_path):
+    performer = random_performer(("jazz", "pop"))
+    pieces = []
+    for i, genre in enumerate(["jazz", "pop", "jazz"]):
+        score, velocity = codec.encode(codec.quantise(codec.load_midi(write_song(tmp_path / f"{i}.mid", expressive_song(30, seed=i)))))
+        step, key = np.nonzero(score[:, 0::2])
+        pieces.append(EvalPiece(f"{i}", genre, score, np.rint(velocity[step, key] * 127), step, key))
+    result = evaluate(performer, pieces, progress=False)["results"]
+    assert set(result) == {"jazz", "pop"}
+    assert list(result["jazz"]) == ["model (calibrated)", "model (raw)", "model as pop", "flat", "humanizer", "random"]
+    assert result["jazz"]["model (raw)"]["pieces"] == 2 and result["pop"]["flat"]["notes"] == 30
+    flat = result["jazz"]["flat"]
+    truth = np.concatenate([p.truth for p in pieces if p.genre == "jazz"])
+    assert flat["mae"] == pytest.approx(np.mean(np.abs(truth - 60.0)))  # the jazz training mean in modelfix
+    assert "| model (raw) |" in markdown_table(result)
+
+
+def test_cli_evaluate_writes_report(tmp_path, model_file, capsys):
+    folder = tmp_path / "raw"
+    for genre in ("jazz", "pop"):
+        for i in range(2):
+            write_song(folder / genre / f"{i}.mid", expressive_song(25, seed=i))
+    assert main(["evaluate", str(folder), "--model", str(model_file), "--genres", "jazz", "pop",
+                 "-o", str(tmp_path / "rep"), "-q"]) == 0
+    assert "| flat |" in capsys.readouterr().out
+    for name in ("evaluation.json", "evaluation.md", "scatter_jazz.png", "timeline_pop.png"):
+        assert (tmp_path / "rep" / name).exists(), name
+
+
+# ------------------------------------------------------------------------------------------ speed-critical paths
+
+def test_perform_with_a_model_file_never_imports_tensorflow(tmp_path, model_file):
+    src = write_song(tmp_path / "s.mid", expressive_song(20))
+    code = (f"import sys; from stylenet.cli import main; rc = main(['perform', {str(src)!r}, '--genre', 'pop', "
+            f"'--model', {str(model_file)!r}]); print('RC', rc, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "RC 0 False" in result.stdout, result.stderr
+
+
+def test_numpy_forward_pass_equals_keras():
+    from stylenet.backend import import_keras
+
+    keras = import_keras()
+    from stylenet.model import build_model
+
+    keras.utils.set_random_seed(3)
+    model = build_model(["jazz", "pop"], units=16, genre_layers=2)
+    performer = Performer.from_keras(model)
+    score = (np.random.default_rng(0).random((1, 120, 176)) < 0.1).astype(np.float32)
+    for genre in ("jazz", "pop"):
+        expected = np.asarray(model.perform(score, genre))[0]
+        np.testing.assert_allclose(performer.velocities(score[0], genre), expected, atol=1e-5)
