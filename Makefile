@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA ?= ../shared/data
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench pretrained dataset clean
 
 install: $(STAMP)
 
@@ -20,8 +20,15 @@ test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	@test -d $(DATA)/raw || { echo "make demo needs $(DATA)/raw (set DATA=...)"; exit 2; }
+	$(BIN)/python scripts/demo.py
+
+dataset: install
 	$(BIN)/stylenet build-dataset $(DATA)/raw --splits $(DATA)/splits.csv -o build/dataset
+
+# The shipped model: rerun to resume training where it stopped; then export it into the package.
+pretrained: dataset
+	$(BIN)/stylenet train --config configs/pretrained.yaml --run-dir runs/pretrained
+	$(BIN)/python scripts/export_pretrained.py runs/pretrained --dataset build/dataset
 
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"

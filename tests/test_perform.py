@@ -230,3 +230,24 @@ def test_numpy_forward_pass_equals_keras():
     for genre in ("jazz", "pop"):
         expected = np.asarray(model.perform(score, genre))[0]
         np.testing.assert_allclose(performer.velocities(score[0], genre), expected, atol=1e-5)
+
+
+def test_shipped_model_loads_and_genres_differ(tmp_path):
+    from stylenet.inference import SHIPPED, load_performer
+
+    assert SHIPPED.exists() and SHIPPED.stat().st_size < 20e6
+    performer = load_performer()
+    assert performer.genres == ["classical", "jazz", "pop"]
+    assert all(performer.stats[g]["piece_std"] > 0 for g in performer.genres)
+    outputs = {}
+    for genre in performer.genres:
+        result = perform_file(EXAMPLE, performer, genre, tmp_path / f"{genre}.mid", Shaping(contrast=1.0))
+        outputs[genre] = result.after
+        assert result.after.min() >= 1 and result.after.max() <= 127 and result.after.std() > 0
+    for a, b in [("classical", "jazz"), ("jazz", "pop"), ("classical", "pop")]:
+        assert np.mean(np.abs(outputs[a] - outputs[b])) > 1.0, (a, b)
+
+
+def test_example_is_flat_sheet_music():
+    piece = codec.load_midi(EXAMPLE)
+    assert piece.n_notes > 100 and set(piece.velocity.tolist()) == {80}
