@@ -32,7 +32,7 @@ pretrained: dataset
 
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"
-	$(BIN)/python scripts/bench.py $(if $(wildcard $(DATA)/raw),--dataset $(DATA)/raw)
+	$(BIN)/python scripts/bench.py $(if $(wildcard $(DATA)/raw),--dataset $(DATA)/raw) $(if $(wildcard build/dataset/manifest.jsonl),--memory build/dataset)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

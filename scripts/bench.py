@@ -5,8 +5,11 @@ Sections:
              N steps after warm-up, genres alternating; beside it ../shared/bench/torch_reference.py (the
              same network in plain PyTorch) when torch is installed, and the ratio
   inference  one 1,500-step piece through one GenreNet
+  perform    `stylenet perform` of a generated 3-minute piece (1,440 steps, 2,000 notes) as a fresh
+             process with the shipped model: wall time including start-up, median of 5
   codec      load/quantise/encode/decode/apply of a generated 5,000-note piece
   dataset    with --dataset RAW_DIR, a full `build-dataset` run
+  memory     with --memory DATASET, peak RSS of training the paper config on that dataset's train split
 """
 
 from __future__ import annotations
@@ -126,6 +129,38 @@ def bench_torch(steps: int) -> dict | None:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def bench_perform(repeats: int = 5) -> list[tuple[str, float]]:
+    rng = np.random.default_rng(1)
+    onsets = np.sort(rng.integers(0, 1440, 2000)) * 120  # 120 qpm: 1,440 sixteenths = 3 minutes
+    notes = [N(int(rng.integers(36, 96)), int(t), int(t + rng.integers(60, 960)), 80) for t in onsets]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_song(Path(tmp) / "three_minutes.mid", Song(notes))
+        command = [str(Path(sys.executable).with_name("stylenet")), "perform", str(path), "--genre", "jazz",
+                   "--force", "-o", str(Path(tmp) / "out.mid")]
+        if not Path(command[0]).exists():
+            command = [sys.executable, "-m", "stylenet"] + command[1:]
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+    return [("perform a 3-minute piece, end to end", statistics.median(times))]
+
+
+def bench_memory(dataset: str, batches: int = 30) -> list[tuple[str, float]]:
+    """Peak resident memory of a paper-config training run over the whole train split (all pieces loaded)."""
+    import resource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "stylenet", "train", "--config", "configs/stylenet.yaml",
+                        "--run-dir", str(Path(tmp) / "run"), "-q", "--set", f"data.dataset={dataset}",
+                        "--set", "train.epochs=1", "--set", f"train.max_batches_per_epoch={batches}",
+                        "--set", "data.validation_fraction=0.0"],
+                       check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return [(f"training peak memory, paper config, full train split (GB) [{batches} batches]", peak_kib / 1e6)]
+
+
 def bench_dataset(raw_dir: str, jobs: int | None) -> list[tuple[str, float]]:
     from stylenet.dataset import build_dataset
 
@@ -142,6 +177,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternate ours/peer this many times; medians over rounds (default: %(default)s)")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--memory", metavar="DATASET", help="also measure training's peak memory on DATASET")
     args = parser.parse_args()
     if not args.skip_training:
         ours, peer = [], []
@@ -151,13 +187,16 @@ def main() -> None:
             if torch_result:
                 peer.append(torch_result)
         _print_training(ours, peer)
-    rows = bench_codec()
+    rows = bench_perform() + bench_codec()
     if args.dataset:
         rows += bench_dataset(args.dataset, args.jobs)
     width = max(len(name) for name, _ in rows)
     print(f"{'what':<{width}}  median")
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds * 1000:9.2f} ms")
+    if args.memory:
+        for name, gigabytes in bench_memory(args.memory):
+            print(f"{name}: {gigabytes:.2f}")
 
 
 def _in_subprocess(steps: int) -> dict:
