@@ -241,10 +241,6 @@ def velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
 # MIDI files
 
 
-def _channel_is_piano(channel: int, program: int, programs) -> bool:
-    return channel != DRUM_CHANNEL and program in programs
-
-
 @dataclass
 class MidiPiece:
     """One MIDI file as read: the raw events, pretty_midi's view of them, and its piano notes.
@@ -361,7 +357,7 @@ def _piano_flags(track, programs) -> list[bool]:
             continue
         if msg.type == "program_change":
             program[channel] = msg.program
-        flags.append(_channel_is_piano(channel, program[channel], programs))
+        flags.append(channel != DRUM_CHANNEL and program[channel] in programs)
     return flags
 
 
