@@ -34,9 +34,12 @@ def import_keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet_fd2():
         if backend_name() == "tensorflow":
-            import tensorflow as tf  # noqa: F401
+            import tensorflow as tf
 
             tf.get_logger().setLevel("ERROR")
+            # Probe for GPUs now, while fd 2 is quiet: otherwise the first XLA compile does it later and
+            # prints "failed call to cuInit" on a machine without CUDA.
+            tf.config.list_physical_devices("GPU")
         import keras
     return keras
 

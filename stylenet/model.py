@@ -15,7 +15,9 @@ each window from zero: their "previous" window would be the future one, which ha
 `call` therefore takes and returns the forward states.
 
 Dropout lives in separate Dropout layers, never inside the LSTMs (`recurrent_dropout` would rule out the
-cuDNN kernel on a GPU).  The same code runs on TensorFlow (default) and JAX backends.
+cuDNN kernel on a GPU).  The LSTMs are `FusedLSTM` (fast_lstm.py): Keras's LSTM with the very same weights,
+whose time loop is replaced by a faster one on a CPU under TensorFlow; on a GPU (cuDNN) or under JAX it is
+Keras's LSTM unchanged.  The same code runs on TensorFlow (default) and JAX backends.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import keras
 from keras import layers, ops
 
 from .codec import N_KEYS, SCORE_COLUMNS
+from .fast_lstm import FusedLSTM
 
 
 class GenreNet(layers.Layer):
@@ -34,9 +37,9 @@ class GenreNet(layers.Layer):
         self.genre, self.units, self.depth, self.keep_prob = genre, units, depth, keep_prob
         rate = 1.0 - keep_prob
         self.dropouts = [layers.Dropout(rate, name=f"dropout_{i}") for i in range(depth + 1)]
-        self.forward = [layers.LSTM(units, return_sequences=True, return_state=True, name=f"forward_{i}")
+        self.forward = [FusedLSTM(units, return_sequences=True, return_state=True, name=f"forward_{i}")
                         for i in range(depth)]
-        self.backward = [layers.LSTM(units, return_sequences=True, go_backwards=True, name=f"backward_{i}")
+        self.backward = [FusedLSTM(units, return_sequences=True, go_backwards=True, name=f"backward_{i}")
                          for i in range(depth)]
         self.velocity = layers.Dense(N_KEYS, name="velocity")
 
@@ -69,7 +72,7 @@ class StyleNet(keras.Model):
         super().__init__(name="stylenet", **kwargs)
         self.genres = list(genres)
         self.units, self.genre_layers, self.keep_prob = units, genre_layers, keep_prob
-        self.interpretation = layers.LSTM(units, return_sequences=True, return_state=True, name="interpretation")
+        self.interpretation = FusedLSTM(units, return_sequences=True, return_state=True, name="interpretation")
         self.genre_nets = {g: GenreNet(g, units, genre_layers, keep_prob) for g in self.genres}
 
     def build(self, input_shape=(None, None, SCORE_COLUMNS)):

@@ -1,0 +1,232 @@
+"""`FusedLSTM`: a drop-in `keras.layers.LSTM` with a faster time loop for TensorFlow on CPU.
+
+Why: on CPU, Keras's LSTM runs a `tf.while_loop` whose body does both matmuls (x @ kernel, h @ recurrent
+kernel) and a dozen small ops per time step, each dispatched separately by TensorFlow's executor, and
+TensorFlow differentiates that loop op by op.  Here:
+
+  * the input projection x @ kernel + bias is one big matmul over all time steps, before the loop;
+  * the loop does only h @ recurrent_kernel and the gate arithmetic, and (when training) is compiled by
+    XLA, which fuses each step's small ops into one kernel and runs the loop natively;
+  * the gradient is written by hand (`tf.custom_gradient`): an XLA-compiled backward loop does only the
+    recurrent part (one small matmul per step), and the weight and input gradients are a few big matmuls
+    over the whole sequence instead of one small product per time step.
+
+The candidate first tried, TensorFlow's fused kernel `tf.raw_ops.BlockLSTMV2`, is kept as
+`cpu_kernel = "block"` for comparison only: on CPU it is slower than even Keras's loop (see
+scripts/bench_lstm.py).  Three facts about it, checked in tests/test_fast_lstm.py: it orders gates i, f, c, o
+like Keras (the older `BlockLSTM` wants i, c, f, o plus a forget bias); it does not clip when
+cell_clip <= 0; and the gradient TensorFlow registers for it (tensorflow/python/ops/rnn_grad.py) calls the
+*V1* gradient op, which assumes the other gate layout, so its gradients are wrong.  We attach
+`BlockLSTMGradV2` ourselves.
+
+What stays the same: `FusedLSTM` *is* a `keras.layers.LSTM` (a subclass), so it has the very same
+variables, made in the same order by the same `LSTMCell` (`cell.kernel` [in, 4u], `cell.recurrent_kernel`
+[u, 4u], `cell.bias` [4u], gates i, f, c, o; also the dropout seed-generator state), the same initializers,
+config and call signature.  Checkpoints move between the two either way, by index or by path.  Only
+`inner_loop` (the scan over time, after Keras has sorted out initial states) is replaced, and only where
+the result is the same computation:
+
+    TensorFlow backend, no GPU visible (there Keras uses cuDNN), float32 compute dtype, tanh / sigmoid
+    activations, no mask, no unroll, no (recurrent) dropout inside the layer during this call.
+
+Anything else (GPU, JAX, mixed precision, masks, ...) runs Keras's LSTM code unchanged.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import activations, backend
+
+# Compile the time loops with XLA?  "training" (default): in training calls only.  XLA compiles once per
+# input shape (~0.4 s on CPU), which training's fixed-size windows pay once; inference on whole pieces of
+# every length would pay it per piece, so it runs the same loops as plain TensorFlow graphs (about 3x
+# slower per step than XLA, still faster than Keras's loop).  True / False: always / never.
+USE_XLA = "training"
+
+_GPU_VISIBLE = None
+
+
+def _gpu_visible() -> bool:
+    global _GPU_VISIBLE
+    if _GPU_VISIBLE is None:  # a GPU does not come and go within a process
+        import tensorflow as tf
+
+        _GPU_VISIBLE = bool(tf.config.list_logical_devices("GPU"))
+    return _GPU_VISIBLE
+
+
+# ---------------------------------------------------------------------------------------------- scan
+#
+# Outside the loops everything is batch-major, as Keras has it; the loops turn it time-major (and, for
+# go_backwards, reverse it) themselves, where XLA fuses that into the reads and writes.
+
+
+def _forward_loop(zx, h0, c0, recurrent_kernel, reverse):
+    """zx = x @ kernel + bias [B, T, 4u] -> outputs [B, T, u], last h, last c, and for the backward loop the
+    activated gates [T, B, 4u] and cell states [T, B, u] (time-major, in processing order)."""
+    import tensorflow as tf
+
+    zx = tf.transpose(zx, [1, 0, 2])
+    if reverse:
+        zx = tf.reverse(zx, [0])
+    steps = tf.shape(zx)[0]
+
+    def step(t, h, c, gates_ta, cs_ta, hs_ta):
+        i, f, g, o = tf.split(zx[t] + tf.matmul(h, recurrent_kernel), 4, axis=1)
+        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+        c = f * c + i * g
+        h = o * tf.tanh(c)
+        return t + 1, h, c, gates_ta.write(t, tf.concat([i, f, g, o], 1)), cs_ta.write(t, c), hs_ta.write(t, h)
+
+    arrays = [tf.TensorArray(zx.dtype, size=steps) for _ in range(3)]
+    _, h, c, gates, cs, hs = tf.while_loop(lambda t, *_: t < steps, step, (0, h0, c0, *arrays))
+    return tf.transpose(hs.stack(), [1, 0, 2]), h, c, gates.stack(), cs.stack()
+
+
+def _backward_loop(d_outputs, d_h, d_c, outputs, gates, cs, h0, c0, recurrent_kernel, reverse):
+    """Backpropagation through time -> d zx [B, T, 4u], d h0, d c0, d recurrent_kernel, d bias."""
+    import tensorflow as tf
+
+    d_hs = tf.transpose(d_outputs, [1, 0, 2])
+    hs = tf.transpose(outputs, [1, 0, 2])
+    # (Dynamic shapes: the loop functions retrace with None dimensions once they have seen two shapes.)
+    steps, units = tf.shape(gates)[0], tf.shape(recurrent_kernel)[0]
+    i, f, g, o = tf.split(gates, 4, axis=2)
+    tanh_c = tf.tanh(cs)
+    c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+    # What does not depend on the recurrence, for all steps at once: with dh and dc the gradient reaching
+    # h_t and c_t, the pre-activation gradient is dz = [dc, dc, dc, dh] * d_gates, and dc includes dh * dc_dh.
+    d_gates = tf.concat([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)], axis=2)
+    dc_dh = o * (1 - tanh_c * tanh_c)
+    recurrent_kernel_t = tf.transpose(recurrent_kernel)
+
+    def step(t, dh_next, dc_next, dz_ta):  # dh_next, dc_next: what step t + 1 sends back to h_t, c_t
+        dh = d_hs[t] + dh_next
+        dc = dc_next + dh * dc_dh[t]
+        dz = tf.concat([dc, dc, dc, dh], axis=1) * d_gates[t]
+        return t - 1, tf.matmul(dz, recurrent_kernel_t), dc * f[t], dz_ta.write(t, dz)
+
+    # The last h and c were also outputs: their gradients start the recursion.
+    dz = tf.TensorArray(gates.dtype, size=steps)
+    _, dh0, dc0, dz = tf.while_loop(lambda t, *_: t >= 0, step, (steps - 1, d_h, d_c, dz))
+    dz = dz.stack()
+    h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
+    d_recurrent_kernel = tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(dz, [-1, 4 * units]),
+                                   transpose_a=True)
+    d_bias = tf.reduce_sum(dz, axis=[0, 1])
+    if reverse:
+        dz = tf.reverse(dz, [0])
+    return tf.transpose(dz, [1, 0, 2]), dh0, dc0, d_recurrent_kernel, d_bias
+
+
+_LOOPS = {}
+
+
+def _loops(jit: bool):
+    """The loops as tf.functions, XLA-compiled or not."""
+    if jit not in _LOOPS:
+        import tensorflow as tf
+
+        _LOOPS[jit] = [tf.function(fn, jit_compile=jit, autograph=False, reduce_retracing=True)
+                       for fn in (_forward_loop, _backward_loop)]
+    return _LOOPS[jit]
+
+
+def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit):
+    """x [B, T, in] -> (outputs [B, T, u], last h, last c), outputs in processing order."""
+    import tensorflow as tf
+
+    forward_loop, backward_loop = _loops(jit)
+
+    @tf.custom_gradient
+    def scan(x, h0, c0, kernel, recurrent_kernel, bias):
+        batch, steps, features = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        x_flat = tf.reshape(x, [-1, features])
+        zx = tf.reshape(tf.matmul(x_flat, kernel) + bias, [batch, steps, -1])  # all steps at once
+        # (stop_gradient: `grad` below is the loops' gradient, so no tape needs their insides.)
+        outputs, h, c, gates, cs = forward_loop(*map(tf.stop_gradient, (zx, h0, c0, recurrent_kernel)),
+                                                reverse=reverse)
+
+        def grad(d_outputs, d_h, d_c):
+            d_outputs, d_h, d_c = (tf.zeros_like(v) if d is None else d  # unused outputs may send None
+                                   for d, v in ((d_outputs, outputs), (d_h, h), (d_c, c)))
+            d_zx, d_h0, d_c0, d_recurrent_kernel, d_bias = backward_loop(
+                *map(tf.stop_gradient, (d_outputs, d_h, d_c, outputs, gates, cs, h0, c0, recurrent_kernel)),
+                reverse=reverse)
+            d_zx = tf.reshape(d_zx, [batch * steps, -1])
+            d_x = tf.reshape(tf.matmul(d_zx, kernel, transpose_b=True), tf.shape(x))
+            d_kernel = tf.matmul(x_flat, d_zx, transpose_a=True)
+            return d_x, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias
+
+        return (outputs, h, c), grad
+
+    return scan(x, h0, c0, kernel, recurrent_kernel, bias)
+
+
+# ------------------------------------------------------------------------------------ BlockLSTMV2
+
+
+def _block_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit=None):
+    """Same contract as `_scan_lstm`, by `tf.raw_ops.BlockLSTMV2` (gates i, f, c, o: as Keras)."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def block(x, h0, c0, w, b):
+        no_peephole = tf.zeros([w.shape[-1] // 4], x.dtype)  # wci / wcf / wco, unused
+        common = dict(seq_len_max=tf.cast(tf.shape(x)[0], tf.int64), x=x, cs_prev=c0, h_prev=h0, w=w,
+                      wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=b, use_peephole=False)
+        i, cs, f, o, ci, co, h = tf.raw_ops.BlockLSTMV2(cell_clip=0.0, **common)  # <= 0: no clipping
+
+        def grad(d_h, d_cs):
+            d_cs = tf.zeros_like(cs) if d_cs is None else d_cs
+            d_h = tf.zeros_like(h) if d_h is None else d_h
+            dx, dc0, dh0, dw, _, _, _, db = tf.raw_ops.BlockLSTMGradV2(
+                i=i, cs=cs, f=f, o=o, ci=ci, co=co, h=h, cs_grad=d_cs, h_grad=d_h, **common)
+            return dx, dh0, dc0, dw, db
+
+        return (h, cs), grad
+
+    x = tf.transpose(x, [1, 0, 2])  # time-major
+    if reverse:
+        x = tf.reverse(x, [0])
+    h, c = block(x, h0, c0, tf.concat([kernel, recurrent_kernel], axis=0), bias)
+    return tf.transpose(h, [1, 0, 2]), h[-1], c[-1]
+
+
+# ----------------------------------------------------------------------------------------- layer
+
+
+@keras.saving.register_keras_serializable(package="stylenet")
+class FusedLSTM(keras.layers.LSTM):
+    """`keras.layers.LSTM` with a faster time loop on TensorFlow / CPU; same arguments, variables, results."""
+
+    cpu_kernel = "scan"  # or "block": tf.raw_ops.BlockLSTMV2, slower, kept for comparison
+
+    def _fusable(self, mask, training) -> bool:
+        cell = self.cell
+        return (
+            backend.backend() == "tensorflow"
+            and not _gpu_visible()
+            and self.compute_dtype == "float32"
+            and cell.activation is activations.tanh
+            and cell.recurrent_activation is activations.sigmoid
+            and mask is None
+            and not self.unroll
+            and not (training and (cell.dropout or cell.recurrent_dropout))
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self._fusable(mask, training):
+            return super().inner_loop(sequences, initial_state, mask=mask, training=training)
+
+        import tensorflow as tf
+
+        cell = self.cell
+        bias = cell.bias if cell.use_bias else tf.zeros([4 * cell.units], sequences.dtype)
+        run = _block_lstm if self.cpu_kernel == "block" else _scan_lstm
+        # go_backwards as Keras: read the sequence from its end, return outputs in that (reading) order.
+        outputs, h, c = run(sequences, *initial_state,
+                            *(tf.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, bias)),
+                            reverse=self.go_backwards,
+                            jit=training is True if USE_XLA == "training" else bool(USE_XLA))
+        return h, (outputs if self.return_sequences else h), [h, c]

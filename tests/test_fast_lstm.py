@@ -1,0 +1,262 @@
+"""FusedLSTM against keras.layers.LSTM: same variables, same outputs, same gradients."""
+
+import re
+
+import numpy as np
+import pytest
+import keras
+
+from stylenet import fast_lstm
+from stylenet.fast_lstm import FusedLSTM, _gpu_visible
+
+B, T, F, U = 4, 50, 20, 8
+
+on_tf = keras.backend.backend() == "tensorflow"
+needs_tf = pytest.mark.skipif(not on_tf, reason="the fused path is TensorFlow-only")
+
+
+def pair(cpu_kernel="scan", **kwargs):
+    """A keras LSTM and a FusedLSTM with the same (non-default) weights."""
+    ref = keras.layers.LSTM(U, return_sequences=True, return_state=True, **kwargs)
+    fused = FusedLSTM(U, return_sequences=True, return_state=True, **kwargs)
+    fused.cpu_kernel = cpu_kernel
+    ref.build((None, None, F))
+    fused.build((None, None, F))
+    rng = np.random.default_rng(1)
+    # Random bias too (the default is zeros and ones), so every gate's bias is checked.
+    ref.cell.bias.assign(rng.standard_normal(4 * U).astype("float32") * 0.5)
+    fused.set_weights(ref.get_weights())
+    return ref, fused
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, T, F)).astype("float32")
+    h0 = rng.standard_normal((B, U)).astype("float32") * 0.5
+    c0 = rng.standard_normal((B, U)).astype("float32") * 2.0
+    return x, h0, c0
+
+
+def test_variables_match_keras_lstm():
+    ref = keras.layers.LSTM(U, return_sequences=True, return_state=True, name="a")
+    fused = FusedLSTM(U, return_sequences=True, return_state=True, name="a")
+    ref.build((None, None, F))
+    fused.build((None, None, F))
+    assert [tuple(v.shape) for v in fused.variables] == [tuple(v.shape) for v in ref.variables]
+    # Same paths too, up to the global counter Keras appends to repeated seed-generator names.
+    paths = lambda layer: [re.sub(r"seed_generator_\d+/", "seed_generator/", v.path) for v in layer.variables]
+    assert paths(fused) == paths(ref)
+    assert [v.trainable for v in fused.variables] == [v.trainable for v in ref.variables]
+    assert fused.cell.kernel.shape == (F, 4 * U) and fused.cell.recurrent_kernel.shape == (U, 4 * U)
+    bias = np.asarray(fused.cell.bias)  # unit_forget_bias: zeros, ones (forget gate), zeros
+    assert np.array_equal(bias, np.r_[np.zeros(U), np.ones(U), np.zeros(2 * U)])
+    assert type(FusedLSTM.from_config(fused.get_config())) is FusedLSTM
+
+
+def test_checkpoint_by_index_both_ways():
+    """Weights saved in `variables` order from one kind of model load into the other."""
+    def model(lstm_cls):
+        inputs = keras.Input((None, F))
+        hidden = lstm_cls(U, return_sequences=True)(inputs)
+        hidden = lstm_cls(U, return_sequences=True, go_backwards=True)(hidden)
+        return keras.Model(inputs, keras.layers.Dense(3)(hidden))
+
+    ref, fused = model(keras.layers.LSTM), model(FusedLSTM)
+    x = data()[0]
+    for src, dst in ((ref, fused), (fused, ref)):
+        for v in src.trainable_variables:
+            v.assign(np.random.default_rng(len(v.path)).standard_normal(v.shape).astype("float32") * 0.3)
+        for s, d in zip(src.variables, dst.variables):
+            d.assign(s)
+        np.testing.assert_allclose(np.asarray(dst(x)), np.asarray(src(x)), atol=1e-5)
+
+
+def _run(layer, x, h0, c0, use_state):
+    import tensorflow as tf
+
+    x, h0, c0 = tf.convert_to_tensor(x), tf.convert_to_tensor(h0), tf.convert_to_tensor(c0)
+    weights = [layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias]
+    with tf.GradientTape() as tape:
+        tape.watch([x, h0, c0])
+        out, h, c = layer(x, initial_state=[h0, c0] if use_state else None, training=True)
+        # A loss that weighs every time step, unit and final state differently.
+        scale = tf.sin(tf.reshape(tf.range(T * U, dtype=tf.float32), (T, U)))
+        loss = tf.reduce_sum(out * scale) + tf.reduce_sum(h * h) + 0.5 * tf.reduce_sum(c)
+    grads = tape.gradient(loss, [x, h0, c0] + weights)
+    return [out, h, c], grads
+
+
+def _run_compiled(layer, x, h0, c0, use_state, dynamic=False):
+    """As _run, in a tf.function; `dynamic`: traced with batch and time unknown."""
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec([None, None, F]), tf.TensorSpec([None, U]), tf.TensorSpec([None, U])]
+
+    @tf.function(input_signature=signature if dynamic else None)
+    def run(x, h0, c0):
+        return _run(layer, x, h0, c0, use_state)
+
+    out, grads = run(x, h0, c0)
+    return [np.asarray(t) for t in out], [None if g is None else np.asarray(g) for g in grads]
+
+
+def _uses_fused_path():
+    return on_tf and not _gpu_visible()
+
+
+@needs_tf
+@pytest.mark.parametrize("cpu_kernel, xla", [("scan", True), ("scan", False), ("block", None)],
+                         ids=["scan_xla", "scan_no_xla", "block"])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+@pytest.mark.parametrize("use_state", [False, True], ids=["zero_state", "initial_state"])
+@pytest.mark.parametrize("mode", ["eager", "tf_function", "dynamic_length"])
+def test_matches_keras_lstm(cpu_kernel, xla, go_backwards, use_state, mode, monkeypatch):
+    if xla is not None:
+        monkeypatch.setattr(fast_lstm, "USE_XLA", xla)
+    ref, fused = pair(cpu_kernel, go_backwards=go_backwards)
+    x, h0, c0 = data()
+    ref_out, ref_grads = _run(ref, x, h0, c0, use_state)
+    if mode == "eager":
+        out, grads = _run(fused, x, h0, c0, use_state)
+    else:
+        out, grads = _run_compiled(fused, x, h0, c0, use_state, dynamic=mode == "dynamic_length")
+    for a, b in zip(out, ref_out):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    names = ["x", "h0", "c0", "kernel", "recurrent_kernel", "bias"]
+    for name, a, b in zip(names, grads, ref_grads):
+        if not use_state and name in ("h0", "c0"):
+            continue  # zero initial states are constants inside the layer
+        assert a is not None and b is not None, name
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0, err_msg=name)
+
+
+@needs_tf
+@pytest.mark.parametrize("xla", [True, False], ids=["xla", "no_xla"])
+def test_layers_of_other_shapes(xla, monkeypatch):
+    """The loop functions are shared by all layers (and retrace with unknown shapes): other widths work."""
+    import tensorflow as tf
+
+    monkeypatch.setattr(fast_lstm, "USE_XLA", xla)
+    for units, features, steps in ((8, 20, 50), (5, 7, 9), (13, 3, 1)):
+        ref = keras.layers.LSTM(units, return_sequences=True, return_state=True, go_backwards=units == 5)
+        fused = FusedLSTM(units, return_sequences=True, return_state=True, go_backwards=units == 5)
+        ref.build((None, None, features))
+        fused.build((None, None, features))
+        fused.set_weights(ref.get_weights())
+        x = tf.constant(np.random.default_rng(units).standard_normal((3, steps, features)).astype("float32"))
+        results = []
+        for layer in (ref, fused):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out, h, c = layer(x, training=True)
+                loss = tf.reduce_sum(out * out) + tf.reduce_sum(c)
+            results.append([out, h, c] + tape.gradient(loss, [x] + layer.trainable_variables))
+        for a, b in zip(*results):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5)
+
+
+@needs_tf
+@pytest.mark.parametrize("cpu_kernel, training", [("scan", True), ("scan", False), ("block", True)])
+def test_fast_path_is_taken_on_cpu(cpu_kernel, training):
+    """Guard against silently falling back to Keras's loop: look at the traced graph."""
+    import tensorflow as tf
+
+    if not _uses_fused_path():
+        pytest.skip("a GPU is visible: FusedLSTM defers to Keras (cuDNN)")
+    _, fused = pair(cpu_kernel)
+    x, h0, c0 = data()
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(fused(x, training=training)[0])
+        return tape.gradient(loss, x)
+
+    graph_def = step.get_concrete_function(tf.constant(x)).graph.as_graph_def()
+    op_types = {n.op for n in graph_def.node} | {n.op for f in graph_def.library.function for n in f.node_def}
+    if cpu_kernel == "block":
+        assert {"BlockLSTMV2", "BlockLSTMGradV2"} <= op_types
+        assert not {"While", "StatelessWhile"} & op_types
+        return
+    assert not {"BlockLSTMV2", "BlockLSTMGradV2"} & op_types
+    # Keras's loop (and its gradient loop) would sit in the step's own graph; ours are two calls to the
+    # loop functions, XLA-compiled in training (USE_XLA = "training").
+    assert not {"While", "StatelessWhile"} & {n.op for n in graph_def.node}
+    calls = [n for n in graph_def.node if n.op in ("PartitionedCall", "StatefulPartitionedCall")]
+    called = sorted(n.attr["f"].func.name for n in calls)  # e.g. __inference__forward_loop_123
+    assert len(called) == 2 and "_backward_loop_" in called[0] and "_forward_loop_" in called[1], called
+    assert fast_lstm.USE_XLA == "training"
+    assert [n.attr["_XlaMustCompile"].b for n in calls] == [training, training]
+
+
+@needs_tf
+def test_block_lstm_v2_registered_gradient_is_wrong():
+    """Why _block_lstm attaches BlockLSTMGradV2 itself: TF's registered gradient for BlockLSTMV2 (V1's op,
+    gate layout i, c, f, o) gives wrong weight gradients.  If this starts failing, TF has fixed it."""
+    import tensorflow as tf
+
+    ref, _ = pair()
+    x, h0, c0 = data()
+    cell = ref.cell
+    w = tf.concat([cell.kernel, cell.recurrent_kernel], 0)
+    zeros = tf.zeros([U])
+    with tf.GradientTape() as tape:
+        tape.watch(w)
+        h = tf.raw_ops.BlockLSTMV2(seq_len_max=tf.constant(T, tf.int64), x=tf.transpose(x, [1, 0, 2]),
+                                   cs_prev=c0, h_prev=h0, w=w, wci=zeros, wcf=zeros, wco=zeros,
+                                   b=tf.convert_to_tensor(cell.bias), cell_clip=0.0, use_peephole=False)[6]
+        loss = tf.reduce_sum(h)
+    registered = tape.gradient(loss, w)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(ref(x, initial_state=[h0, c0])[0])
+    true = tf.concat(tape.gradient(loss, [cell.kernel, cell.recurrent_kernel]), 0)
+    np.testing.assert_allclose(np.asarray(h), np.asarray(tf.transpose(ref(x, initial_state=[h0, c0])[0], [1, 0, 2])),
+                               atol=1e-5)  # the forward pass is right
+    assert np.max(np.abs(np.asarray(registered) - np.asarray(true))) > 1e-2
+
+
+@needs_tf
+def test_falls_back_where_not_fusable():
+    """Masks (and in-layer dropout, when training) take Keras's path and still give Keras's numbers."""
+    assert not FusedLSTM(U, dropout=0.1)._fusable(None, training=True)
+    assert not FusedLSTM(U, recurrent_dropout=0.1)._fusable(None, training=True)
+    assert FusedLSTM(U, dropout=0.1)._fusable(None, training=False) == _uses_fused_path()
+    ref, fused = pair()
+    x, h0, c0 = data()
+    mask = np.ones((B, T), bool)
+    mask[0, 40:] = False
+    a = ref(x, mask=mask)
+    b = fused(x, mask=mask)
+    for p, q in zip(a, b):
+        np.testing.assert_allclose(np.asarray(q), np.asarray(p), atol=1e-6)
+
+
+@needs_tf
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+def test_last_output_only(go_backwards):
+    """return_sequences=False, return_state=False: just the last output."""
+    ref = keras.layers.LSTM(U, go_backwards=go_backwards)
+    fused = FusedLSTM(U, go_backwards=go_backwards)
+    ref.build((None, None, F))
+    fused.build((None, None, F))
+    fused.set_weights(ref.get_weights())
+    x = data()[0]
+    for training in (False, True):
+        np.testing.assert_allclose(np.asarray(fused(x, training=training)), np.asarray(ref(x, training=training)),
+                                   atol=1e-5)
+
+
+@needs_tf
+def test_mixed_precision_falls_back():
+    """float16 compute: Keras's own loop (the scan is float32-only), same numbers as Keras."""
+    ref = keras.layers.LSTM(U, return_sequences=True, dtype="mixed_float16")
+    fused = FusedLSTM(U, return_sequences=True, dtype="mixed_float16")
+    ref.build((None, None, F))
+    fused.build((None, None, F))
+    fused.set_weights(ref.get_weights())
+    assert not fused._fusable(None, True)
+    x = data()[0]
+    out = fused(x, training=True)
+    assert keras.backend.standardize_dtype(out.dtype) == "float16"
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(ref(x, training=True)))
