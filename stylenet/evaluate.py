@@ -20,6 +20,7 @@ piece's mean from prediction and truth, so overall level and shape are reported 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
         try:
             piece = codec.load_midi(src.path)
         except codec.MidiReadError as exc:
-            print(f"skipped: {exc}")
+            print(f"skipped: {exc}", file=sys.stderr)
             continue
         if piece.n_notes:
             score_matrix, velocity = codec.encode(codec.quantise(piece))

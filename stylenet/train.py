@@ -20,6 +20,7 @@ uninterrupted one would have.  Run directory:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -399,7 +400,7 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     t = config.train
     keras.utils.set_random_seed(t.seed)
     strategy = _strategy(t.distribute)
-    with strategy.scope() if strategy else _nullcontext():
+    with strategy.scope() if strategy else contextlib.nullcontext():
         from .model import build_model
 
         policy = keras.config.dtype_policy()
@@ -560,11 +561,3 @@ def _device_line() -> str:
 
         return ", ".join(sorted({d.platform for d in jax.devices()}))
     return "CPU"
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
