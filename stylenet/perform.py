@@ -120,8 +120,8 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)
+    performed = codec.Score(score.pitch, score.onset, score.offset, after.astype(np.int64), score.steps_per_quarter)
     if quantize:
-        performed = codec.Score(score.pitch, score.onset, score.offset, after.astype(np.int64), score.steps_per_quarter)
         data = codec.midi_bytes(codec.score_to_midi(performed, piece.grid))
     else:
         data = codec.apply_velocities(piece, matrix, shaping.strength)
@@ -130,8 +130,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     if plot:
         from .plots import before_after
 
-        after_score = codec.Score(score.pitch, score.onset, score.offset, after.astype(np.int64), score.steps_per_quarter)
-        _, after_matrix = codec.encode(after_score)
+        _, after_matrix = codec.encode(performed)
         result.plot = before_after(score_matrix, own_matrix, after_matrix, output.with_suffix(".png"),
                                    f"{path.name}: as written, and as {genre} ({output.name})")
     return result
