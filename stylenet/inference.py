@@ -128,8 +128,10 @@ class Performer:
             with np.load(path) as f:
                 header = json.loads(str(f["header"]))
                 arrays = {k: f[k].astype(np.float32) for k in f.files if k != "header"}
-        except (OSError, ValueError, KeyError) as exc:
-            raise StyleNetError(f"{path}: not a StyleNet model ({exc})") from None
+        except OSError as exc:
+            raise StyleNetError(f"{path}: cannot read model ({exc.strerror or exc})") from None
+        except (ValueError, KeyError, AttributeError):  # not an .npz archive, or one without our header
+            raise StyleNetError(f"{path}: not a StyleNet model file (.npz written by StyleNet)") from None
         if header.get("format") != FORMAT:
             raise StyleNetError(f"{path}: not a StyleNet model (format {header.get('format')!r})")
 

@@ -128,6 +128,15 @@ def test_unknown_genre_lists_the_known_ones(tmp_path, model_file, capsys):
     assert err.endswith("unknown genre 'polka'; this model knows: classical, jazz, pop") and "\n" not in err
 
 
+def test_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
+    src = write_song(tmp_path / "s.mid", expressive_song(10))
+    (tmp_path / "bad.npz").write_bytes(b"MThd garbage")
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(tmp_path / "bad.npz")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("bad.npz: not a StyleNet model file (.npz written by StyleNet)") and "\n" not in err
+    assert not (tmp_path / "s.jazz.mid").exists()
+
+
 def test_bad_flags_are_rejected(tmp_path, model_file, capsys):
     for flags in (["--strength", "1.5"], ["--level", "loud"], ["--contrast", "-1"]):
         with pytest.raises(SystemExit) as exit_info:
