@@ -83,14 +83,12 @@ def _forward_loop(zx, h0, c0, recurrent_kernel, reverse):
     return tf.transpose(hs.stack(), [1, 0, 2]), h, c, gates.stack(), cs.stack()
 
 
-def _backward_loop(d_outputs, d_h, d_c, outputs, gates, cs, h0, c0, recurrent_kernel, reverse):
-    """Backpropagation through time -> d zx [B, T, 4u], d h0, d c0, d recurrent_kernel, d bias."""
+def _backward_loop(d_outputs, d_h, d_c, gates, cs, c0, recurrent_kernel_t):
+    """Backpropagation through time -> d zx [T, B, 4u] (time-major, in processing order), d h0, d c0."""
     import tensorflow as tf
 
     d_hs = tf.transpose(d_outputs, [1, 0, 2])
-    hs = tf.transpose(outputs, [1, 0, 2])
-    # (Dynamic shapes: the loop functions retrace with None dimensions once they have seen two shapes.)
-    steps, units = tf.shape(gates)[0], tf.shape(recurrent_kernel)[0]
+    steps = tf.shape(gates)[0]
     i, f, g, o = tf.split(gates, 4, axis=2)
     tanh_c = tf.tanh(cs)
     c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
@@ -98,7 +96,6 @@ def _backward_loop(d_outputs, d_h, d_c, outputs, gates, cs, h0, c0, recurrent_ke
     # h_t and c_t, the pre-activation gradient is dz = [dc, dc, dc, dh] * d_gates, and dc includes dh * dc_dh.
     d_gates = tf.concat([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)], axis=2)
     dc_dh = o * (1 - tanh_c * tanh_c)
-    recurrent_kernel_t = tf.transpose(recurrent_kernel)
 
     def step(t, dh_next, dc_next, dz_ta):  # dh_next, dc_next: what step t + 1 sends back to h_t, c_t
         dh = d_hs[t] + dh_next
@@ -109,14 +106,7 @@ def _backward_loop(d_outputs, d_h, d_c, outputs, gates, cs, h0, c0, recurrent_ke
     # The last h and c were also outputs: their gradients start the recursion.
     dz = tf.TensorArray(gates.dtype, size=steps)
     _, dh0, dc0, dz = tf.while_loop(lambda t, *_: t >= 0, step, (steps - 1, d_h, d_c, dz))
-    dz = dz.stack()
-    h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
-    d_recurrent_kernel = tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(dz, [-1, 4 * units]),
-                                   transpose_a=True)
-    d_bias = tf.reduce_sum(dz, axis=[0, 1])
-    if reverse:
-        dz = tf.reverse(dz, [0])
-    return tf.transpose(dz, [1, 0, 2]), dh0, dc0, d_recurrent_kernel, d_bias
+    return dz.stack(), dh0, dc0
 
 
 _LOOPS = {}
@@ -150,10 +140,18 @@ def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit):
         def grad(d_outputs, d_h, d_c):
             d_outputs, d_h, d_c = (tf.zeros_like(v) if d is None else d  # unused outputs may send None
                                    for d, v in ((d_outputs, outputs), (d_h, h), (d_c, c)))
-            d_zx, d_h0, d_c0, d_recurrent_kernel, d_bias = backward_loop(
-                *map(tf.stop_gradient, (d_outputs, d_h, d_c, outputs, gates, cs, h0, c0, recurrent_kernel)),
-                reverse=reverse)
-            d_zx = tf.reshape(d_zx, [batch * steps, -1])
+            # The loop does only the recurrence; the weight gradients are big matmuls over all steps, which
+            # TensorFlow's own (multi-threaded) kernels do faster than XLA's inside the loop's function.
+            d_z, d_h0, d_c0 = backward_loop(
+                *map(tf.stop_gradient, (d_outputs, d_h, d_c, gates, cs, c0, tf.transpose(recurrent_kernel))))
+            units = tf.shape(recurrent_kernel)[0]
+            h_prev = tf.concat([h0[None], tf.transpose(outputs, [1, 0, 2])[:-1]], axis=0)  # processing order
+            d_recurrent_kernel = tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(d_z, [-1, 4 * units]),
+                                           transpose_a=True)
+            d_bias = tf.reduce_sum(d_z, axis=[0, 1])
+            if reverse:
+                d_z = tf.reverse(d_z, [0])
+            d_zx = tf.reshape(tf.transpose(d_z, [1, 0, 2]), [batch * steps, -1])
             d_x = tf.reshape(tf.matmul(d_zx, kernel, transpose_b=True), tf.shape(x))
             d_kernel = tf.matmul(x_flat, d_zx, transpose_a=True)
             return d_x, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias

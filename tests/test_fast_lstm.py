@@ -260,3 +260,55 @@ def test_mixed_precision_falls_back():
     out = fused(x, training=True)
     assert keras.backend.standardize_dtype(out.dtype) == "float16"
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref(x, training=True)))
+
+
+@needs_tf
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
+def test_stylenet_with_dropout_matches_keras_lstm(compiled, monkeypatch):
+    """The whole network as trained: BiLSTMs (a forward and a go_backwards FusedLSTM per layer), Dropout
+    between them, carried states.  Its loss gradients equal those of the same network on Keras's LSTM path,
+    with the same dropout masks."""
+    import tensorflow as tf
+
+    from stylenet.model import build_model
+
+    keras.utils.set_random_seed(3)
+    model = build_model(["jazz", "pop"], units=U, genre_layers=2, keep_prob=0.8)
+    rng = np.random.default_rng(2)
+    for v in model.trainable_variables:
+        v.assign(rng.standard_normal(v.shape).astype("float32") * 0.3)
+    score = (rng.random((B, T, 176)) < 0.2).astype("float32")
+    target = rng.random((B, T, 88)).astype("float32")
+    states = [(rng.standard_normal((B, U)).astype("float32"), rng.standard_normal((B, U)).astype("float32"))
+              for _ in range(3)]
+    variables = model.genre_variables("jazz")
+    seeds = [np.asarray(v) for v in model.non_trainable_variables]  # the Dropout layers' seed states
+
+    def step():
+        with tf.GradientTape() as tape:
+            velocity, new_states = model(score, genre="jazz", states=states, training=True)
+            loss = tf.reduce_mean((velocity - target) ** 2) + sum(tf.reduce_sum(h * c) for h, c in new_states)
+        return [velocity, *[s for hc in new_states for s in hc]], tape.gradient(loss, variables)
+
+    def run():
+        for v, value in zip(model.non_trainable_variables, seeds):
+            v.assign(value)  # the same dropout masks in both runs
+        out, grads = (tf.function(step) if compiled else step)()
+        return [np.asarray(t) for t in out], [np.asarray(g) for g in grads]
+
+    calls = []
+    scan = fast_lstm._scan_lstm
+    monkeypatch.setattr(fast_lstm, "_scan_lstm", lambda *a, **k: calls.append(1) or scan(*a, **k))
+    fused_out, fused_grads = run()
+    assert len(calls) == (5 if _uses_fused_path() else 0)  # interpretation + 2 x (forward, backward)
+    monkeypatch.setattr(FusedLSTM, "_fusable", lambda self, mask, training: False)
+    ref_out, ref_grads = run()
+    assert not np.allclose(ref_out[0], run_without_dropout(model, score, states))  # dropout was on
+    for a, b in zip(fused_out, ref_out):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    for v, a, b in zip(variables, fused_grads, ref_grads):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4, err_msg=v.path)
+
+
+def run_without_dropout(model, score, states):
+    return np.asarray(model(score, genre="jazz", states=states, training=False)[0])
