@@ -129,25 +129,42 @@ def bench_torch(steps: int) -> dict | None:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bench_perform(repeats: int = 5) -> list[tuple[str, float]]:
+def bench_perform(repeats: int = 5) -> dict:
+    """`stylenet perform --timings` of a generated 3-minute piece, as a fresh process each time."""
     rng = np.random.default_rng(1)
     onsets = np.sort(rng.integers(0, 1440, 2000)) * 120  # 120 qpm: 1,440 sixteenths = 3 minutes
     notes = [N(int(rng.integers(36, 96)), int(t), int(t + rng.integers(60, 960)), 80) for t in onsets]
     with tempfile.TemporaryDirectory() as tmp:
         path = write_song(Path(tmp) / "three_minutes.mid", Song(notes))
         command = [str(Path(sys.executable).with_name("stylenet")), "perform", str(path), "--genre", "jazz",
-                   "--force", "-o", str(Path(tmp) / "out.mid")]
+                   "--force", "--timings", "-o", str(Path(tmp) / "out.mid")]
         if not Path(command[0]).exists():
             command = [sys.executable, "-m", "stylenet"] + command[1:]
-        times = []
+        walls, phases = [], {}
         for _ in range(repeats):
             t0 = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            times.append(time.perf_counter() - t0)
-    return [("perform a 3-minute piece, end to end", statistics.median(times))]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            walls.append(time.perf_counter() - t0)
+            line = done.stderr.strip().splitlines()[-1]
+            for part in line.removeprefix("timings: ").split(", "):
+                name, seconds, _ = part.rsplit(" ", 2)
+                phases.setdefault(name, []).append(float(seconds))
+    result = {"wall": statistics.median(walls)}
+    result.update({name: statistics.median(v) for name, v in phases.items()})
+    result["python start-up, exit"] = result["wall"] - sum(v for k, v in result.items() if k != "wall")
+    return result
 
 
-def bench_memory(dataset: str, batches: int = 30) -> list[tuple[str, float]]:
+def bench_numpy_inference() -> float:
+    """The forward pass `perform` runs (NumPy, shipped model) over a 1,500-step piece, median seconds."""
+    from stylenet.inference import load_performer
+
+    performer = load_performer()
+    piece = (np.random.default_rng(0).random((1500, 176)) < 0.05).astype("float32")
+    return median_seconds(lambda: performer.velocities(piece, performer.genres[0]), 5)
+
+
+def bench_memory(dataset: str, batches: int = 30) -> tuple[int, float]:
     """Peak resident memory of a paper-config training run over the whole train split (all pieces loaded)."""
     import resource
 
@@ -158,27 +175,31 @@ def bench_memory(dataset: str, batches: int = 30) -> list[tuple[str, float]]:
                         "--set", "data.validation_fraction=0.0"],
                        check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return [(f"training peak memory, paper config, full train split (GB) [{batches} batches]", peak_kib / 1e6)]
+    return batches, peak_kib / 1e6
 
 
-def bench_dataset(raw_dir: str, jobs: int | None) -> list[tuple[str, float]]:
+def bench_dataset(raw_dir: str, jobs: int | None) -> tuple[int, float]:
     from stylenet.dataset import build_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         report = build_dataset(raw_dir, Path(tmp) / "ds", jobs=jobs, progress=False)
-    return [(f"build-dataset {len(report.kept) + len(report.rejected)} files (one run)", report.seconds)]
+    return len(report.kept) + len(report.rejected), report.seconds
+
+
+GOALS = "training >= 1.0x the peer; perform of a 3-minute piece <= 2 s; build-dataset <= 60 s; memory < 4 GB"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", metavar="RAW_DIR", help="also time build-dataset over RAW_DIR")
     parser.add_argument("--jobs", type=int)
-    parser.add_argument("--steps", type=int, default=12, help="timed training steps (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--steps", type=int, default=30, help="timed training steps (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3,
                         help="alternate ours/peer this many times; medians over rounds (default: %(default)s)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--memory", metavar="DATASET", help="also measure training's peak memory on DATASET")
     args = parser.parse_args()
+    goals = []  # (what, measured, goal, met)
     if not args.skip_training:
         ours, peer = [], []
         for _ in range(args.rounds):
@@ -186,17 +207,35 @@ def main() -> None:
             torch_result = bench_torch(args.steps)
             if torch_result:
                 peer.append(torch_result)
-        _print_training(ours, peer)
-    rows = bench_perform() + bench_codec()
-    if args.dataset:
-        rows += bench_dataset(args.dataset, args.jobs)
+        ratio = _print_training(ours, peer)
+        if ratio is not None:
+            goals.append(("training throughput, ours / peer", f"{ratio:.2f}x", ">= 1.00x", ratio >= 1.0))
+
+    perform = bench_perform()
+    print("perform: `stylenet perform --timings` of a generated 3-minute piece (1,440 steps, 2,000 notes), "
+          "fresh process, shipped model, median of 5")
+    for name, seconds in perform.items():
+        print(f"  {'end to end (wall)' if name == 'wall' else name:<24}{seconds:7.3f} s")
+    print(f"  (NumPy forward pass alone, 1,500 steps: {bench_numpy_inference():.3f} s)\n")
+    goals.append(("perform, 3-minute piece, end to end", f"{perform['wall']:.2f} s", "<= 2 s", perform["wall"] <= 2))
+
+    rows = bench_codec()
     width = max(len(name) for name, _ in rows)
-    print(f"{'what':<{width}}  median")
+    print(f"{'codec':<{width}}  median")
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds * 1000:9.2f} ms")
+    print()
+    if args.dataset:
+        files, seconds = bench_dataset(args.dataset, args.jobs)
+        print(f"build-dataset of {files} files (one run, {os.cpu_count()} cores): {seconds:.1f} s\n")
+        goals.append((f"build-dataset, {files} files", f"{seconds:.1f} s", "<= 60 s", seconds <= 60))
     if args.memory:
-        for name, gigabytes in bench_memory(args.memory):
-            print(f"{name}: {gigabytes:.2f}")
+        batches, gigabytes = bench_memory(args.memory)
+        print(f"training peak memory, paper config, full train split ({batches} batches): {gigabytes:.2f} GB\n")
+        goals.append(("training peak memory", f"{gigabytes:.2f} GB", "< 4 GB", gigabytes < 4))
+    print("goals")
+    for what, measured, goal, met in goals:
+        print(f"  {what:<38}{measured:>10}  goal {goal:<9} {'met' if met else 'NOT MET'}")
 
 
 def _in_subprocess(steps: int) -> dict:
@@ -211,28 +250,33 @@ def _in_subprocess(steps: int) -> dict:
     return json.loads(lines[-1][7:])
 
 
-def _print_training(ours: list[dict], peer: list[dict]) -> None:
+def _print_training(ours: list[dict], peer: list[dict]) -> float | None:
+    """The side-by-side table; returns the training-throughput ratio (ours / peer), or None without a peer."""
     def med(runs, key):
         return statistics.median(r[key] for r in runs)
 
     print(f"training, paper-sized model ({ours[0]['params_total']:,} parameters, batch 4 x 200 steps), "
-          f"{len(ours)} round(s), medians")
+          f"{len(ours)} round(s) alternating ours / peer, medians")
     print(f"{'':<34}{'StyleNet (' + ours[0]['backend'] + ')':>22}{'PyTorch peer':>16}{'ours/peer':>11}")
-    rows = [("train time-steps per second", "train_timesteps_per_s", "train_timesteps_per_s", "{:.0f}", False),
-            ("train step median (s)", "train_step_median_s", "train_step_median_s", "{:.3f}", True),
-            ("inference, 1,500-step piece (s)", "infer_1500_median_s", "infer_1500_median_s", "{:.3f}", True),
-            ("first two steps incl. compile (s)", "first_two_steps_s", "first_two_steps_s", "{:.2f}", True)]
-    for name, key, peer_key, fmt, lower_is_better in rows:
+    rows = [("train time-steps per second", "train_timesteps_per_s", "{:.0f}", False),
+            ("train step median (s)", "train_step_median_s", "{:.3f}", True),
+            ("inference, 1,500-step piece (s)", "infer_1500_median_s", "{:.3f}", True),
+            ("first two steps incl. compile (s)", "first_two_steps_s", "{:.2f}", True)]
+    for name, key, fmt, lower_is_better in rows:
         a = med(ours, key)
         line = f"{name:<34}{fmt.format(a):>22}"
         if peer:
-            b = med(peer, peer_key)
+            b = med(peer, key)
             ratio = (b / a) if lower_is_better else (a / b)
             line += f"{fmt.format(b):>16}{ratio:>10.2f}x"
         print(line)
     if not peer:
-        print("(PyTorch peer not run: `pip install torch==2.13.0` into .venv, and ../shared/bench present)")
+        print("(PyTorch peer not run: `pip install torch==2.13.0` into .venv, and ../shared/bench present)\n")
+        return None
+    per_round = [o["train_timesteps_per_s"] / p["train_timesteps_per_s"] for o, p in zip(ours, peer)]
+    print("training ratio per round: " + ", ".join(f"{r:.2f}x" for r in per_round))
     print("ratio > 1 means StyleNet is faster\n")
+    return med(ours, "train_timesteps_per_s") / med(peer, "train_timesteps_per_s")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+
+STARTED = time.perf_counter()  # the first of our code a `stylenet` process runs: `perform --timings` counts from here
 
 EXAMPLES = {
     "build-dataset": "stylenet build-dataset ../shared/data/raw --splits ../shared/data/splits.csv -o build/dataset",
@@ -118,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
     perform.add_argument("--force", action="store_true", help="overwrite existing outputs")
     perform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    perform.add_argument("--timings", action="store_true",
+                         help="print where the time went (imports, model load, read+encode, forward, write)")
 
     evaluate = verbs.add_parser(
         "evaluate", help="measure a model against human velocities and baselines, per genre",

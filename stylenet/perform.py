@@ -17,7 +17,9 @@ Shaping, in this order, over the notes of one piece (MIDI units):
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,24 @@ def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, human_spread
 
 
 @dataclass
+class Timings:
+    """Seconds spent per phase of `perform`, summed over files (`--timings`)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def line(self) -> str:
+        return "timings: " + ", ".join(f"{name} {s:.3f} s" for name, s in self.seconds.items())
+
+
+@dataclass
 class Performance:
     source: Path
     output: Path
@@ -98,21 +118,24 @@ class Performance:
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
-                 plot: bool = False, force: bool = False) -> Performance:
+                 plot: bool = False, force: bool = False, timings: Timings | None = None) -> Performance:
+    timings = timings or Timings()
     path, output = Path(path), Path(output)
     if output.resolve() == path.resolve():
         raise StyleNetError(f"{path}: output would overwrite the input; choose another -o")
     if output.exists() and not force:
         raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
-    try:
-        piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
-    except codec.MidiReadError as exc:
-        raise StyleNetError(str(exc)) from None
-    if piece.n_notes == 0:
-        raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
-    score = codec.quantise(piece)
-    score_matrix, own_matrix = codec.encode(score)
-    predicted_matrix = performer.velocities(score_matrix, genre)
+    with timings.phase("read+encode"):
+        try:
+            piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
+        except codec.MidiReadError as exc:
+            raise StyleNetError(str(exc)) from None
+        if piece.n_notes == 0:
+            raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
+        score = codec.quantise(piece)
+        score_matrix, own_matrix = codec.encode(score)
+    with timings.phase("forward"):
+        predicted_matrix = performer.velocities(score_matrix, genre)
     key = score.pitch - codec.LOWEST_KEY
     predicted = predicted_matrix[score.onset, key].astype(np.float64) * 127.0
     spread = performer.stats.get(genre, {}).get("piece_std")
@@ -121,18 +144,20 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)
     performed = codec.Score(score.pitch, score.onset, score.offset, after.astype(np.int64), score.steps_per_quarter)
-    if quantize:
-        data = codec.midi_bytes(codec.score_to_midi(performed, piece.grid))
-    else:
-        data = codec.apply_velocities(piece, matrix, shaping.strength)
-    atomic_write_bytes(output, data)
+    with timings.phase("write"):
+        if quantize:
+            data = codec.midi_bytes(codec.score_to_midi(performed, piece.grid))
+        else:
+            data = codec.apply_velocities(piece, matrix, shaping.strength)
+        atomic_write_bytes(output, data)
     result = Performance(path, output, genre, score.velocity.astype(np.float64), after)
     if plot:
-        from .plots import before_after
+        with timings.phase("plot"):
+            from .plots import before_after
 
-        _, after_matrix = codec.encode(performed)
-        result.plot = before_after(score_matrix, own_matrix, after_matrix, output.with_suffix(".png"),
-                                   f"{path.name}: as written, and as {genre} ({output.name})")
+            _, after_matrix = codec.encode(performed)
+            result.plot = before_after(score_matrix, own_matrix, after_matrix, output.with_suffix(".png"),
+                                       f"{path.name}: as written, and as {genre} ({output.name})")
     return result
 
 
@@ -164,11 +189,23 @@ def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path
 
 
 def run(args) -> int:
+    from .cli import STARTED
+
+    timings = Timings({"imports": time.perf_counter() - STARTED})
+    with timings.phase("imports"):
+        from tqdm import tqdm
+
+        from .inference import load_performer
+    with timings.phase("model load"):
+        performer = load_performer(args.model)
+    status = _perform_all(args, performer, timings)
+    if args.timings:
+        print(timings.line(), file=sys.stderr)
+    return status
+
+
+def _perform_all(args, performer, timings: Timings) -> int:
     from tqdm import tqdm
-
-    from .inference import load_performer
-
-    performer = load_performer(args.model)
     if args.genre not in performer.genres:
         raise StyleNetError(f"unknown genre {args.genre!r}; this model knows: {', '.join(performer.genres)}",
                             exit_code=2)
@@ -179,7 +216,7 @@ def run(args) -> int:
     single = len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if single:
         result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
-                              shaping, args.quantize, args.plot, args.force)
+                              shaping, args.quantize, args.plot, args.force, timings)
         print(result.line())
         if result.plot:
             print(f"plot: {result.plot}")
@@ -188,7 +225,7 @@ def run(args) -> int:
     for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
         try:
             result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
-                                  shaping, args.quantize, args.plot, args.force)
+                                  shaping, args.quantize, args.plot, args.force, timings)
             tqdm.write(result.line())
         except StyleNetError as exc:
             failed += 1

@@ -260,3 +260,21 @@ def test_shipped_model_loads_and_genres_differ(tmp_path):
 def test_example_is_flat_sheet_music():
     piece = codec.load_midi(EXAMPLE)
     assert piece.n_notes > 100 and set(piece.velocity.tolist()) == {80}
+
+
+def test_timings_say_where_the_time_went(tmp_path, model_file, capsys):
+    import time
+
+    src = write_song(tmp_path / "a.mid", expressive_song(40, seed=3))
+    started = time.perf_counter()
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--timings", "--plot"]) == 0
+    wall = time.perf_counter() - started
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("timings: "), err
+    phases = dict(part.rsplit(" ", 2)[:2] for part in err[0][len("timings: "):].split(", "))
+    assert list(phases) == ["imports", "model load", "read+encode", "forward", "write", "plot"]
+    measured = sum(float(s) for name, s in phases.items() if name != "imports")  # imports began before `started`
+    assert 0 < measured <= wall
+    # without the flag, nothing extra on stderr
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--force"]) == 0
+    assert capsys.readouterr().err == ""
