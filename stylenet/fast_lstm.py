@@ -30,6 +30,15 @@ the result is the same computation:
     activations, no mask, no unroll, no (recurrent) dropout inside the layer during this call.
 
 Anything else (GPU, JAX, mixed precision, masks, ...) runs Keras's LSTM code unchanged.
+
+Where the time goes (paper-sized model, batch 4 x 200 steps, 2-core AVX-512 CPU): a training step is ~80 ms,
+forward ~29 ms, gradients ~49 ms, optimizer ~2 ms.  The big matmuls run at ~170 GFLOP/s, near the two cores'
+peak; the rest is the loops, which are sequential in time and use one core each (a bidirectional layer's two
+halves run side by side).  A forward step costs ~15 us, of which the [4, 176] x [176, 704] product is about
+half and XLA's per-step gate arithmetic and bookkeeping the other half.  Tried and dropped, for no gain:
+one loop for both halves of a BiLSTM (a batched or block-diagonal product: slower than two loops on two
+cores), one matmul for both halves' input projections, XLA flags (single-threaded Eigen, vector width,
+fast math, XNNPACK dots), sigmoid-only gate arithmetic.
 """
 
 from __future__ import annotations
