@@ -5,8 +5,9 @@ kernel) and a dozen small ops per time step, each dispatched separately by Tenso
 TensorFlow differentiates that loop op by op.  Here:
 
   * the input projection x @ kernel + bias is one big matmul over all time steps, before the loop;
-  * the loop does only h @ recurrent_kernel and the gate arithmetic, and (when training) is compiled by
-    XLA, which fuses each step's small ops into one kernel and runs the loop natively;
+  * the loop does only h @ recurrent_kernel and the gate arithmetic, and is compiled by XLA, which fuses
+    each step's small ops into one kernel and runs the loop natively (inference pads the time axis to a
+    multiple of XLA_BUCKET steps, so pieces of any length reuse a few compiled loops);
   * the gradient is written by hand (`tf.custom_gradient`): an XLA-compiled backward loop does only the
     recurrent part (one small matmul per step), and the weight and input gradients are a few big matmuls
     over the whole sequence instead of one small product per time step.
@@ -46,11 +47,12 @@ from __future__ import annotations
 import keras
 from keras import activations, backend
 
-# Compile the time loops with XLA?  "training" (default): in training calls only.  XLA compiles once per
-# input shape (~0.4 s on CPU), which training's fixed-size windows pay once; inference on whole pieces of
-# every length would pay it per piece, so it runs the same loops as plain TensorFlow graphs (about 3x
-# slower per step than XLA, still faster than Keras's loop).  True / False: always / never.
-USE_XLA = "training"
+# Compile the time loops with XLA?  True (default) or False.  XLA compiles once per input shape (~0.3 s on
+# CPU), which training's fixed-size windows pay once.  Inference on whole pieces would pay it for every new
+# length, so there the time axis is padded up to a multiple of XLA_BUCKET steps (at the end of the reading
+# order, where it cannot reach the steps kept), and a few compiled loops serve pieces of every length.
+USE_XLA = True
+XLA_BUCKET = 256
 
 _GPU_VISIBLE = None
 
@@ -131,8 +133,11 @@ def _loops(jit: bool):
     return _LOOPS[jit]
 
 
-def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit):
-    """x [B, T, in] -> (outputs [B, T, u], last h, last c), outputs in processing order."""
+def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit, bucket=None):
+    """x [B, T, in] -> (outputs [B, T, u], last h, last c), outputs in processing order.
+
+    `bucket`: run the forward loop on the time axis padded to a multiple of this many steps (for XLA's shape
+    cache); the padded steps come after the last real one in processing order and are dropped."""
     import tensorflow as tf
 
     forward_loop, backward_loop = _loops(jit)
@@ -143,8 +148,17 @@ def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit):
         x_flat = tf.reshape(x, [-1, features])
         zx = tf.reshape(tf.matmul(x_flat, kernel) + bias, [batch, steps, -1])  # all steps at once
         # (stop_gradient: `grad` below is the loops' gradient, so no tape needs their insides.)
-        outputs, h, c, gates, cs = forward_loop(*map(tf.stop_gradient, (zx, h0, c0, recurrent_kernel)),
-                                                reverse=reverse)
+        if bucket:
+            if reverse:  # to processing order here, so that the padding goes after the last step read
+                zx = tf.reverse(zx, [1])
+            zx = tf.pad(zx, [[0, 0], [0, (-steps) % bucket], [0, 0]])
+            outputs, _, _, gates, cs = forward_loop(*map(tf.stop_gradient, (zx, h0, c0, recurrent_kernel)),
+                                                    reverse=False)
+            outputs, gates, cs = outputs[:, :steps], gates[:steps], cs[:steps]
+            h, c = outputs[:, -1], cs[-1]
+        else:
+            outputs, h, c, gates, cs = forward_loop(*map(tf.stop_gradient, (zx, h0, c0, recurrent_kernel)),
+                                                    reverse=reverse)
 
         def grad(d_outputs, d_h, d_c):
             d_outputs, d_h, d_c = (tf.zeros_like(v) if d is None else d  # unused outputs may send None
@@ -173,7 +187,7 @@ def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit):
 # ------------------------------------------------------------------------------------ BlockLSTMV2
 
 
-def _block_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit=None):
+def _block_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse):
     """Same contract as `_scan_lstm`, by `tf.raw_ops.BlockLSTMV2` (gates i, f, c, o: as Keras)."""
     import tensorflow as tf
 
@@ -230,10 +244,12 @@ class FusedLSTM(keras.layers.LSTM):
 
         cell = self.cell
         bias = cell.bias if cell.use_bias else tf.zeros([4 * cell.units], sequences.dtype)
-        run = _block_lstm if self.cpu_kernel == "block" else _scan_lstm
         # go_backwards as Keras: read the sequence from its end, return outputs in that (reading) order.
-        outputs, h, c = run(sequences, *initial_state,
-                            *(tf.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, bias)),
-                            reverse=self.go_backwards,
-                            jit=training is True if USE_XLA == "training" else bool(USE_XLA))
+        weights = (tf.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, bias))
+        if self.cpu_kernel == "block":
+            outputs, h, c = _block_lstm(sequences, *initial_state, *weights, reverse=self.go_backwards)
+        else:
+            outputs, h, c = _scan_lstm(sequences, *initial_state, *weights, reverse=self.go_backwards,
+                                       jit=bool(USE_XLA),
+                                       bucket=XLA_BUCKET if USE_XLA and not training else None)
         return h, (outputs if self.return_sequences else h), [h, c]

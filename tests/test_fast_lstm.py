@@ -71,14 +71,14 @@ def test_checkpoint_by_index_both_ways():
         np.testing.assert_allclose(np.asarray(dst(x)), np.asarray(src(x)), atol=1e-5)
 
 
-def _run(layer, x, h0, c0, use_state):
+def _run(layer, x, h0, c0, use_state, training=True):
     import tensorflow as tf
 
     x, h0, c0 = tf.convert_to_tensor(x), tf.convert_to_tensor(h0), tf.convert_to_tensor(c0)
     weights = [layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias]
     with tf.GradientTape() as tape:
         tape.watch([x, h0, c0])
-        out, h, c = layer(x, initial_state=[h0, c0] if use_state else None, training=True)
+        out, h, c = layer(x, initial_state=[h0, c0] if use_state else None, training=training)
         # A loss that weighs every time step, unit and final state differently.
         scale = tf.sin(tf.reshape(tf.range(T * U, dtype=tf.float32), (T, U)))
         loss = tf.reduce_sum(out * scale) + tf.reduce_sum(h * h) + 0.5 * tf.reduce_sum(c)
@@ -128,6 +128,34 @@ def test_matches_keras_lstm(cpu_kernel, xla, go_backwards, use_state, mode, monk
             continue  # zero initial states are constants inside the layer
         assert a is not None and b is not None, name
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0, err_msg=name)
+
+
+@needs_tf
+@pytest.mark.parametrize("bucket", [32, 50, 256])
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
+def test_inference_pads_to_buckets_and_matches(bucket, go_backwards, monkeypatch):
+    """Outside training the XLA loop runs on the time axis padded to a multiple of XLA_BUCKET (50 steps ->
+    64, 50, 256): the padding must not reach the outputs, the last state or the gradients."""
+    import tensorflow as tf
+
+    monkeypatch.setattr(fast_lstm, "XLA_BUCKET", bucket)
+    ref, fused = pair(go_backwards=go_backwards)
+    x, h0, c0 = data()
+    ref_out, ref_grads = _run(ref, x, h0, c0, True, training=False)
+    out, grads = _run(fused, x, h0, c0, True, training=False)
+    for a, b in zip(out, ref_out):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    for a, b in zip(grads, ref_grads):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+    # XLA compiles per shape: the loop sees only whole buckets, so pieces of many lengths share a compile
+    forward_loop, backward_loop = fast_lstm._loops(True)
+    lengths = []
+    monkeypatch.setitem(fast_lstm._LOOPS, True, [
+        lambda zx, *args, **kwargs: lengths.append(zx.shape[1]) or forward_loop(zx, *args, **kwargs), backward_loop])
+    for steps in (3, 17, 31, 50):
+        got = fused(tf.constant(x[:, :steps]), training=False)
+        np.testing.assert_allclose(np.asarray(got[0]), np.asarray(ref(x[:, :steps], training=False)[0]), atol=1e-5)
+    assert lengths == [-(-steps // bucket) * bucket for steps in (3, 17, 31, 50)]
 
 
 @needs_tf
@@ -181,13 +209,13 @@ def test_fast_path_is_taken_on_cpu(cpu_kernel, training):
         return
     assert not {"BlockLSTMV2", "BlockLSTMGradV2"} & op_types
     # Keras's loop (and its gradient loop) would sit in the step's own graph; ours are two calls to the
-    # loop functions, XLA-compiled in training (USE_XLA = "training").
+    # loop functions, XLA-compiled (USE_XLA = True).
     assert not {"While", "StatelessWhile"} & {n.op for n in graph_def.node}
     calls = [n for n in graph_def.node if n.op in ("PartitionedCall", "StatefulPartitionedCall")]
     called = sorted(n.attr["f"].func.name for n in calls)  # e.g. __inference__forward_loop_123
     assert len(called) == 2 and "_backward_loop_" in called[0] and "_forward_loop_" in called[1], called
-    assert fast_lstm.USE_XLA == "training"
-    assert [n.attr["_XlaMustCompile"].b for n in calls] == [training, training]
+    assert fast_lstm.USE_XLA is True
+    assert [n.attr["_XlaMustCompile"].b for n in calls] == [True, True]
 
 
 @needs_tf
