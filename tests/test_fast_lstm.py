@@ -340,3 +340,33 @@ def test_stylenet_with_dropout_matches_keras_lstm(compiled, monkeypatch):
 
 def run_without_dropout(model, score, states):
     return np.asarray(model(score, genre="jazz", states=states, training=False)[0])
+
+
+@needs_tf
+def test_gpu_keeps_cudnn(monkeypatch):
+    """Where a GPU is visible, every LSTM of the model goes to Keras's cuDNN entry point (backend.lstm), never
+    to our CPU loop, and is configured so that cuDNN accepts it (dropout lives outside the LSTMs)."""
+    from keras.src import backend as keras_backend
+    from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
+
+    from stylenet.model import build_model
+
+    model = build_model(["jazz"], units=U, genre_layers=2)
+    lstms = [model.interpretation] + [lstm for net in model.genre_nets.values() for lstm in net.forward + net.backward]
+    for lstm in lstms:
+        assert lstm.use_cudnn == "auto" and not lstm.cell.recurrent_dropout and not lstm.cell.dropout
+        assert _do_lstm_arguments_support_cudnn(lstm.cell.activation, lstm.cell.recurrent_activation,
+                                                lstm.unroll, lstm.cell.use_bias)
+    monkeypatch.setattr(fast_lstm, "_GPU_VISIBLE", True)
+    cudnn_calls, scan_calls = [], []
+    real_lstm = keras_backend.lstm
+
+    def cudnn_lstm(*args, **kwargs):  # no GPU here: record the attempt, then let Keras fall back as it would
+        cudnn_calls.append(kwargs["go_backwards"])
+        return real_lstm(*args, **kwargs)
+
+    monkeypatch.setattr(keras_backend, "lstm", cudnn_lstm)
+    monkeypatch.setattr(fast_lstm, "_scan_lstm", lambda *a, **k: scan_calls.append(1))
+    score = (np.random.default_rng(0).random((2, 30, 176)) < 0.2).astype("float32")
+    model(score, genre="jazz", training=True)
+    assert scan_calls == [] and cudnn_calls == [False, False, True, False, True]
