@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from . import codec
 from .fileio import StyleNetError, atomic_write_bytes
@@ -193,8 +194,6 @@ def run(args) -> int:
 
     timings = Timings({"imports": time.perf_counter() - STARTED})
     with timings.phase("imports"):
-        from tqdm import tqdm
-
         from .inference import load_performer
     with timings.phase("model load"):
         performer = load_performer(args.model)
@@ -205,7 +204,6 @@ def run(args) -> int:
 
 
 def _perform_all(args, performer, timings: Timings) -> int:
-    from tqdm import tqdm
     if args.genre not in performer.genres:
         raise StyleNetError(f"unknown genre {args.genre!r}; this model knows: {', '.join(performer.genres)}",
                             exit_code=2)
