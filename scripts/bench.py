@@ -186,9 +186,6 @@ def bench_dataset(raw_dir: str, jobs: int | None) -> tuple[int, float]:
     return len(report.kept) + len(report.rejected), report.seconds
 
 
-GOALS = "training >= 1.0x the peer; perform of a 3-minute piece <= 2 s; build-dataset <= 60 s; memory < 4 GB"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", metavar="RAW_DIR", help="also time build-dataset over RAW_DIR")
