@@ -4,12 +4,14 @@ Sections:
   training   the paper-sized model (2 genres, batch 4 x 200 steps): time-steps per second, median of
              N steps after warm-up, genres alternating; beside it ../shared/bench/torch_reference.py (the
              same network in plain PyTorch) when torch is installed, and the ratio
-  inference  one 1,500-step piece through one GenreNet
-  perform    `stylenet perform` of a generated 3-minute piece (1,440 steps, 2,000 notes) as a fresh
-             process with the shipped model: wall time including start-up, median of 5
+  inference  one 1,500-step piece through one GenreNet (Keras model), beside the peer's
+  perform    `stylenet perform --timings` of a generated 3-minute piece (1,440 steps, 2,000 notes) as a
+             fresh process with the shipped model: wall time including start-up and the time of each
+             phase, medians of 5; and the NumPy forward pass alone
   codec      load/quantise/encode/decode/apply of a generated 5,000-note piece
   dataset    with --dataset RAW_DIR, a full `build-dataset` run
   memory     with --memory DATASET, peak RSS of training the paper config on that dataset's train split
+  goals      each goal of the speed issue with what was measured and whether it is met
 """
 
 from __future__ import annotations
