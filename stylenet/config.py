@@ -56,6 +56,7 @@ class TrainConfig:
     mixed_precision: bool = False
     distribute: str = "none"  # none | mirrored | multi_worker (tf.distribute; TensorFlow backend)
     max_batches_per_epoch: int | None = None  # cap for quick experiments; None = whole epoch
+    patience: int | None = None  # stop once this many epochs pass without a better val_loss; None = never
 
 
 @dataclass
@@ -148,6 +149,9 @@ def _check(config: Config) -> None:
     need(t.plot_every >= 1, "train.plot_every: must be >= 1")
     need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
          "train.max_batches_per_epoch: must be >= 1 or null")
+    need(t.patience is None or t.patience >= 1, "train.patience: must be >= 1 or null")
+    need(t.patience is None or d.validation_fraction > 0,
+         "train.patience: needs a validation set (data.validation_fraction > 0)")
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

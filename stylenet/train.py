@@ -436,6 +436,9 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     batches_run = 0
     stopped = ""
     while meta["epoch"] < t.epochs and not stopped:
+        if (done := _patience_spent(history, t.patience)):
+            print(done)
+            break
         epoch = meta["epoch"]
         plan = epoch_plan(data, t.batch_size, t.window, t.seed, epoch)[:t.max_batches_per_epoch]
         started = time.monotonic()
@@ -489,6 +492,18 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
             plot_run(run_dir, history, stepper, data, epoch + 1)
     callbacks.on_train_end({})
     return RunResult(run_dir, meta["epoch"], meta["global_step"], history, stopped)
+
+
+def _patience_spent(history: list[dict], patience: int | None) -> str:
+    """Early stopping, from the history alone (so a resumed run decides as the uninterrupted one would)."""
+    scored = [h for h in history if "val_loss" in h]
+    if not patience or not scored:
+        return ""
+    best = min(scored, key=lambda h: h["val_loss"])
+    if history[-1]["epoch"] - best["epoch"] < patience:
+        return ""
+    return (f"stopping early: val_loss has not improved for {patience} epochs "
+            f"(best {best['val_loss']:.5f} at epoch {best['epoch']}, kept in {BEST})")
 
 
 def _epoch_line(epoch: int, logs: dict, improved: bool) -> str:

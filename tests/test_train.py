@@ -225,6 +225,23 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path, mo
     assert result.epochs_done == 1
 
 
+def test_patience_stops_early_and_a_resumed_run_agrees(dataset, tmp_path, monkeypatch, capsys):
+    from stylenet import train as train_module
+
+    val_losses = iter([0.5, 0.4, 0.45, 0.46, 0.3, 0.2])
+    monkeypatch.setattr(train_module, "_validate", lambda *args: {"val_loss": next(val_losses)})
+    run = tmp_path / "run"
+    result = train(tiny(dataset, epochs=6, patience=2, max_batches_per_epoch=2), run, progress=False)
+    assert result.epochs_done == 4 and not result.stopped  # best at epoch 2; epochs 3 and 4 no better
+    assert "val_loss has not improved for 2 epochs (best 0.40000 at epoch 2" in capsys.readouterr().out
+    # resuming with the same patience stops at once; with more patience the run goes on
+    assert train(tiny(dataset, epochs=6, patience=2, max_batches_per_epoch=2), run, progress=False).epochs_done == 4
+    longer = train(tiny(dataset, epochs=6, patience=3, max_batches_per_epoch=2), run, progress=False)
+    assert longer.epochs_done == 6 and [h["val_loss"] for h in longer.history][-2:] == [0.3, 0.2]
+    with pytest.raises(ConfigError, match="train.patience: needs a validation set"):
+        config_from_dict({"data": {"validation_fraction": 0.0}, "train": {"patience": 3}})
+
+
 def test_cli_train_prints_where_the_run_lives(dataset, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{dataset: '{dataset}', genres: [jazz, pop]}}\nmodel: {{units: 8, genre_layers: 1}}\n"
