@@ -113,11 +113,11 @@ def make_stack(lstm):
 
 
 def make_stylenet(lstm):
-    from stylenet.model import build_model
+    from stylenet import model as model_module
 
-    # model.py names `layers.LSTM` when it builds its layers; swap the class in for the build only.
-    with mock.patch.object(keras.layers, "LSTM", lstm):
-        model = build_model(["jazz", "classical"])
+    # model.py names `FusedLSTM` when it builds its layers; swap the class in for the build only.
+    with mock.patch.object(model_module, "FusedLSTM", lstm):
+        model = model_module.build_model(["jazz", "classical"])
     assert all(type(l) is lstm for l in [model.interpretation] + model.genre_nets["jazz"].forward)
     # As stylenet/train.py: a step updates the shared layer and the batch's genre.
     return model.genre_variables("jazz"), lambda x, states: model(x, genre="jazz", states=states, training=True)
