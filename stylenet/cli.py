@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--strength", type=_unit_interval, default=1.0, metavar="S",
                          help="0..1: blend with the input's own velocities (default: %(default)s = all model)")
     perform.add_argument("--level", type=_level, metavar="L", help="overall level: ppp pp p mp mf f ff fff, "
-                         "a MIDI velocity, or 'input' (default: the model's)")
+                         "a MIDI velocity, 'input' (the file's own), 'genre' (the genre's typical level) or "
+                         "'model' (the level the model predicts); default: DEFAULT")
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' = the genre's typical human spread (default), "
                               "a factor, or 1 = raw model output")
@@ -133,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("source", metavar="DATASET_OR_FOLDER",
                           help="a built dataset, or a folder of MIDI files in genre sub-folders")
     evaluate.add_argument("--model", metavar="RUN_OR_FILE", help="default: the shipped model")
-    evaluate.add_argument("--split", default="test", help="dataset split to use, or 'all' (default: %(default)s)")
+    evaluate.add_argument("--split", default="test", help="dataset split: test, train, 'validation' (the pieces the "
+                          "model's training run held out: tune on these) or 'all' (default: %(default)s)")
     evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
     evaluate.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/evaluation)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

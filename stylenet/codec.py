@@ -4,12 +4,13 @@ A MIDI file from a pianist is a *performance*: notes with exact times and a velo
 was struck, 1..127).  StyleNet learns the mapping from the *score* (which keys go down when, and for how
 long) to the velocities.  This module turns a file into both halves and back:
 
-    load_midi(path)            -> MidiPiece   the file, its piano notes and its beat grid
+    load_midi(path)            -> MidiPiece   the file, its piano notes, its beat grid and meter map
     quantise(piece)            -> Score       piano notes snapped to a 1/16-note grid (paper: 4 steps per quarter)
     encode(score)              -> (score_matrix [T, 176] uint8, velocity_matrix [T, 88] float32)
     decode(score_m, velocity_m)-> Score       the inverse of encode (the paper's quantised output)
     score_to_midi(score, grid) -> PrettyMIDI  a playable quantised piano part
     apply_velocities(piece, velocity_matrix)  the original file, untouched but for piano note velocities
+    metre_features(meters, T)  -> [T, 5] float32  where each step sits in its beat and bar (optional input)
 
 Matrix layout (Malik & Ek 2017).  Row t is one grid step.  Key k (MIDI pitch 21 + k, A0..C8) owns two
 score columns, 2k and 2k+1:  onset = [1, 1] (the key is struck at this step), held = [0, 1] (still down,
@@ -238,6 +239,88 @@ def velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
+# Metre: where a step sits in its beat and bar
+
+
+METRE_CHANNELS = ("downbeat", "beat", "subbeat", "bar_sin", "bar_cos")
+COMPOUND_NUMERATORS = (6, 9, 12, 15, 18, 24)
+
+
+def meter_steps(numerator: int, denominator: int, steps_per_quarter: int) -> tuple[float, float, float]:
+    """(bar, beat, sub-beat) lengths in grid steps of a time signature.
+
+    A beat is the denominator's note, except in compound meters (6/8, 9/8, 12/8, ...) where the felt
+    beat is three of them (a dotted note): 6/8 has two beats of three eighths.  A sub-beat divides the beat
+    in three in compound meters and in two otherwise.
+    """
+    unit = 4.0 / denominator * steps_per_quarter  # steps in one denominator note
+    bar = numerator * unit
+    compound = numerator in COMPOUND_NUMERATORS and denominator >= 8
+    beat = 3 * unit if compound else unit
+    return bar, beat, beat / 3 if compound else beat / 2
+
+
+def metre_features(meters: np.ndarray, n_steps: int, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER) -> np.ndarray:
+    """[T, 5] float32 channels saying where each grid step sits in the metre (the metrical grid of
+    Lerdahl & Jackendoff, cut to the levels a 1/16 grid resolves).
+
+    `meters` is the meter map [(step, numerator, denominator)] sorted by step (see `MidiPiece.meter_map`);
+    each meter starts a bar at its step and lasts until the next.  Before the first one, and without any,
+    MIDI's default 4/4 holds from step 0.  Channels:
+
+      downbeat   1 on the first step of a bar
+      beat       1 on a beat (the downbeat included)
+      subbeat    1 on a half beat (a third of a beat in compound meters), beats included
+      bar_sin    sin and cos of the position in the bar as an angle, so the network can tell the second
+      bar_cos    beat of a 4/4 bar from the fourth, which the flags alone cannot
+
+    Accents follow this grid (strong beats are played louder), but the 176 score columns do not carry it.
+    Positions falling between grid steps (a 3/16 bar on an eighth grid) count as on a beat only where a
+    step lands within 1e-6 of it.
+    """
+    meters = np.asarray(meters, dtype=np.int64).reshape(-1, 3)
+    if len(meters) == 0 or meters[0, 0] > 0:
+        meters = np.concatenate([[[0, 4, 4]], meters])
+    out = np.zeros((int(n_steps), len(METRE_CHANNELS)), np.float32)
+    starts = np.concatenate([meters[:, 0], [max(int(n_steps), int(meters[-1, 0]) + 1)]])
+    for (start, numerator, denominator), end in zip(meters, starts[1:]):
+        lo, hi = max(int(start), 0), min(int(end), int(n_steps))
+        if hi <= lo:
+            continue
+        bar, beat, sub = meter_steps(int(numerator), int(denominator), steps_per_quarter)
+        position = np.arange(lo - start, hi - start, dtype=np.float64) % bar
+
+        def on(length):
+            phase = position % length
+            return (np.minimum(phase, length - phase) < 1e-6).astype(np.float32)
+
+        angle = 2 * np.pi * position / bar
+        out[lo:hi] = np.stack([on(bar), on(beat), on(sub), np.sin(angle), np.cos(angle)], axis=1)
+    return out
+
+
+def input_columns(inputs=()) -> int:
+    """Width of the network's input: the 176 score columns, then each optional input's channels."""
+    return SCORE_COLUMNS + sum(len(METRE_CHANNELS) for name in inputs if name == "metre")
+
+
+def encode_input(score_matrix: np.ndarray, meters=None, inputs=(), steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+                 ) -> np.ndarray:
+    """The network's input [T, input_columns(inputs)] float32: the score matrix, then optional channels.
+
+    `inputs` is the model's recorded layout (e.g. ["metre"]); training, evaluation and `perform` all
+    build their input here, so a model always reads what it was trained on.
+    """
+    parts = [np.asarray(score_matrix, np.float32)]
+    for name in inputs:
+        if name != "metre":
+            raise ValueError(f"unknown model input {name!r}")
+        parts.append(metre_features(np.zeros((0, 3)) if meters is None else meters, len(score_matrix),
+                                    steps_per_quarter))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+# --------------------------------------------------------------------------------------------------
 # MIDI files
 
 
@@ -269,6 +352,19 @@ class MidiPiece:
         """Time signatures in order of appearance; MIDI's default 4/4 when the file names none."""
         found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
         return list(dict.fromkeys(found)) or ["4/4"]
+
+    def meter_map(self) -> np.ndarray:
+        """[(step, numerator, denominator)] int64: each time signature and the grid step it starts at.
+
+        Impossible signatures (a zero numerator or a denominator that is not a power of two) are left
+        out; of several on one step the last one written wins, as a sequencer would read them.
+        """
+        rows = {}
+        for ts in self.pm.time_signature_changes:
+            n, d = int(ts.numerator), int(ts.denominator)
+            if n >= 1 and d >= 1 and d & (d - 1) == 0:
+                rows[int(self.grid.seconds_to_steps(ts.time))] = (n, d)
+        return np.array([(step, n, d) for step, (n, d) in sorted(rows.items())], dtype=np.int64).reshape(-1, 3)
 
     @property
     def n_tempo_changes(self) -> int:

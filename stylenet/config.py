@@ -18,7 +18,9 @@ from pathlib import Path
 
 from .fileio import StyleNetError
 
-LOSSES = ("mse", "masked_mse")
+LOSSES = ("mse", "masked_mse", "onset_mse")
+INPUTS = ("metre",)  # optional input channels beside the paper's 176 score columns
+LR_SCHEDULES = ("constant", "cosine")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 
@@ -40,6 +42,7 @@ class ModelConfig:
     units: int = 176
     genre_layers: int = 3  # stacked bidirectional LSTMs per GenreNet
     keep_prob: float = 0.8  # dropout keep-probability (dropout rate = 1 - keep_prob)
+    inputs: list[str] = field(default_factory=list)  # extra input channels: metre (beat and bar position)
 
 
 @dataclass
@@ -49,7 +52,13 @@ class TrainConfig:
     window: int = 200  # truncated-BPTT window, in grid steps
     learning_rate: float = 1e-3
     clip_norm: float = 10.0  # clip gradients by global norm
-    loss: str = "mse"  # mse (paper: whole matrix) | masked_mse (sounding cells only)
+    loss: str = "mse"  # mse (paper: whole matrix) | masked_mse (sounding cells) | onset_mse (struck cells)
+    spread_weight: float = 0.0  # weight of the per-window spread term (predicted vs human velocity SD at onsets)
+    transpose: int = 0  # augmentation: shift each window by up to +-N semitones (keys kept inside A0..C8)
+    context: int = 0  # steps of unscored context read on each side of a window (0 = carry state, as the paper)
+    ema: float | None = None  # exponential moving average of the weights (e.g. 0.999); validated and saved
+    lr_schedule: str = "constant"  # constant (paper) | cosine (decays to lr_floor x learning_rate over the run)
+    lr_floor: float = 0.05
     seed: int = 0
     checkpoint_minutes: float = 10.0  # also checkpoint inside an epoch this often
     plot_every: int = 10  # epochs between loss-curve / snapshot PNGs (and at the end)
@@ -144,6 +153,16 @@ def _check(config: Config) -> None:
     need(t.learning_rate > 0, "train.learning_rate: must be > 0 (the paper uses 1e-3)")
     need(t.clip_norm > 0, "train.clip_norm: must be > 0 (the paper uses 10)")
     need(t.loss in LOSSES, f"train.loss: must be one of {', '.join(LOSSES)}, got {t.loss!r}")
+    for name in m.inputs:
+        need(name in INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(INPUTS)})")
+    need(len(set(m.inputs)) == len(m.inputs), f"model.inputs: an input is listed twice ({m.inputs})")
+    need(t.spread_weight >= 0, "train.spread_weight: must be >= 0 (0 = off)")
+    need(0 <= t.transpose <= 12, "train.transpose: must be 0..12 semitones (0 = off)")
+    need(t.context >= 0, "train.context: must be >= 0 steps (0 = off)")
+    need(t.ema is None or 0.0 < t.ema < 1.0, "train.ema: must be in (0, 1), e.g. 0.999, or null (off)")
+    need(t.lr_schedule in LR_SCHEDULES,
+         f"train.lr_schedule: must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
+    need(0.0 <= t.lr_floor <= 1.0, "train.lr_floor: must be in [0, 1]")
     need(t.distribute in DISTRIBUTE, f"train.distribute: must be one of {', '.join(DISTRIBUTE)}, got {t.distribute!r}")
     need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
     need(t.plot_every >= 1, "train.plot_every: must be >= 1")

@@ -7,6 +7,7 @@ Layout written (OUT, default `build/dataset`):
     rejected.csv       every file that was not kept, with the reason
     build.json         the options the dataset was built with and the per-genre summary
     pieces/<genre>/<name>.npz   score [T, 176] uint8 + velocity [T, 88] float16 (velocity / 127)
+                                + meters [(step, numerator, denominator)] (the meter map)
     midi/<genre>/<name>.mid     the piece's piano part as one format-0 track, unquantised
 
 Filters, with the paper's choices as defaults: piano programs only (GM 1-8), at least 20 distinct
@@ -34,7 +35,7 @@ from pathlib import Path
 from .fileio import StyleNetError, atomic_path, atomic_write_text
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
-DATASET_FORMAT = 1
+DATASET_FORMAT = 2  # 2: pieces carry their meter map
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def process_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
     with atomic_path(out_dir / array_rel, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, score=score_matrix, velocity=velocity_matrix.astype(np.float16),
+                                meters=piece.meter_map(),
                                 steps_per_quarter=np.int64(options.steps_per_quarter))
     with atomic_path(out_dir / midi_rel) as tmp:
         tmp.write_bytes(codec.piano_only_format0(piece))
@@ -328,6 +330,25 @@ def load_piece(dataset_dir, entry: dict):
 
     with np.load(Path(dataset_dir) / entry["array"]) as arrays:
         return arrays["score"], arrays["velocity"].astype(np.float32)
+
+
+def dataset_steps_per_quarter(dataset_dir) -> int:
+    """The grid resolution a dataset was built at (a model must perform on the grid it learned)."""
+    try:
+        return int(json.loads((Path(dataset_dir) / "build.json").read_text())["options"]["steps_per_quarter"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 4
+
+
+def load_meter_map(dataset_dir, entry: dict):
+    """The piece's meter map [(step, numerator, denominator)] (see `codec.MidiPiece.meter_map`)."""
+    import numpy as np
+
+    with np.load(Path(dataset_dir) / entry["array"]) as arrays:
+        if "meters" not in arrays.files:
+            raise StyleNetError(f"{dataset_dir}: built before pieces carried their meter map; rebuild it with "
+                                "`stylenet build-dataset` (needed for model.inputs: metre)", exit_code=2)
+        return arrays["meters"]
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:

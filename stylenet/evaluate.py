@@ -40,29 +40,57 @@ class EvalPiece:
     truth: np.ndarray  # per note, MIDI units
     step: np.ndarray
     key: np.ndarray
+    meters: np.ndarray | None = None  # the meter map, for models that read metre
 
 
-def _notes(name, genre, score, velocity) -> EvalPiece:
+def _notes(name, genre, score, velocity, meters=None) -> EvalPiece:
     step, key = np.nonzero(score[:, 0::2])
-    return EvalPiece(name, genre, score, np.rint(velocity[step, key].astype(np.float64) * 127), step, key)
+    return EvalPiece(name, genre, score, np.rint(velocity[step, key].astype(np.float64) * 127), step, key, meters)
 
 
-def load_pieces(source, split: str | None, genres: list[str], progress: bool = True) -> list[EvalPiece]:
+def _entries(source: Path, split: str | None, genres: list[str], validation: dict | None) -> list[dict]:
+    """Manifest entries of a split.  `validation` (a run's data config and seed) picks the pieces that run
+    held out of its `train` split, exactly as training did: the split to tune on."""
+    from .dataset import load_manifest
+
+    manifest = load_manifest(source)
+    if split != "validation":
+        return [e for e in manifest if (split is None or e["split"] == split) and e["genre"] in genres]
+    if not validation:
+        raise StyleNetError("--split validation: needs a model that records its training config "
+                            "(a run directory or a model exported from one)", exit_code=2)
+    from .train import split_validation
+
+    entries = []
+    for genre in genres:
+        train = [e for e in manifest if e["split"] == "train" and e["genre"] == genre]
+        if validation.get("max_pieces_per_genre"):
+            train = train[:validation["max_pieces_per_genre"]]
+        entries += split_validation(train, validation["validation_fraction"], validation["seed"])[1]
+    return entries
+
+
+def load_pieces(source, split: str | None, genres: list[str], progress: bool = True,
+                validation: dict | None = None, steps_per_quarter: int = 4) -> list[EvalPiece]:
     """Pieces from a built dataset (filtered by split) or a folder of MIDI files (RAW/<genre>/...)."""
     from tqdm import tqdm
 
     from . import codec
-    from .dataset import find_sources, load_manifest, load_piece
+    from .dataset import find_sources, load_meter_map, load_piece
 
     source = Path(source)
     pieces = []
     if (source / "manifest.jsonl").exists():
-        entries = [e for e in load_manifest(source) if (split is None or e["split"] == split) and e["genre"] in genres]
+        entries = _entries(source, split, genres, validation)
         if not entries:
             raise StyleNetError(f"{source}: no pieces of split {split!r} in genres {', '.join(genres)}", exit_code=2)
         for e in tqdm(entries, desc="loading", unit="piece", disable=not progress):
             score, velocity = load_piece(source, e)
-            pieces.append(_notes(e["path"], e["genre"], score, velocity))
+            try:
+                meters = load_meter_map(source, e)
+            except StyleNetError:
+                meters = None  # an older dataset: fine for models that do not read metre
+            pieces.append(_notes(e["path"], e["genre"], score, velocity, meters))
         return pieces
     if not source.is_dir():
         raise StyleNetError(f"{source}: not a built dataset or a folder of MIDI files", exit_code=2)
@@ -70,13 +98,13 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
         if src.genre not in genres:
             continue
         try:
-            piece = codec.load_midi(src.path)
+            piece = codec.load_midi(src.path, steps_per_quarter=steps_per_quarter)
         except codec.MidiReadError as exc:
             print(f"skipped: {exc}", file=sys.stderr)
             continue
         if piece.n_notes:
             score_matrix, velocity = codec.encode(codec.quantise(piece))
-            pieces.append(_notes(src.rel, src.genre, score_matrix, velocity))
+            pieces.append(_notes(src.rel, src.genre, score_matrix, velocity, piece.meter_map()))
     if not pieces:
         raise StyleNetError(f"{source}: no MIDI files in genre folders {', '.join(genres)}", exit_code=2)
     return pieces
@@ -118,7 +146,9 @@ def note_metrics(predicted: list[np.ndarray], truth: list[np.ndarray]) -> dict:
 def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
     from tqdm import tqdm
 
-    from .perform import Shaping, shape
+    from .perform import DEFAULT_LEVEL, Shaping, shape
+
+    OTHER_LEVEL = "genre" if DEFAULT_LEVEL == "model" else "model"
 
     rng = np.random.default_rng(SEED)
     genres = [g for g in performer.genres if any(p.genre == g for p in pieces)]
@@ -132,11 +162,15 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
             g = piece.genre
             truth[g].append(piece.truth)
             for net in performer.genres:
-                raw = performer.velocities(piece.score, net)[piece.step, piece.key].astype(np.float64) * 127
+                velocity = performer.velocities(piece.score, net, piece.meters)
+                raw = velocity[piece.step, piece.key].astype(np.float64) * 127
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
-                    calibrated = shape(raw, piece.truth, Shaping(), performer.stats.get(g, {}).get("piece_std"))
-                    predictions[g].setdefault("model (calibrated)", []).append(np.clip(calibrated, 1, 127))
+                    for name, level in (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {OTHER_LEVEL})",
+                                                                               OTHER_LEVEL)):
+                        calibrated = shape(raw, piece.truth, Shaping(level=level), performer.stats.get(g),
+                                           performer.spread_trained)
+                        predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
                 else:
                     predictions[g].setdefault(f"model as {net}", []).append(np.clip(raw, 1, 127))
                 bar.update()
@@ -206,7 +240,12 @@ def run(args) -> int:
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
-    pieces = load_pieces(args.source, None if args.split == "all" else args.split, genres, not args.quiet)
+    validation = None
+    config = performer.info.get("config")
+    if config:
+        validation = {**config["data"], "seed": config["train"]["seed"]}
+    pieces = load_pieces(args.source, None if args.split == "all" else args.split, genres, not args.quiet,
+                         validation, performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, not args.quiet)
     meta = {"source": str(args.source), "split": args.split, "model": str(args.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},

@@ -6,8 +6,10 @@ second: each LSTM's input projection is one matrix product over the whole piece,
 recurrent product runs step by step.  `Performer.from_keras` copies a trained Keras model's weights; a test
 holds the two forward passes equal.
 
-The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, and the
-per-genre velocity statistics of the training data (used by `--contrast` and the flat baseline).
+The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, the input
+layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), whether
+training already asked for the human spread, and the per-genre velocity statistics of the training data
+(used by `--contrast`, the default level and the flat baseline).
 """
 
 from __future__ import annotations
@@ -69,12 +71,17 @@ class Performer:
     steps_per_quarter: int = 4
     stats: dict = field(default_factory=dict)  # per genre: human velocity statistics of the training data
     info: dict = field(default_factory=dict)  # provenance: config, epochs, source run
+    inputs: list[str] = field(default_factory=list)  # optional input channels after the score columns
+    spread_trained: bool = False  # trained with a spread term: its raw output already has a human contrast
 
-    def velocities(self, score: np.ndarray, genre: str) -> np.ndarray:
-        """score [T, 176] -> predicted velocity matrix [T, 88] (velocity / 127; read it at onsets)."""
+    def velocities(self, score: np.ndarray, genre: str, meters=None) -> np.ndarray:
+        """score [T, 176] (and the piece's meter map, for a model that reads metre) -> predicted velocity
+        matrix [T, 88] (velocity / 127; read it at onsets)."""
+        from .codec import encode_input
+
         if genre not in self.genre_nets:
             raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
-        hidden = self.interpretation.run(np.asarray(score, np.float32))
+        hidden = self.interpretation.run(encode_input(score, meters, self.inputs, self.steps_per_quarter))
         net = self.genre_nets[genre]
         for forward, backward in zip(net.forward, net.backward):
             hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
@@ -83,7 +90,8 @@ class Performer:
     # ------------------------------------------------------------------------------------ conversion
 
     @classmethod
-    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None):
+    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None,
+                   spread_trained: bool = False):
         from keras import ops
 
         def arr(v):
@@ -96,7 +104,8 @@ class Performer:
         nets = {g: GenreWeights([lstm(x) for x in net.forward], [lstm(x) for x in net.backward],
                                 arr(net.velocity.kernel), arr(net.velocity.bias))
                 for g, net in model.genre_nets.items()}
-        return cls(list(model.genres), lstm(model.interpretation), nets, steps_per_quarter, stats or {}, info or {})
+        return cls(list(model.genres), lstm(model.interpretation), nets, steps_per_quarter, stats or {}, info or {},
+                   list(model.inputs_layout), spread_trained)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         out = {}
@@ -114,7 +123,8 @@ class Performer:
 
     def save(self, path, dtype=np.float16) -> Path:
         header = {"format": FORMAT, "genres": self.genres, "layers": len(next(iter(self.genre_nets.values())).forward),
-                  "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info}
+                  "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info,
+                  "inputs": self.inputs, "spread_trained": self.spread_trained}
         arrays = {k: v.astype(dtype) for k, v in self._arrays().items()}
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
@@ -142,8 +152,13 @@ class Performer:
                                 [lstm(f"{g}/backward_{i}") for i in range(header["layers"])],
                                 arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
                 for g in header["genres"]}
+        unknown = [name for name in header.get("inputs", []) if name not in ("metre",)]
+        if unknown:
+            raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
+                                "upgrade StyleNet")
         return cls(header["genres"], lstm("interpretation"), nets, header["steps_per_quarter"],
-                   header.get("stats", {}), header.get("info", {}))
+                   header.get("stats", {}), header.get("info", {}), list(header.get("inputs", [])),
+                   bool(header.get("spread_trained", False)))
 
 
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "stylenet.npz"
@@ -180,12 +195,14 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
     from .train import load_checkpoint
 
     config = load_config(run_dir / "config.yaml")
-    model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob)
+    model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob,
+                        config.model.inputs)
     meta, _ = load_checkpoint(weights, model)
     info = {"run": str(run_dir), "weights": weights.name, "epoch": meta.get("epoch"), "config": config.to_dict()}
-    stats = {}
+    stats, steps_per_quarter = {}, 4
     if (Path(config.data.dataset) / "manifest.jsonl").exists():
-        from .dataset import velocity_stats
+        from .dataset import dataset_steps_per_quarter, velocity_stats
 
         stats = velocity_stats(config.data.dataset, config.data.genres)
-    return Performer.from_keras(model, info=info, stats=stats)
+        steps_per_quarter = dataset_steps_per_quarter(config.data.dataset)
+    return Performer.from_keras(model, steps_per_quarter, stats, info, config.train.spread_weight > 0)

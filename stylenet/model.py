@@ -1,6 +1,6 @@
 """The StyleNet network (Malik & Ek, 2017), written only against `keras` / `keras.ops`.
 
-    score [batch, time, 176]
+    score [batch, time, 176 (+ optional channels: `inputs`, e.g. metre; codec.encode_input)]
       -> interpretation: LSTM(176)                      shared by every genre: "reading" the score
       -> GenreNet[genre]: 3 x (Dropout, BiLSTM(176))    one per genre: how that genre plays what it read
                           Dropout, Dense(88)            linear, one velocity per key (velocity / 127)
@@ -25,7 +25,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .codec import N_KEYS, SCORE_COLUMNS
+from .codec import N_KEYS, input_columns
 from .fast_lstm import FusedLSTM
 
 
@@ -68,21 +68,23 @@ class GenreNet(layers.Layer):
 class StyleNet(keras.Model):
     """A shared interpretation layer feeding one GenreNet per genre."""
 
-    def __init__(self, genres, units: int = 176, genre_layers: int = 3, keep_prob: float = 0.8, **kwargs):
+    def __init__(self, genres, units: int = 176, genre_layers: int = 3, keep_prob: float = 0.8, inputs=(), **kwargs):
         super().__init__(name="stylenet", **kwargs)
         self.genres = list(genres)
         self.units, self.genre_layers, self.keep_prob = units, genre_layers, keep_prob
+        self.inputs_layout = list(inputs)  # optional input channels after the 176 score columns
         self.interpretation = FusedLSTM(units, return_sequences=True, return_state=True, name="interpretation")
         self.genre_nets = {g: GenreNet(g, units, genre_layers, keep_prob) for g in self.genres}
 
-    def build(self, input_shape=(None, None, SCORE_COLUMNS)):
+    def build(self, input_shape=None):
+        input_shape = input_shape or (None, None, input_columns(self.inputs_layout))
         self.interpretation.build(tuple(input_shape))
         for net in self.genre_nets.values():
             net.build(tuple(input_shape[:-1]) + (self.units,))
         self.built = True
 
     def call(self, score, genre: str, states=None, training=False):
-        """score [B, T, 176] -> (velocity [B, T, 88], forward states to carry into the next window).
+        """score [B, T, input columns] -> (velocity [B, T, 88], forward states to carry into the next window).
 
         `states` is None (start of a piece) or the structure this method returned for the last window:
         [(h, c) of the interpretation layer, (h, c) of each forward LSTM of the genre's net].
@@ -110,10 +112,10 @@ class StyleNet(keras.Model):
 
     def get_config(self):
         return {"genres": self.genres, "units": self.units, "genre_layers": self.genre_layers,
-                "keep_prob": self.keep_prob}
+                "keep_prob": self.keep_prob, "inputs": self.inputs_layout}
 
 
-def build_model(genres, units: int = 176, genre_layers: int = 3, keep_prob: float = 0.8) -> StyleNet:
-    model = StyleNet(genres, units, genre_layers, keep_prob)
+def build_model(genres, units: int = 176, genre_layers: int = 3, keep_prob: float = 0.8, inputs=()) -> StyleNet:
+    model = StyleNet(genres, units, genre_layers, keep_prob, inputs)
     model.build()
     return model

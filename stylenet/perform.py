@@ -8,9 +8,12 @@ Shaping, in this order, over the notes of one piece (MIDI units):
   contrast  MSE-trained models squeeze the dynamic range.  `auto` (default) stretches the predictions around
             their mean so their spread (standard deviation) matches the genre's typical spread within a
             human-played piece, measured on the training data and stored with the model (the stretch is
-            capped at 4x).  A number multiplies the spread; 1 = the raw model output.
+            capped at 4x); a model trained with a spread term (train.spread_weight) already plays with a
+            human contrast, and `auto` leaves it as it is.  A number multiplies the spread; 1 = the raw
+            model output.
   level     where the piece sits overall: a dynamic marking (ppp pp p mp mf f ff fff), a MIDI mean velocity,
-            or `input` (the input file's own mean).  Default: the model's own level.
+            `input` (the input file's own mean), `genre` (the genre's typical level: the mean velocity of
+            its human-played training pieces) or `model` (the level the model predicts for this score).
   strength  0..1, blend with the input's own velocities per note (1 = all model, 0 = the input unchanged).
 """
 
@@ -32,22 +35,27 @@ DYNAMICS = {"ppp": 16, "pp": 33, "p": 49, "mp": 64, "mf": 80, "f": 96, "ff": 112
 MAX_CONTRAST = 4.0
 
 
+LEVELS = ("input", "genre", "model")
+DEFAULT_LEVEL = "model"
+
+
 @dataclass(frozen=True)
 class Shaping:
-    level: str | float | None = None
+    level: str | float = DEFAULT_LEVEL
     contrast: str | float = "auto"
     strength: float = 1.0
 
 
 def parse_level(text: str):
-    if text in DYNAMICS or text == "input":
+    if text in DYNAMICS or text in LEVELS:
         return text
     try:
         value = float(text)
     except ValueError:
         value = -1
     if not 1 <= value <= 127:
-        raise ValueError(f"level must be a dynamic ({' '.join(DYNAMICS)}), 'input', or a velocity 1..127, got {text!r}")
+        raise ValueError(f"level must be a dynamic ({' '.join(DYNAMICS)}), {', '.join(LEVELS)}, or a velocity "
+                         f"1..127, got {text!r}")
     return value
 
 
@@ -63,20 +71,29 @@ def parse_contrast(text: str):
     return value
 
 
-def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, human_spread: float | None) -> np.ndarray:
-    """Per-note predicted velocities (MIDI units) -> shaped velocities, before the strength blend."""
+def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict | None = None,
+          spread_trained: bool = False) -> np.ndarray:
+    """Per-note predicted velocities (MIDI units) -> shaped velocities, before the strength blend.
+
+    `stats` are the genre's human statistics stored with the model (piece_std: the typical spread within
+    a piece; mean: the typical level); `spread_trained` says the model learned the spread itself.
+    """
     predicted = np.asarray(predicted, np.float64)
+    stats = stats or {}
     if len(predicted) == 0:
         return predicted
     mean = predicted.mean()
     if shaping.contrast == "auto":
-        spread = predicted.std()
-        factor = min(human_spread / spread, MAX_CONTRAST) if human_spread and spread > 1e-6 else 1.0
+        spread, human_spread = predicted.std(), stats.get("piece_std")
+        stretch = human_spread and spread > 1e-6 and not spread_trained
+        factor = min(human_spread / spread, MAX_CONTRAST) if stretch else 1.0
     else:
         factor = float(shaping.contrast)
     shaped = mean + (predicted - mean) * factor
-    if shaping.level is None:
+    if shaping.level in (None, "model"):
         target = mean
+    elif shaping.level == "genre":
+        target = float(stats.get("mean", mean))
     elif shaping.level == "input":
         target = float(np.mean(own))
     elif shaping.level in DYNAMICS:
@@ -136,11 +153,10 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         score = codec.quantise(piece)
         score_matrix, own_matrix = codec.encode(score)
     with timings.phase("forward"):
-        predicted_matrix = performer.velocities(score_matrix, genre)
+        predicted_matrix = performer.velocities(score_matrix, genre, piece.meter_map())
     key = score.pitch - codec.LOWEST_KEY
     predicted = predicted_matrix[score.onset, key].astype(np.float64) * 127.0
-    spread = performer.stats.get(genre, {}).get("piece_std")
-    shaped = shape(predicted, score.velocity, shaping, spread)
+    shaped = shape(predicted, score.velocity, shaping, performer.stats.get(genre), performer.spread_trained)
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)
@@ -210,7 +226,7 @@ def _perform_all(args, performer, timings: Timings) -> int:
     inputs = find_inputs(args.inputs, performer.genres)
     if not inputs:
         raise StyleNetError(f"no MIDI files in {' '.join(args.inputs)}", exit_code=2)
-    shaping = Shaping(args.level, args.contrast, args.strength)
+    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     single = len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if single:
         result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),

@@ -78,7 +78,8 @@ def plot_run(run_dir: Path, history: list[dict], stepper, data, epoch: int) -> N
     genre, piece = next(((g, p[0]) for g, p in data.validation.items() if p),
                         next((g, p[0]) for g, p in data.train.items() if p))
     score = piece.score[:SNAPSHOT_STEPS]
-    predictions = {g: np.asarray(stepper.predict(g, score[None].astype(np.float32)))[0] for g in data.train}
+    inputs = piece.inputs(0, SNAPSHOT_STEPS)[None]
+    predictions = {g: np.asarray(stepper.predict(g, inputs))[0] for g in data.train}
     genre_snapshot(score, piece.velocity[:SNAPSHOT_STEPS].astype(np.float32), predictions,
                    plots / f"snapshot_epoch_{epoch:04d}.png", f"{piece.name} ({genre}) after epoch {epoch}")
 

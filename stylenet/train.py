@@ -43,6 +43,14 @@ class Piece:
     name: str
     score: np.ndarray  # [T, 176] uint8
     velocity: np.ndarray  # [T, 88] float16
+    extra: np.ndarray | None = None  # [T, F] float32: the model's optional input channels (e.g. metre)
+
+    def inputs(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The network's input rows [start, stop): score columns, then the optional channels."""
+        score = self.score[start:stop].astype(np.float32)
+        if self.extra is None:
+            return score
+        return np.concatenate([score, self.extra[start:stop]], axis=1)
 
 
 @dataclass
@@ -72,7 +80,8 @@ def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[l
 def load_training_data(config: Config, progress: bool = True) -> TrainingData:
     from tqdm import tqdm
 
-    from .dataset import load_manifest, load_piece
+    from .codec import encode_input
+    from .dataset import load_manifest, load_meter_map, load_piece
 
     dataset = Path(config.data.dataset)
     try:
@@ -98,7 +107,11 @@ def load_training_data(config: Config, progress: bool = True) -> TrainingData:
                 part[genre] = []
                 for e in entries:
                     score, velocity = load_piece(dataset, e)
-                    part[genre].append(Piece(e["path"], score, velocity.astype(np.float16)))
+                    extra = None
+                    if config.model.inputs:
+                        extra = encode_input(score, load_meter_map(dataset, e), config.model.inputs,
+                                             e.get("steps_per_quarter", 4))[:, score.shape[1]:]
+                    part[genre].append(Piece(e["path"], score, velocity.astype(np.float16), extra))
                     bar.update()
     longest = max(len(p.score) for pieces in data.train.values() for p in pieces)
     if config.train.window > longest:
@@ -132,40 +145,117 @@ def epoch_plan(data: TrainingData, batch_size: int, window: int, seed: int, epoc
     return plan
 
 
-def make_batch(pieces: list[Piece], slots: list[Slot], window: int):
-    """-> score [B, W, 176], velocity [B, W, 88], weight [B, W] (1 = real music), keep [B] (0 = new piece)."""
-    b = len(slots)
-    score = np.zeros((b, window, 176), np.float32)
-    velocity = np.zeros((b, window, 88), np.float32)
-    weight = np.zeros((b, window), np.float32)
+def make_batch(pieces: list[Piece], slots: list[Slot], window: int, context: int = 0, transpose: int = 0,
+               rng: np.random.Generator | None = None):
+    """-> inputs [B, C+W+C, columns], velocity [B, C+W+C, 88], weight [B, C+W+C] (1 = scored music),
+    keep [B] (0 = start from a zero state).
+
+    `context` (C) steps of the piece before and after the window are read but not scored, and every window
+    starts from a zero state: each LSTM direction then warms up on real music, as it does when `perform`
+    reads a whole piece, instead of the backward halves starting cold at every window's end.  Without
+    context (the paper) the forward state is carried from the previous window instead.
+
+    `transpose` N shifts each lane's slice by a random number of semitones in -N..N, chosen so every
+    sounding key stays on the keyboard: the same touch on another key teaches the net that dynamics
+    follow the music's shape, not absolute pitch alone.
+    """
+    from .codec import N_KEYS
+
+    b, length = len(slots), window + 2 * context
+    columns = pieces[0].inputs(0, 1).shape[1] if pieces else 176
+    inputs = np.zeros((b, length, columns), np.float32)
+    velocity = np.zeros((b, length, N_KEYS), np.float32)
+    weight = np.zeros((b, length), np.float32)
     keep = np.zeros((b,), np.float32)
     for lane, slot in enumerate(slots):
         if slot is None:
             continue
         index, k = slot
         piece = pieces[index]
-        s = piece.score[k * window:(k + 1) * window]
-        score[lane, :len(s)] = s
-        velocity[lane, :len(s)] = piece.velocity[k * window:(k + 1) * window]
-        weight[lane, :len(s)] = 1.0
-        keep[lane] = 0.0 if k == 0 else 1.0
-    return score, velocity, weight, keep
+        start, stop = k * window - context, (k + 1) * window + context
+        lo, hi = max(start, 0), min(stop, len(piece.score))
+        at = lo - start  # where the piece's first read step lands in the lane
+        x = piece.inputs(lo, hi)
+        v = piece.velocity[lo:hi].astype(np.float32)
+        if transpose and rng is not None:
+            x, v = _transposed(x, v, transpose, rng)
+        inputs[lane, at:at + len(x)] = x
+        velocity[lane, at:at + len(x)] = v
+        scored_lo, scored_hi = max(k * window, lo) - start, min((k + 1) * window, hi) - start
+        weight[lane, scored_lo:scored_hi] = 1.0
+        keep[lane] = 0.0 if (k == 0 or context) else 1.0
+    return inputs, velocity, weight, keep
+
+
+def _transposed(inputs: np.ndarray, velocity: np.ndarray, most: int, rng: np.random.Generator):
+    """Shift a slice's keys by a random whole number of semitones in -most..most that keeps every
+    sounding key inside A0..C8; the optional channels after the score columns are not keyed."""
+    from .codec import N_KEYS, SCORE_COLUMNS
+
+    sounding = np.flatnonzero(inputs[:, 1:SCORE_COLUMNS:2].any(axis=0))
+    if len(sounding) == 0:
+        return inputs, velocity
+    shift = int(rng.integers(max(-most, -sounding[0]), min(most, N_KEYS - 1 - sounding[-1]) + 1))
+    if shift == 0:
+        return inputs, velocity
+    score = np.zeros_like(inputs[:, :SCORE_COLUMNS])
+    moved = np.zeros_like(velocity)
+    src = slice(max(0, -shift), N_KEYS - max(0, shift))
+    dst = slice(max(0, shift), N_KEYS - max(0, -shift))
+    keyed = inputs[:, :SCORE_COLUMNS].reshape(len(inputs), N_KEYS, 2)
+    score.reshape(len(inputs), N_KEYS, 2)[:, dst] = keyed[:, src]
+    moved[:, dst] = velocity[:, src]
+    return np.concatenate([score, inputs[:, SCORE_COLUMNS:]], axis=1), moved
 
 
 # ----------------------------------------------------------------------------------------------- loss
 
-def velocity_loss(kind: str, score, target, weight, predicted):
-    """`mse`: the paper's mean squared error over every cell of the velocity matrix (padding excluded).
-    `masked_mse`: the same over the cells where a note sounds."""
+def velocity_loss(kind: str, score, target, weight, predicted, spread_weight: float = 0.0):
+    """The training loss over one batch (velocities / 127; `weight` 0 marks padding and unscored context).
+
+    `mse`         the paper's mean squared error over every cell of the velocity matrix.
+    `masked_mse`  the same over the cells where a note sounds (a long note counts once per step held).
+    `onset_mse`   the same over the cells where a key is struck: each note counts once, at the step
+                  where its velocity is read, whatever its length.
+    `spread_weight` adds the squared difference between the predicted and the human standard deviation
+    of the struck notes' velocities, per lane (one window of one piece).  Squared error alone rewards
+    predictions squeezed towards the middle (the optimum of an uncertain regression has less spread
+    than the truth); this term asks for the human contrast at training time, at a small price in error.
+    """
     from keras import ops
+
+    from .codec import SCORE_COLUMNS
 
     predicted = ops.cast(predicted, "float32")
     squared = ops.square(predicted - target)
+    rows = ops.expand_dims(weight, -1)
+    struck = score[:, :, 0:SCORE_COLUMNS:2] * rows
     if kind == "mse":
-        mask = ops.expand_dims(weight, -1) * ops.ones_like(squared)
+        mask = rows * ops.ones_like(squared)
+    elif kind == "masked_mse":
+        mask = score[:, :, 1:SCORE_COLUMNS:2] * rows
     else:
-        mask = score[:, :, 1::2] * ops.expand_dims(weight, -1)
-    return ops.sum(squared * mask) / ops.maximum(ops.sum(mask), 1.0)
+        mask = struck
+    loss = ops.sum(squared * mask) / ops.maximum(ops.sum(mask), 1.0)
+    if spread_weight:
+        loss = loss + spread_weight * _spread_error(predicted, target, struck)
+    return loss
+
+
+def _spread_error(predicted, target, struck):
+    """Mean over lanes with two or more struck notes of (SD predicted - SD human)^2 at those notes."""
+    from keras import ops
+
+    count = ops.sum(struck, axis=(1, 2))
+    n = ops.maximum(count, 1.0)
+
+    def sd(x):
+        mean = ops.sum(x * struck, axis=(1, 2)) / n
+        centred = (x - mean[:, None, None]) * struck
+        return ops.sqrt(ops.sum(ops.square(centred), axis=(1, 2)) / n + 1e-8)
+
+    valid = ops.cast(count >= 2, "float32")
+    return ops.sum(valid * ops.square(sd(predicted) - sd(target))) / ops.maximum(ops.sum(valid), 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- steps
@@ -184,10 +274,10 @@ class Stepper:
     gradients with the same Keras optimizer, restricted to the shared layer and the batch's GenreNet.
     """
 
-    def __init__(self, model, optimizer, loss: str, strategy=None):
+    def __init__(self, model, optimizer, loss: str, strategy=None, spread_weight: float = 0.0):
         from .backend import backend_name
 
-        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.model, self.optimizer, self.loss, self.spread_weight = model, optimizer, loss, spread_weight
         self.backend = backend_name()
         self.strategy = strategy
         self._train, self._predict = {}, {}
@@ -207,6 +297,7 @@ class Stepper:
         import tensorflow as tf
 
         model, optimizer, loss_kind, strategy = self.model, self.optimizer, self.loss, self.strategy
+        spread_weight = self.spread_weight
         variables = model.genre_variables(genre)
         replicas = strategy.num_replicas_in_sync if strategy else 1
 
@@ -214,7 +305,7 @@ class Stepper:
             states = reset_lanes(states, keep)
             with tf.GradientTape() as tape:
                 predicted, new_states = model(score, genre=genre, states=states, training=True)
-                loss = velocity_loss(loss_kind, score, target, weight, predicted)
+                loss = velocity_loss(loss_kind, score, target, weight, predicted, spread_weight)
                 # Replicas' gradients are summed by the optimizer: scale each so the sum is the mean.
                 scaled = optimizer.scale_loss(loss / replicas)
             grads = tape.gradient(scaled, variables)
@@ -251,7 +342,7 @@ class Stepper:
         import jax
         import keras
 
-        model, optimizer, loss_kind = self.model, self.optimizer, self.loss
+        model, optimizer, loss_kind, spread_weight = self.model, self.optimizer, self.loss, self.spread_weight
         trainable = model.trainable_variables
         position = {id(v): i for i, v in enumerate(trainable)}
         update = [position[id(v)] for v in model.genre_variables(genre)]
@@ -260,7 +351,7 @@ class Stepper:
         def loss_fn(trainable_values, non_trainable_values, score, target, weight, states):
             (predicted, new_states), non_trainable_values = model.stateless_call(
                 trainable_values, non_trainable_values, score, genre=genre, states=states, training=True)
-            loss = velocity_loss(loss_kind, score, target, weight, predicted)
+            loss = velocity_loss(loss_kind, score, target, weight, predicted, spread_weight)
             return optimizer.scale_loss(loss), (loss, new_states, non_trainable_values)
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -360,25 +451,30 @@ class RunResult:
     stopped: str = ""  # why the run ended early, if it did
 
 
-def _validate(stepper, data: TrainingData, loss_kind: str) -> dict:
+def _validate(stepper, data: TrainingData, loss_kind: str, spread_weight: float = 0.0) -> dict:
+    """Whole validation pieces, read as `perform` reads them: the loss, and at note onsets the mean absolute
+    error (MIDI units) and Pearson r of the raw predictions."""
     from .codec import velocities_at
 
     logs = {}
     for genre, pieces in data.validation.items():
         if not pieces:
             continue
-        losses, errors = [], []
+        losses, errors, predictions, truths = [], [], [], []
         for piece in pieces:
-            score = piece.score[None].astype(np.float32)
+            score = piece.inputs()[None]
             target = piece.velocity[None].astype(np.float32)
             predicted = np.asarray(stepper.predict(genre, score), dtype=np.float32)
             losses.append(float(velocity_loss(loss_kind, score, target, np.ones(score.shape[:2], np.float32),
-                                              predicted)))
+                                              predicted, spread_weight)))
             step, key = np.nonzero(piece.score[:, 0::2])
             truth = np.rint(piece.velocity[step, key].astype(np.float32) * 127)
-            errors.append(np.abs(velocities_at(predicted[0], step, key) - truth))
+            predictions.append(velocities_at(predicted[0], step, key))
+            truths.append(truth)
+        predicted, truth = np.concatenate(predictions).astype(np.float64), np.concatenate(truths)
         logs[f"val_loss_{genre}"] = float(np.mean(losses))
-        logs[f"val_mae_{genre}"] = float(np.mean(np.concatenate(errors)))
+        logs[f"val_mae_{genre}"] = float(np.mean(np.abs(predicted - truth)))
+        logs[f"val_r_{genre}"] = float(np.corrcoef(predicted, truth)[0, 1]) if predicted.std() > 0 else 0.0
     if logs:
         logs["val_loss"] = float(np.mean([v for k, v in logs.items() if k.startswith("val_loss_")]))
         logs["val_mae"] = float(np.mean([v for k, v in logs.items() if k.startswith("val_mae_")]))
@@ -408,14 +504,13 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
             keras.config.set_dtype_policy("mixed_float16")
         try:
             model = build_model(config.data.genres, config.model.units, config.model.genre_layers,
-                                config.model.keep_prob)
+                                config.model.keep_prob, config.model.inputs)
         finally:
             keras.config.set_dtype_policy(policy)
-        optimizer = keras.optimizers.Adam(learning_rate=t.learning_rate, global_clipnorm=t.clip_norm)
-        if t.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = _optimizer(keras, t, len(epoch_plan(data, t.batch_size, t.window, t.seed, 0)
+                                                [:t.max_batches_per_epoch]))
         optimizer.build(model.trainable_variables)
-    stepper = Stepper(model, optimizer, t.loss, strategy)
+    stepper = Stepper(model, optimizer, t.loss, strategy, t.spread_weight)
 
     meta = {"epoch": 0, "batch": 0, "global_step": 0, "best_val_loss": None, "loss_sum": 0.0, "loss_count": 0,
             "history": []}
@@ -446,7 +541,8 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
                    disable=not progress, dynamic_ncols=True)
         while meta["batch"] < len(plan):
             genre, slots = plan[meta["batch"]]
-            score, target, weight, keep = make_batch(data.train[genre], slots, t.window)
+            rng = np.random.default_rng([t.seed, epoch, meta["batch"]]) if t.transpose else None
+            score, target, weight, keep = make_batch(data.train[genre], slots, t.window, t.context, t.transpose, rng)
             carried = states.get(genre) or model.zero_states(t.batch_size)
             loss, new_states = stepper.train(genre, score, target, weight, keep, carried)
             loss = float(loss)
@@ -474,13 +570,15 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
         seconds = time.monotonic() - started
         logs = {"loss": meta["loss_sum"] / max(meta["loss_count"], 1), "epoch_seconds": seconds,
                 "timesteps_per_second": len(plan) * t.batch_size * t.window / max(seconds, 1e-9)}
-        logs.update(_validate(stepper, data, t.loss))
+        with averaged_weights(model, optimizer):  # validate and keep what would ship
+            logs.update(_validate(stepper, data, t.loss, t.spread_weight))
+            improved = "val_loss" in logs and (meta["best_val_loss"] is None
+                                               or logs["val_loss"] < meta["best_val_loss"])
+            if improved:
+                meta["best_val_loss"] = logs["val_loss"]
+                save_checkpoint(run_dir / BEST, model, None, {"epoch": epoch + 1, **logs})
         callbacks.on_epoch_end(epoch, logs)
         history.append({"epoch": epoch + 1, **logs})
-        improved = "val_loss" in logs and (meta["best_val_loss"] is None or logs["val_loss"] < meta["best_val_loss"])
-        if improved:
-            meta["best_val_loss"] = logs["val_loss"]
-            save_checkpoint(run_dir / BEST, model, None, {"epoch": epoch + 1, **logs})
         meta.update(epoch=epoch + 1, batch=0, loss_sum=0.0, loss_count=0, history=history)
         states = {}  # every lane starts a new piece next epoch
         save_checkpoint(checkpoint, model, optimizer, meta, states)
@@ -492,6 +590,41 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
             plot_run(run_dir, history, stepper, data, epoch + 1)
     callbacks.on_train_end({})
     return RunResult(run_dir, meta["epoch"], meta["global_step"], history, stopped)
+
+
+def _optimizer(keras, t, batches_per_epoch: int):
+    """Adam with the paper's clipping; optionally a cosine learning-rate decay over the whole run and an
+    exponential moving average of the weights (`train.ema`), which `averaged_weights` swaps in."""
+    learning_rate = t.learning_rate
+    if t.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            t.learning_rate, decay_steps=max(1, t.epochs * batches_per_epoch), alpha=t.lr_floor)
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=t.clip_norm,
+                                      use_ema=t.ema is not None, ema_momentum=t.ema or 0.99)
+    if t.mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+@contextlib.contextmanager
+def averaged_weights(model, optimizer):
+    """Inside the block the model holds the optimizer's moving average of its weights (if it keeps one):
+    averaged weights generalise better than the last step's, so they are validated and saved as best."""
+    from keras import ops
+
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not getattr(inner, "use_ema", False):
+        yield
+        return
+    variables = inner._trainable_variables
+    saved = [ops.convert_to_numpy(v.value) for v in variables]
+    for variable, average in zip(variables, inner._model_variables_moving_average):
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
 
 
 def _patience_spent(history: list[dict], patience: int | None) -> str:
@@ -524,15 +657,18 @@ def _check_resume_config(run_dir: Path, config: Config) -> None:
         return
     old = yaml.safe_load(saved.read_text()) or {}
     new = config.to_dict()
-    for section in ("data", "model"):
-        for key, value in new[section].items():
-            if old.get(section, {}).get(key) != value:
-                raise ConfigError(f"{section}.{key}: {run_dir} was trained with {old.get(section, {}).get(key)!r}, "
-                                  f"not {value!r}; use a new run directory or the old value")
-    for key in ("batch_size", "window", "seed", "loss"):
-        if old.get("train", {}).get(key) != new["train"][key]:
-            raise ConfigError(f"train.{key}: {run_dir} was trained with {old['train'].get(key)!r}, "
-                              f"not {new['train'][key]!r}; use a new run directory or the old value")
+    defaults = Config().to_dict()  # a key missing from an older run's config had its default value
+
+    def was(section, key):
+        return old.get(section, {}).get(key, defaults[section][key])
+
+    fixed = [("data", k) for k in new["data"]] + [("model", k) for k in new["model"]]
+    fixed += [("train", k) for k in ("batch_size", "window", "seed", "loss", "spread_weight", "transpose",
+                                     "context", "ema", "lr_schedule", "lr_floor")]
+    for section, key in fixed:
+        if was(section, key) != new[section][key]:
+            raise ConfigError(f"{section}.{key}: {run_dir} was trained with {was(section, key)!r}, "
+                              f"not {new[section][key]!r}; use a new run directory or the old value")
 
 
 def _callbacks(keras, model, optimizer, run_dir: Path):

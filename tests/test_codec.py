@@ -281,3 +281,52 @@ def test_piano_only_format0_keeps_piano_channels_and_meta(tmp_path):
     path = tmp_path / "p.mid"
     path.write_bytes(codec.piano_only_format0(piece))
     assert codec.quantise(codec.load_midi(path)) == codec.quantise(piece)
+
+
+# ------------------------------------------------------------------------------------------ metre
+
+def test_metre_features_mark_downbeats_beats_and_subbeats_of_each_meter():
+    # 3/4 for one 12-step bar, then 6/8 (two dotted-quarter beats of three eighths) for two bars
+    features = codec.metre_features(np.array([[0, 3, 4], [12, 6, 8]]), 36)
+    downbeat, beat, subbeat = features[:, 0], features[:, 1], features[:, 2]
+    assert np.flatnonzero(downbeat).tolist() == [0, 12, 24]
+    assert np.flatnonzero(beat).tolist() == [0, 4, 8, 12, 18, 24, 30]
+    assert np.flatnonzero(subbeat).tolist() == [0, 2, 4, 6, 8, 10] + list(range(12, 36, 2))
+    # bar phase: step 3 of a 12-step 3/4 bar is a quarter of the way round
+    np.testing.assert_allclose(features[3, 3:], [1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(features[12 + 6, 3:], [0.0, -1.0], atol=1e-6)  # half-way through a 6/8 bar
+    assert features.dtype == np.float32 and features.shape == (36, len(codec.METRE_CHANNELS))
+
+
+def test_metre_defaults_to_four_four_before_the_first_meter_and_without_any():
+    none = codec.metre_features(np.zeros((0, 3)), 40)
+    assert np.flatnonzero(none[:, 0]).tolist() == [0, 16, 32]
+    assert np.flatnonzero(none[:, 1]).tolist() == list(range(0, 40, 4))
+    late = codec.metre_features(np.array([[20, 2, 4]]), 40)  # 4/4 until step 20, then bars of 8 steps
+    assert np.flatnonzero(late[:, 0]).tolist() == [0, 16, 20, 28, 36]
+
+
+def test_metre_at_a_finer_grid_and_in_compound_twelve_eight():
+    features = codec.metre_features(np.array([[0, 12, 8]]), 48, steps_per_quarter=8)  # bar = 6 quarters
+    assert np.flatnonzero(features[:, 0]).tolist() == [0]
+    assert np.flatnonzero(features[:, 1]).tolist() == [0, 12, 24, 36]  # four dotted-quarter beats
+
+
+def test_meter_map_reads_signatures_at_their_grid_steps(tmp_path):
+    path = write_song(tmp_path / "m.mid", Song([N(60, 0, 480)], meters=[(0, 3, 4), (1440, 6, 8), (2880, 4, 4)]))
+    assert codec.load_midi(path).meter_map().tolist() == [[0, 3, 4], [12, 6, 8], [24, 4, 4]]
+    plain = write_song(tmp_path / "p.mid", Song([N(60, 0, 480)]))
+    assert codec.load_midi(plain).meter_map().shape == (0, 3)
+
+
+def test_encode_input_appends_optional_channels_after_the_score_columns():
+    score = np.zeros((16, codec.SCORE_COLUMNS), np.uint8)
+    score[0, 0:2] = 1
+    plain = codec.encode_input(score)
+    assert plain.shape == (16, 176) and plain.dtype == np.float32 and plain[0, 0] == 1
+    with_metre = codec.encode_input(score, np.array([[0, 4, 4]]), ["metre"])
+    assert with_metre.shape == (16, codec.input_columns(["metre"])) == (16, 181)
+    np.testing.assert_array_equal(with_metre[:, :176], plain)
+    np.testing.assert_array_equal(with_metre[:, 176:], codec.metre_features(np.array([[0, 4, 4]]), 16))
+    with pytest.raises(ValueError, match="unknown model input"):
+        codec.encode_input(score, None, ["chords"])

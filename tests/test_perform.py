@@ -159,15 +159,24 @@ def test_quantize_writes_the_paper_decode(tmp_path, model_file):
 def test_shape_level_and_contrast():
     predicted = np.array([50.0, 60.0, 70.0])
     own = np.array([30.0, 30.0, 40.0])
-    assert np.allclose(shape(predicted, own, Shaping(contrast=1.0), 15.0), predicted)
-    assert np.allclose(shape(predicted, own, Shaping(contrast=2.0), 15.0), [40, 60, 80])
-    auto = shape(predicted, own, Shaping(), human_spread=16.329931618554522)
+    stats = {"piece_std": 15.0, "mean": 77.0}
+    assert np.allclose(shape(predicted, own, Shaping(contrast=1.0, level="model"), stats), predicted)
+    assert np.allclose(shape(predicted, own, Shaping(contrast=2.0, level="model"), stats), [40, 60, 80])
+    auto = shape(predicted, own, Shaping(level="model"), {"piece_std": 16.329931618554522})
     assert np.isclose(auto.std(), 16.329931618554522) and np.isclose(auto.mean(), 60)
-    assert np.isclose(shape(predicted, own, Shaping(level="ff", contrast=1.0), None).mean(), DYNAMICS["ff"])
-    assert np.isclose(shape(predicted, own, Shaping(level="input", contrast=1.0), None).mean(), own.mean())
-    assert np.isclose(shape(predicted, own, Shaping(level=90.0, contrast=1.0), None).mean(), 90)
-    squeezed = shape(np.array([60.0, 60.1]), own[:2], Shaping(), human_spread=50.0)
+    assert np.isclose(shape(predicted, own, Shaping(level="ff", contrast=1.0)).mean(), DYNAMICS["ff"])
+    assert np.isclose(shape(predicted, own, Shaping(level="input", contrast=1.0)).mean(), own.mean())
+    assert np.isclose(shape(predicted, own, Shaping(level=90.0, contrast=1.0)).mean(), 90)
+    assert np.isclose(shape(predicted, own, Shaping(level="genre", contrast=1.0), stats).mean(), 77.0)
+    squeezed = shape(np.array([60.0, 60.1]), own[:2], Shaping(level="model"), {"piece_std": 50.0})
     assert np.isclose(squeezed.std(), 0.05 * 4)  # the auto stretch is capped at 4x
+
+
+def test_auto_contrast_leaves_a_spread_trained_model_as_it_is():
+    predicted = np.array([50.0, 60.0, 70.0])
+    stats = {"piece_std": 30.0, "mean": 60.0}
+    assert np.allclose(shape(predicted, predicted, Shaping(level="model"), stats, spread_trained=True), predicted)
+    assert not np.allclose(shape(predicted, predicted, Shaping(level="model"), stats, spread_trained=False), predicted)
 
 
 # ------------------------------------------------------------------------------------------ evaluate
@@ -224,6 +233,28 @@ def test_perform_with_a_model_file_never_imports_tensorflow(tmp_path, model_file
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "RC 0 False" in result.stdout, result.stderr
+
+
+def test_numpy_forward_pass_with_metre_input_equals_keras(tmp_path):
+    """A model that reads metre: the saved NumPy performer builds the same input (score + metre channels
+    from the meter map) as training does, and its velocities equal the Keras model's."""
+    from stylenet.backend import import_keras
+    from stylenet.codec import encode_input
+
+    keras = import_keras()
+    from stylenet.model import build_model
+
+    keras.utils.set_random_seed(4)
+    model = build_model(["jazz"], units=16, genre_layers=1, inputs=["metre"])
+    path = Performer.from_keras(model).save(tmp_path / "m.npz", dtype=np.float32)
+    performer = Performer.load(path)
+    assert performer.inputs == ["metre"]
+    score = (np.random.default_rng(1).random((96, 176)) < 0.1).astype(np.uint8)
+    meters = np.array([[0, 3, 4], [48, 6, 8]])
+    expected = np.asarray(model.perform(encode_input(score, meters, ["metre"])[None], "jazz"))[0]
+    np.testing.assert_allclose(performer.velocities(score, "jazz", meters), expected, atol=1e-5)
+    # the meter map matters: the same notes in 4/4 are played differently
+    assert not np.allclose(performer.velocities(score, "jazz", None), expected, atol=1e-3)
 
 
 def test_numpy_forward_pass_equals_keras():

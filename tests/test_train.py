@@ -75,6 +75,12 @@ def test_paper_config_loads_with_the_paper_values():
     ({"train": 3}, [], "train: expected a mapping"),
     ({}, ["train.epochs"], "expected SECTION.KEY=VALUE"),
     ({}, ["train.window=1"], "train.window: must be >= 2"),
+    ({}, ["model.inputs=[chords]"], "model.inputs: unknown input 'chords' (known: metre)"),
+    ({}, ["train.transpose=13"], "train.transpose: must be 0..12"),
+    ({}, ["train.ema=1.0"], "train.ema: must be in (0, 1)"),
+    ({}, ["train.lr_schedule=step"], "train.lr_schedule: must be one of constant, cosine"),
+    ({}, ["train.spread_weight=-1"], "train.spread_weight: must be >= 0"),
+    ({}, ["train.context=-5"], "train.context: must be >= 0"),
 ])
 def test_config_errors_name_the_field(raw, overrides, message):
     with pytest.raises(ConfigError) as err:
@@ -151,6 +157,43 @@ def test_make_batch_pads_with_silence_and_marks_new_pieces():
     assert w[0].tolist() == [1.0] * 20 + [0.0] * 30 and w[1].sum() == 0 and w[2].sum() == 50
     assert keep.tolist() == [1.0, 0.0, 0.0]
     assert x[0, :20, 1].sum() == 20 and x[0, 20:].sum() == 0
+
+
+def test_make_batch_with_context_reads_around_the_window_and_scores_only_it():
+    score = np.zeros((70, 176), np.uint8)
+    score[:, 1] = 1
+    velocity = (np.arange(70, dtype=np.float16)[:, None] / 100 * np.ones((1, 88), np.float16))
+    piece = Piece("p", score, velocity)
+    x, y, w, keep = make_batch([piece], [(0, 0), (0, 1)], window=30, context=10)
+    assert x.shape == (2, 50, 176) and keep.tolist() == [0.0, 0.0]  # context replaces carried state
+    # first window: no music before the piece, so the lane starts 10 steps in; steps 0..39 are read
+    assert y[0, 10:50, 0].tolist() == pytest.approx((np.arange(40) / 100).tolist(), abs=1e-3)
+    assert w[0].tolist() == [0.0] * 10 + [1.0] * 30 + [0.0] * 10
+    # second window: steps 20..69 read (10 before, 30 scored, 10 after)
+    assert y[1, :, 0].tolist() == pytest.approx((np.arange(20, 70) / 100).tolist(), abs=1e-3)
+    assert w[1].tolist() == [0.0] * 10 + [1.0] * 30 + [0.0] * 10
+
+
+def test_transposition_moves_keys_and_velocities_together_and_stays_on_the_keyboard():
+    score = np.zeros((8, 176), np.uint8)
+    score[0, 2 * 3:2 * 3 + 2] = 1  # key 3 struck
+    score[1:4, 2 * 80 + 1] = 1  # key 80 held
+    velocity = np.zeros((8, 88), np.float16)
+    velocity[0, 3], velocity[1:4, 80] = 0.25, 0.75
+    extra = np.arange(16, dtype=np.float32).reshape(8, 2)
+    piece = Piece("p", score, velocity, extra)
+    shifts = set()
+    for seed in range(40):
+        x, y, w, _ = make_batch([piece], [(0, 0)], window=8, transpose=6, rng=np.random.default_rng(seed))
+        struck = np.flatnonzero(x[0, 0, 0:176:2])
+        assert len(struck) == 1
+        shift = int(struck[0]) - 3
+        shifts.add(shift)
+        assert -3 <= shift <= 6  # key 3 can go down to A0 at most; the limit of 6 holds upwards
+        assert y[0, 0, 3 + shift] == 0.25 and y[0, 2, 80 + shift] == 0.75 and y.sum() == pytest.approx(0.25 + 3 * 0.75)
+        assert x[0, :, 2 * (80 + shift) + 1].sum() == 3
+        np.testing.assert_array_equal(x[0, :, 176:], extra)  # metre channels are not keyed
+    assert shifts == set(range(-3, 7))  # every allowed shift, and no other, is drawn
 
 
 def test_validation_split_is_by_piece():
@@ -282,3 +325,109 @@ def test_mixed_precision_trains_in_float16_and_leaves_the_policy_alone(dataset, 
     assert keras.config.dtype_policy().name == "float32"
     with np.load(tmp_path / "run" / CHECKPOINT) as f:
         assert f["model/0"].dtype == np.float32  # weights stay float32 under mixed precision
+
+
+# ------------------------------------------------------------------------------------------ losses
+
+def _loss(kind, score, target, weight, predicted, spread_weight=0.0):
+    from stylenet.backend import import_keras
+
+    import_keras()
+    from stylenet.train import velocity_loss
+
+    return float(velocity_loss(kind, score.astype(np.float32), target.astype(np.float32),
+                               weight.astype(np.float32), predicted.astype(np.float32), spread_weight))
+
+
+def _two_notes():
+    """One lane, 4 steps: key 0 struck at step 0 and held 3 steps (v 0.5), key 1 struck at step 2 (v 0.2)."""
+    score = np.zeros((1, 4, 176))
+    score[0, 0, 0:2] = 1
+    score[0, 1:3, 1] = 1
+    score[0, 2, 2:4] = 1
+    target = np.zeros((1, 4, 88))
+    target[0, 0:3, 0], target[0, 2, 1] = 0.5, 0.2
+    predicted = np.zeros((1, 4, 88))
+    predicted[0, 0:3, 0], predicted[0, 2, 1] = 0.3, 0.6  # errors -0.2 on key 0, +0.4 on key 1
+    return score, target, predicted
+
+
+def test_onset_loss_counts_each_struck_note_once_and_masked_loss_each_held_step():
+    score, target, predicted = _two_notes()
+    weight = np.ones((1, 4))
+    assert _loss("onset_mse", score, target, weight, predicted) == pytest.approx((0.2 ** 2 + 0.4 ** 2) / 2)
+    assert _loss("masked_mse", score, target, weight, predicted) == pytest.approx((3 * 0.2 ** 2 + 0.4 ** 2) / 4)
+    assert _loss("mse", score, target, weight, predicted) == pytest.approx((3 * 0.2 ** 2 + 0.4 ** 2) / (4 * 88))
+    weight[0, 2] = 0  # an unscored step (padding or context) drops key 1's strike
+    assert _loss("onset_mse", score, target, weight, predicted) == pytest.approx(0.2 ** 2)
+
+
+def test_spread_term_is_the_squared_difference_of_struck_note_spreads_per_lane():
+    score, target, predicted = _two_notes()
+    weight = np.ones((1, 4))
+    base = _loss("onset_mse", score, target, weight, predicted)
+    human_sd, model_sd = np.std([0.5, 0.2]), np.std([0.3, 0.6])
+    with_spread = _loss("onset_mse", score, target, weight, predicted, spread_weight=3.0)
+    assert with_spread == pytest.approx(base + 3.0 * (model_sd - human_sd) ** 2, abs=1e-6)
+    # a lane with a single struck note has no spread and adds nothing
+    weight[0, 2] = 0
+    assert _loss("onset_mse", score, target, weight, predicted, 3.0) == pytest.approx(0.2 ** 2, abs=1e-6)
+
+
+def test_averaged_weights_swaps_in_the_moving_average_and_restores_the_live_weights():
+    from stylenet.backend import import_keras
+
+    keras = import_keras()
+    from stylenet.train import averaged_weights
+
+    variable = keras.Variable(np.ones(3, np.float32))
+    optimizer = keras.optimizers.Adam(learning_rate=0.5, use_ema=True, ema_momentum=0.5)
+    optimizer.build([variable])
+    for _ in range(3):
+        optimizer.apply([np.ones(3, np.float32)], [variable])
+    live = np.asarray(variable.numpy()).copy()
+    average = np.asarray(optimizer._model_variables_moving_average[0].numpy()).copy()
+    assert not np.allclose(live, average)
+    model = type("M", (), {})()
+    with averaged_weights(model, optimizer):
+        np.testing.assert_allclose(variable.numpy(), average)
+    np.testing.assert_allclose(variable.numpy(), live)
+
+
+def test_every_lever_trains_resumes_and_exports_what_perform_reads(dataset, tmp_path):
+    from stylenet.evaluate import load_pieces
+    from stylenet.inference import performer_from_run
+
+    levers = dict(loss="onset_mse", transpose=4, context=8, spread_weight=2.0, ema=0.9, lr_schedule="cosine")
+    config = tiny(dataset, epochs=2, window=16, **levers)
+    config.model.inputs = ["metre"]
+    run = tmp_path / "run"
+    result = train(config, run, progress=False)
+    assert result.epochs_done == 2 and not result.stopped
+    assert {"val_r_jazz", "val_mae_pop"} <= set(result.history[-1])
+    performer = performer_from_run(run)
+    assert performer.inputs == ["metre"] and performer.spread_trained
+    # the validation split evaluate rebuilds is the one the run held out
+    held = load_pieces(dataset, "validation", GENRES, False, {**config.to_dict()["data"], "seed": config.train.seed})
+    from stylenet.train import load_training_data
+
+    data = load_training_data(config, progress=False)
+    assert sorted(p.name for p in held) == sorted(p.name for g in GENRES for p in data.validation[g])
+    assert all(p.meters is not None for p in held)
+    # changing a lever on resume is refused: the run is one experiment
+    config.train.transpose = 0
+    with pytest.raises(ConfigError, match="train.transpose: .* was trained with 4, not 0"):
+        train(config, run, progress=False)
+
+
+def test_a_run_from_before_the_levers_existed_resumes(dataset, tmp_path):
+    import yaml
+
+    run = tmp_path / "run"
+    train(tiny(dataset, epochs=1), run, progress=False)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    for key in ("spread_weight", "transpose", "context", "ema", "lr_schedule", "lr_floor"):
+        del saved["train"][key]
+    del saved["model"]["inputs"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert train(tiny(dataset, epochs=2), run, progress=False).epochs_done == 2
