@@ -168,8 +168,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
                     for name, level in (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {OTHER_LEVEL})",
                                                                                OTHER_LEVEL)):
-                        calibrated = shape(raw, piece.truth, Shaping(level=level), performer.stats.get(g),
-                                           performer.spread_trained)
+                        calibrated = shape(raw, piece.truth, Shaping(level=level), performer.stats.get(g))
                         predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
                 else:
                     predictions[g].setdefault(f"model as {net}", []).append(np.clip(raw, 1, 127))

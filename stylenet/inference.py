@@ -7,8 +7,8 @@ recurrent product runs step by step.  `Performer.from_keras` copies a trained Ke
 holds the two forward passes equal.
 
 The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, the input
-layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), whether
-training already asked for the human spread, and the per-genre velocity statistics of the training data
+layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), and the
+per-genre velocity statistics of the training data
 (used by `--contrast`, the default level and the flat baseline).
 """
 
@@ -72,7 +72,6 @@ class Performer:
     stats: dict = field(default_factory=dict)  # per genre: human velocity statistics of the training data
     info: dict = field(default_factory=dict)  # provenance: config, epochs, source run
     inputs: list[str] = field(default_factory=list)  # optional input channels after the score columns
-    spread_trained: bool = False  # trained with a spread term: its raw output already has a human contrast
 
     def velocities(self, score: np.ndarray, genre: str, meters=None) -> np.ndarray:
         """score [T, 176] (and the piece's meter map, for a model that reads metre) -> predicted velocity
@@ -90,8 +89,7 @@ class Performer:
     # ------------------------------------------------------------------------------------ conversion
 
     @classmethod
-    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None,
-                   spread_trained: bool = False):
+    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None):
         from keras import ops
 
         def arr(v):
@@ -105,7 +103,7 @@ class Performer:
                                 arr(net.velocity.kernel), arr(net.velocity.bias))
                 for g, net in model.genre_nets.items()}
         return cls(list(model.genres), lstm(model.interpretation), nets, steps_per_quarter, stats or {}, info or {},
-                   list(model.inputs_layout), spread_trained)
+                   list(model.inputs_layout))
 
     def _arrays(self) -> dict[str, np.ndarray]:
         out = {}
@@ -124,7 +122,7 @@ class Performer:
     def save(self, path, dtype=np.float16) -> Path:
         header = {"format": FORMAT, "genres": self.genres, "layers": len(next(iter(self.genre_nets.values())).forward),
                   "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info,
-                  "inputs": self.inputs, "spread_trained": self.spread_trained}
+                  "inputs": self.inputs}
         arrays = {k: v.astype(dtype) for k, v in self._arrays().items()}
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
@@ -157,8 +155,7 @@ class Performer:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")
         return cls(header["genres"], lstm("interpretation"), nets, header["steps_per_quarter"],
-                   header.get("stats", {}), header.get("info", {}), list(header.get("inputs", [])),
-                   bool(header.get("spread_trained", False)))
+                   header.get("stats", {}), header.get("info", {}), list(header.get("inputs", [])))
 
 
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "stylenet.npz"
@@ -205,4 +202,4 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
 
         stats = velocity_stats(config.data.dataset, config.data.genres)
         steps_per_quarter = dataset_steps_per_quarter(config.data.dataset)
-    return Performer.from_keras(model, steps_per_quarter, stats, info, config.train.spread_weight > 0)
+    return Performer.from_keras(model, steps_per_quarter, stats, info)

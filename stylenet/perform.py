@@ -8,9 +8,8 @@ Shaping, in this order, over the notes of one piece (MIDI units):
   contrast  MSE-trained models squeeze the dynamic range.  `auto` (default) stretches the predictions around
             their mean so their spread (standard deviation) matches the genre's typical spread within a
             human-played piece, measured on the training data and stored with the model (the stretch is
-            capped at 4x); a model trained with a spread term (train.spread_weight) already plays with a
-            human contrast, and `auto` leaves it as it is.  A number multiplies the spread; 1 = the raw
-            model output.
+            capped at 4x); a model trained with a spread term (train.spread_weight) needs less of it.
+            A number multiplies the spread; 1 = the raw model output.
   level     where the piece sits overall: a dynamic marking (ppp pp p mp mf f ff fff), a MIDI mean velocity,
             `input` (the input file's own mean), `genre` (the genre's typical level: the mean velocity of
             its human-played training pieces) or `model` (the level the model predicts for this score).
@@ -71,12 +70,11 @@ def parse_contrast(text: str):
     return value
 
 
-def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict | None = None,
-          spread_trained: bool = False) -> np.ndarray:
+def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict | None = None) -> np.ndarray:
     """Per-note predicted velocities (MIDI units) -> shaped velocities, before the strength blend.
 
     `stats` are the genre's human statistics stored with the model (piece_std: the typical spread within
-    a piece; mean: the typical level); `spread_trained` says the model learned the spread itself.
+    a piece; mean: the typical level).
     """
     predicted = np.asarray(predicted, np.float64)
     stats = stats or {}
@@ -85,8 +83,7 @@ def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict 
     mean = predicted.mean()
     if shaping.contrast == "auto":
         spread, human_spread = predicted.std(), stats.get("piece_std")
-        stretch = human_spread and spread > 1e-6 and not spread_trained
-        factor = min(human_spread / spread, MAX_CONTRAST) if stretch else 1.0
+        factor = min(human_spread / spread, MAX_CONTRAST) if human_spread and spread > 1e-6 else 1.0
     else:
         factor = float(shaping.contrast)
     shaped = mean + (predicted - mean) * factor
@@ -156,7 +153,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         predicted_matrix = performer.velocities(score_matrix, genre, piece.meter_map())
     key = score.pitch - codec.LOWEST_KEY
     predicted = predicted_matrix[score.onset, key].astype(np.float64) * 127.0
-    shaped = shape(predicted, score.velocity, shaping, performer.stats.get(genre), performer.spread_trained)
+    shaped = shape(predicted, score.velocity, shaping, performer.stats.get(genre))
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)

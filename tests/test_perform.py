@@ -172,13 +172,6 @@ def test_shape_level_and_contrast():
     assert np.isclose(squeezed.std(), 0.05 * 4)  # the auto stretch is capped at 4x
 
 
-def test_auto_contrast_leaves_a_spread_trained_model_as_it_is():
-    predicted = np.array([50.0, 60.0, 70.0])
-    stats = {"piece_std": 30.0, "mean": 60.0}
-    assert np.allclose(shape(predicted, predicted, Shaping(level="model"), stats, spread_trained=True), predicted)
-    assert not np.allclose(shape(predicted, predicted, Shaping(level="model"), stats, spread_trained=False), predicted)
-
-
 # ------------------------------------------------------------------------------------------ evaluate
 
 def test_metrics_on_hand_computed_cases():
@@ -204,7 +197,8 @@ def test_evaluate_table_has_model_and_every_baseline(tmp_path):
         pieces.append(EvalPiece(f"{i}", genre, score, np.rint(velocity[step, key] * 127), step, key))
     result = evaluate(performer, pieces, progress=False)["results"]
     assert set(result) == {"jazz", "pop"}
-    assert list(result["jazz"]) == ["model (calibrated)", "model (raw)", "model as pop", "flat", "humanizer", "random"]
+    assert list(result["jazz"]) == ["model (calibrated)", "model (calibrated, level genre)", "model (raw)", "model as pop",
+                                    "flat", "humanizer", "random"]
     assert result["jazz"]["model (raw)"]["pieces"] == 2 and result["pop"]["flat"]["notes"] == 30
     flat = result["jazz"]["flat"]
     truth = np.concatenate([p.truth for p in pieces if p.genre == "jazz"])
