@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text
+from .fileio import StyleNetError, atomic_write_text, one_file
 
 HUMANIZE_JITTER = 10.0
 SEED = 0
@@ -66,17 +66,21 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
         return pieces
     if not source.is_dir():
         raise StyleNetError(f"{source}: not a built dataset or a folder of MIDI files", exit_code=2)
+    skipped = 0
     for src in tqdm(find_sources(source), desc="loading", unit="file", disable=not progress):
         if src.genre not in genres:
             continue
         try:
-            piece = codec.load_midi(src.path)
-        except codec.MidiReadError as exc:
+            with one_file(src.path):
+                piece = codec.load_midi(src.path)
+                if piece.n_notes:
+                    score_matrix, velocity = codec.encode(codec.quantise(piece))
+                    pieces.append(_notes(src.rel, src.genre, score_matrix, velocity))
+        except StyleNetError as exc:
+            skipped += 1
             print(f"skipped: {exc}", file=sys.stderr)
-            continue
-        if piece.n_notes:
-            score_matrix, velocity = codec.encode(codec.quantise(piece))
-            pieces.append(_notes(src.rel, src.genre, score_matrix, velocity))
+    if skipped:
+        print(f"{skipped} file(s) skipped, {len(pieces)} piece(s) loaded", file=sys.stderr)
     if not pieces:
         raise StyleNetError(f"{source}: no MIDI files in genre folders {', '.join(genres)}", exit_code=2)
     return pieces
