@@ -323,8 +323,7 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
     except mido.midifiles.meta.KeySignatureError as exc:
         raise MidiReadError(path, f"impossible key signature ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        raise MidiReadError(path, f"unreadable MIDI ({reason})") from None
+        raise MidiReadError(path, f"unreadable MIDI ({_parse_failure(exc)})") from None
     programs = tuple(programs)
     notes = [n for inst in pm.instruments if not inst.is_drum and inst.program in programs for n in inst.notes]
     pitch = np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes))
@@ -334,6 +333,15 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
     inside = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
     return MidiPiece(path, midi, pm, programs, pitch[inside], start[inside], end[inside], velocity[inside],
                      int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
+
+
+def _parse_failure(exc: Exception) -> str:
+    """mido's and pretty_midi's complaint about malformed bytes, in words."""
+    if isinstance(exc, EOFError):
+        return "the file ends inside a chunk or an event; truncated?"
+    if isinstance(exc, (KeyError, IndexError, TypeError)):  # mido indexing into an event too short for its kind
+        return f"malformed event ({type(exc).__name__}: {exc})"
+    return str(exc).strip() or type(exc).__name__
 
 
 def _unwrap_riff(path: str, data: bytes) -> bytes:
@@ -423,7 +431,7 @@ def _piano_flags(track, programs) -> list[bool]:
     flags = []
     for msg in track:
         channel = getattr(msg, "channel", None)
-        if channel is None:
+        if channel is None or msg.is_meta:  # a channel_prefix meta event names a channel, maybe an impossible one
             flags.append(False)
             continue
         if msg.type == "program_change":
