@@ -334,8 +334,13 @@ def load_piece(dataset_dir, entry: dict):
     """(score matrix uint8 [T, 176], velocity matrix float32 [T, 88]) of one manifest entry."""
     import numpy as np
 
-    with np.load(Path(dataset_dir) / entry["array"]) as arrays:
-        return arrays["score"], arrays["velocity"].astype(np.float32)
+    path = Path(dataset_dir) / entry["array"]
+    try:
+        with np.load(path) as arrays:
+            return arrays["score"], arrays["velocity"].astype(np.float32)
+    except Exception as exc:  # missing, truncated or foreign: the dataset, not StyleNet, is broken
+        raise StyleNetError(f"{path}: damaged dataset piece ({type(exc).__name__}: {exc}); "
+                            "rebuild it with `stylenet build-dataset`") from None
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:

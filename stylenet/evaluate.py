@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text, one_file
+from .fileio import StyleNetError, atomic_write_text, skip_failure
 
 HUMANIZE_JITTER = 10.0
 SEED = 0
@@ -55,34 +55,34 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
     from .dataset import find_sources, load_manifest, load_piece
 
     source = Path(source)
-    pieces = []
+    pieces, skipped = [], []
     if (source / "manifest.jsonl").exists():
         entries = [e for e in load_manifest(source) if (split is None or e["split"] == split) and e["genre"] in genres]
         if not entries:
             raise StyleNetError(f"{source}: no pieces of split {split!r} in genres {', '.join(genres)}", exit_code=2)
         for e in tqdm(entries, desc="loading", unit="piece", disable=not progress):
-            score, velocity = load_piece(source, e)
-            pieces.append(_notes(e["path"], e["genre"], score, velocity))
-        return pieces
+            with skip_failure(source / e["array"], skipped):
+                score, velocity = load_piece(source, e)
+                pieces.append(_notes(e["path"], e["genre"], score, velocity))
+        return _loaded(pieces, skipped, source, genres)
     if not source.is_dir():
         raise StyleNetError(f"{source}: not a built dataset or a folder of MIDI files", exit_code=2)
-    skipped = 0
     for src in tqdm(find_sources(source), desc="loading", unit="file", disable=not progress):
         if src.genre not in genres:
             continue
-        try:
-            with one_file(src.path):
-                piece = codec.load_midi(src.path)
-                if piece.n_notes:
-                    score_matrix, velocity = codec.encode(codec.quantise(piece))
-                    pieces.append(_notes(src.rel, src.genre, score_matrix, velocity))
-        except StyleNetError as exc:
-            skipped += 1
-            print(f"skipped: {exc}", file=sys.stderr)
+        with skip_failure(src.path, skipped):
+            piece = codec.load_midi(src.path)
+            if piece.n_notes:
+                score_matrix, velocity = codec.encode(codec.quantise(piece))
+                pieces.append(_notes(src.rel, src.genre, score_matrix, velocity))
+    return _loaded(pieces, skipped, source, genres)
+
+
+def _loaded(pieces: list[EvalPiece], skipped: list, source: Path, genres: list[str]) -> list[EvalPiece]:
     if skipped:
-        print(f"{skipped} file(s) skipped, {len(pieces)} piece(s) loaded", file=sys.stderr)
+        print(f"{len(skipped)} file(s) skipped, {len(pieces)} piece(s) loaded", file=sys.stderr)
     if not pieces:
-        raise StyleNetError(f"{source}: no MIDI files in genre folders {', '.join(genres)}", exit_code=2)
+        raise StyleNetError(f"{source}: no readable pieces in genres {', '.join(genres)}", exit_code=2)
     return pieces
 
 

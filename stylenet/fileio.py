@@ -57,6 +57,18 @@ def one_file(path):
 
 
 @contextmanager
+def skip_failure(path, skipped: list, write=None):
+    """In a batch: a failure on one file is one line on stderr ("skipped: FILE: reason"), appended to
+    `skipped`, and the batch goes on."""
+    try:
+        with one_file(path):
+            yield
+    except StyleNetError as exc:
+        skipped.append(str(exc))
+        (write or print)(f"skipped: {exc}", file=sys.stderr)
+
+
+@contextmanager
 def atomic_path(path, suffix: str | None = None):
     """Yield a temporary path beside `path`; on success it is renamed onto `path` in one step.
 

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
-from .fileio import StyleNetError, atomic_write_bytes, one_file
+from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
 
 DYNAMICS = {"ppp": 16, "pp": 33, "p": 49, "mp": 64, "mf": 80, "f": 96, "ff": 112, "fff": 127}
 MAX_CONTRAST = 4.0
@@ -217,15 +217,11 @@ def _perform_all(args, performer, timings: Timings) -> int:
         if result.plot:
             print(f"plot: {result.plot}")
         return 0
-    failed = 0
+    skipped = []
     for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
-        try:
-            with one_file(source):
-                result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
-                                      shaping, args.quantize, args.plot, args.force, timings)
+        with skip_failure(source, skipped, tqdm.write):
+            result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
+                                  shaping, args.quantize, args.plot, args.force, timings)
             tqdm.write(result.line())
-        except StyleNetError as exc:
-            failed += 1
-            tqdm.write(f"skipped: {exc}", file=sys.stderr)
-    print(f"{len(inputs) - failed} performed, {failed} skipped")
-    return 1 if failed else 0
+    print(f"{len(inputs) - len(skipped)} performed, {len(skipped)} skipped")
+    return 1 if skipped else 0

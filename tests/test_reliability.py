@@ -71,6 +71,29 @@ def test_evaluate_skips_and_counts_bad_files(tmp_path, model_file, capsys):
     assert (tmp_path / "rep" / "evaluation.json").exists()
 
 
+def test_a_damaged_dataset_piece_is_skipped_by_evaluate_and_named_by_train(tmp_path, model_file, capsys):
+    from stylenet.config import config_from_dict
+    from stylenet.fileio import StyleNetError
+    from stylenet.train import train
+
+    for genre in ("jazz", "pop"):
+        for i in range(3):
+            write_song(tmp_path / "raw" / genre / f"{i}.mid", expressive_song(30, seed=i))
+    build_dataset(tmp_path / "raw", tmp_path / "ds", jobs=1, progress=False)
+    damaged = tmp_path / "ds" / load_manifest(tmp_path / "ds")[1]["array"]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    assert main(["evaluate", str(tmp_path / "ds"), "--model", str(model_file), "--split", "train",
+                 "-o", str(tmp_path / "rep"), "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"skipped: {damaged}: damaged dataset piece (") and len(err) == 2
+    assert err[1] == "1 file(s) skipped, 5 piece(s) loaded"
+    config = config_from_dict({"data": {"dataset": str(tmp_path / "ds"), "genres": ["jazz", "pop"]},
+                               "model": {"units": 8, "genre_layers": 1}, "train": {"epochs": 1, "window": 8}})
+    with pytest.raises(StyleNetError, match=f"^{damaged}: damaged dataset piece .*rebuild it"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------------------ size bounds
 
 def test_the_forward_pass_in_chunks_equals_one_pass(monkeypatch):
