@@ -6,8 +6,8 @@ reading the written file back).  The property: every file either works or is rej
 (one line, naming the file); nothing else escapes, no file takes more than a bound of CPU time, and the process
 stays under a memory bound.
 
-    python -m tests.midi_fuzz --count 4000 --perform 400 --seed 1     # `make fuzz`
-    python -m tests.midi_fuzz --count 300 --perform 30 --json         # what tests/test_fuzz.py runs
+    python -m tests.midi_fuzz --count 5000 --perform 500 --seed 1     # `make fuzz`
+    python -m tests.midi_fuzz --count 300 --perform 40 --seed 0 --json   # what tests/test_fuzz.py runs
 """
 
 from __future__ import annotations
