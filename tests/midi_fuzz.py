@@ -26,16 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from stylenet import codec  # noqa: E402 (after the path is set)
+
 # ------------------------------------------------------------------------------------------ raw SMF bytes
 
 
-def vlq(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    return bytes(reversed(out))
+vlq = codec._varlen  # MIDI's variable-length numbers, as the codec writes them
 
 
 def meta(kind: int, data: bytes) -> bytes:
@@ -392,8 +388,6 @@ def _alarm(signum, frame):
 
 def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
     """-> ("ok" | "rejected", detail).  Raises whatever StyleNet lets escape (the fuzzer's finding)."""
-    from stylenet import codec
-
     try:
         piece = codec.load_midi(name, data=data)
         score = codec.quantise(piece)

@@ -16,26 +16,14 @@ WORKER = r"""
 import json, sys
 import numpy as np, tensorflow as tf
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: collectives are configured at start-up
-import keras
-from stylenet.model import build_model
 from stylenet.train import Stepper
-
-def setup(strategy):
-    keras.utils.set_random_seed(0)
-    with strategy.scope() if strategy else tf.name_scope("single"):
-        model = build_model(["jazz", "pop"], units=8, genre_layers=1, keep_prob=1.0)
-        opt = keras.optimizers.SGD(0.5)  # not Adam: Adam would hide a wrongly scaled gradient
-        opt.build(model.trainable_variables)
-    return model, opt
+from tests.distfix import batch, setup
 
 single, opt1 = setup(None)
 multi, opt2 = setup(strategy)
 for a, b in zip(single.variables, multi.variables):
     b.assign(a.numpy())
-rng = np.random.default_rng(0)  # every worker holds the same global batch and takes its own lanes
-x = (rng.random((4, 20, 176)) < 0.1).astype("float32")
-y = rng.random((4, 20, 88)).astype("float32")
-w, keep = np.ones((4, 20), "float32"), np.ones((4,), "float32")
+x, y, w, keep = batch()  # every worker holds the same global batch and takes its own lanes
 initial = [v.numpy() for v in single.trainable_variables]
 l1, _ = Stepper(single, opt1, "mse").train("jazz", x, y, w, keep, single.zero_states(4))
 l2, _ = Stepper(multi, opt2, "mse", strategy).train("jazz", x, y, w, keep, multi.zero_states(4))
