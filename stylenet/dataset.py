@@ -35,7 +35,6 @@ from .fileio import InternalError, StyleNetError, atomic_path, atomic_write_text
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 DATASET_FORMAT = 1
-RETRIED = {"unwritable", "internal error"}  # rejections that say nothing about the file: try it again next build
 
 
 @dataclass(frozen=True)
@@ -222,6 +221,9 @@ def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
 
 def _process(job):
     return process_source(*job)
+
+
+RETRIED = {"unwritable", "internal error"}  # rejections that say nothing about the file: try it again next build
 
 
 def _load_previous(out_dir: Path, options: BuildOptions) -> dict[str, dict]:
