@@ -108,9 +108,9 @@ def test_a_two_hour_piece_performs_with_the_shipped_model_in_under_1_gb(tmp_path
     quarters = 2 * 60 * 120  # two hours at 120 quarter notes a minute: 57,600 grid steps
     src = write_song(tmp_path / "long.mid", Song([N(48 + i % 24, i * 480, i * 480 + 240, 30 + i % 90)
                                                   for i in range(quarters)]))
-    code = ("import resource, sys; from stylenet.cli import main\n"
+    code = ("from stylenet.cli import main; from tests.midi_fuzz import peak_rss_mb\n"
             f"rc = main(['perform', {str(src)!r}, '--genre', 'jazz', '-q'])\n"
-            "print('RC', rc, 'RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "print('RC', rc, 'RSS_MB', peak_rss_mb())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     _, rc, _, rss = next(x for x in result.stdout.splitlines() if x.startswith("RC")).split()
