@@ -13,8 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 WORKER = r"""
-import json, sys
+import json, os, sys
 import numpy as np, tensorflow as tf
+from tensorflow.python.distribute.collective_all_reduce_strategy import coordination_config_pb2 as coordination
+from tensorflow.python.eager import context
+# TF's default 10 s heartbeat drops a worker that a loaded 2-core test machine starves for longer; the
+# strategy keeps a coordination service configured before it.
+workers = len(json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"])
+context.context().configure_coordination_service(
+    "standalone", "/job:worker/replica:0/task:0", heartbeat_timeout_in_ms=300_000,
+    coordinated_jobs=[coordination.CoordinatedJob(name="worker", num_tasks=workers)])
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: collectives are configured at start-up
 from stylenet.train import Stepper
 from tests.distfix import batch, setup
