@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA ?= ../shared/data
 
-.PHONY: install test demo bench pretrained dataset clean
+.PHONY: install test fuzz demo bench pretrained dataset clean
 
 install: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Thousands of generated broken and odd MIDI files through every verb's reading path (`make test` runs a sample).
+FUZZ_COUNT ?= 5000
+FUZZ_SEED ?= 1
+fuzz: install
+	$(BIN)/python -m tests.midi_fuzz --count $(FUZZ_COUNT) --perform 500 --seed $(FUZZ_SEED)
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    from .fileio import StyleNetError
+    from .fileio import StyleNetError, internal_error
 
     try:
         return VERBS[args.verb](args)
@@ -244,3 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"stylenet {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"stylenet {args.verb}: error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        print(f"stylenet {args.verb}: error: {internal_error(None, exc)}", file=sys.stderr)
+        return 1

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .fileio import StyleNetError
+
 LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
 N_KEYS = 88
 HIGHEST_KEY = LOWEST_KEY + N_KEYS - 1  # C8
@@ -43,8 +45,15 @@ DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
 PIANO_PROGRAMS = tuple(range(8))  # General MIDI 1-8: acoustic grand ... clavinet
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
 
+# Size bounds, so one file cannot exhaust memory.  pretty_midi keeps a float64 per tick up to the last event
+# (its own limit is 1e7 ticks, 80 MB); `perform` needs about 4 KB per grid step, so 2**17 steps (4.5 hours
+# at 120 quarter notes a minute) stay well under 1 GB.  Real piano files are far below all three.
+MAX_TICKS = 10_000_000
+MAX_STEPS = 2 ** 17
+MAX_FILE_BYTES = 16 * 2 ** 20
 
-class MidiReadError(ValueError):
+
+class MidiReadError(StyleNetError, ValueError):
     """A file that cannot be used, with a reason a person can act on."""
 
     def __init__(self, path, reason: str):
@@ -377,9 +386,10 @@ class MidiPiece:
 
 def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
               data: bytes | None = None) -> MidiPiece:
-    """Read a Standard MIDI File (format 0 or 1) and gather its piano notes.
+    """Read a Standard MIDI File (format 0 or 1, or one wrapped in RIFF RMID) and gather its piano notes.
 
-    Raises MidiReadError with a one-line reason for an empty, truncated or otherwise unreadable file.
+    Raises MidiReadError with a one-line reason for an empty, truncated, oversized or otherwise unreadable
+    file.  Anything else that escapes is a bug.
     """
     import warnings
 
@@ -387,28 +397,29 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
     import pretty_midi
 
     path = str(path)
+    size = None if data is None else len(data)
     if data is None:
         try:
-            data = Path(path).read_bytes()
+            size = Path(path).stat().st_size
+            data = b"" if size > MAX_FILE_BYTES else Path(path).read_bytes()  # the header check says why
         except OSError as exc:
             raise MidiReadError(path, f"cannot read file ({exc.strerror or exc})") from None
-    if not data:
-        raise MidiReadError(path, "empty file (0 bytes)")
-    if not data.startswith(b"MThd"):
-        raise MidiReadError(path, "not a Standard MIDI File (no MThd header)")
+    data = _check_header(path, _unwrap_riff(path, data), size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             midi = mido.MidiFile(file=io.BytesIO(data))
             if not midi.tracks or not any(len(track) for track in midi.tracks):
                 raise MidiReadError(path, "MIDI file has no events")
+            _check_events(path, midi)
             # pretty_midi turns the event times into absolute ticks in place; we keep that view.
             pm = pretty_midi.PrettyMIDI(mido_object=midi)
     except MidiReadError:
         raise
+    except mido.midifiles.meta.KeySignatureError as exc:
+        raise MidiReadError(path, f"impossible key signature ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        raise MidiReadError(path, f"unreadable MIDI ({reason})") from None
+        raise MidiReadError(path, f"unreadable MIDI ({_parse_failure(exc)})") from None
     programs = tuple(programs)
     notes = [n for inst in pm.instruments if not inst.is_drum and inst.program in programs for n in inst.notes]
     pitch = np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes))
@@ -420,11 +431,79 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
                      int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
 
 
+def _parse_failure(exc: Exception) -> str:
+    """mido's and pretty_midi's complaint about malformed bytes, in words."""
+    if isinstance(exc, EOFError):
+        return "the file ends inside a chunk or an event; truncated?"
+    if isinstance(exc, (KeyError, IndexError, TypeError)):  # mido indexing into an event too short for its kind
+        return f"malformed event ({type(exc).__name__}: {exc})"
+    return str(exc).strip() or type(exc).__name__
+
+
+def _unwrap_riff(path: str, data: bytes) -> bytes:
+    """The SMF inside a RIFF RMID file (what Windows' MIDI tools save); other data unchanged."""
+    if not (data.startswith(b"RIFF") and data[8:12] == b"RMID"):
+        return data
+    position = 12
+    while position + 8 <= len(data):
+        tag, size = data[position:position + 4], struct.unpack("<L", data[position + 4:position + 8])[0]
+        if tag == b"data":
+            return data[position + 8:position + 8 + size]
+        position += 8 + size + (size & 1)  # RIFF chunks are padded to even length
+    raise MidiReadError(path, "RIFF MIDI (RMID) file without a 'data' chunk")
+
+
+def _check_header(path: str, data: bytes, size: int) -> bytes:
+    """Reject what the parsers would misread or divide by: the file must open with a sane MThd chunk."""
+    if size > MAX_FILE_BYTES:
+        raise MidiReadError(path, f"file of {size / 2 ** 20:.0f} MB is larger than the {MAX_FILE_BYTES // 2 ** 20} MB "
+                                  "StyleNet reads; piano MIDI files are far smaller")
+    if not data:
+        raise MidiReadError(path, "empty file (0 bytes)")
+    if not data.startswith(b"MThd"):
+        raise MidiReadError(path, "not a Standard MIDI File (no MThd header)")
+    if len(data) < 14:
+        raise MidiReadError(path, f"unreadable MIDI (header cut off after {len(data)} bytes)")
+    division = struct.unpack(">H", data[12:14])[0]
+    if division & 0x8000:
+        raise MidiReadError(path, "SMPTE time division (frames per second) is not supported; "
+                                  "re-save the file with ticks per quarter note")
+    if division == 0:
+        raise MidiReadError(path, "time division of 0 ticks per quarter note (corrupt header)")
+    return data
+
+
+def _check_events(path: str, midi) -> None:
+    """Reject, before pretty_midi reads it, a file whose tempo map is impossible or that runs absurdly long."""
+    longest = 0
+    for track in midi.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo" and msg.tempo <= 0:
+                raise MidiReadError(path, f"tempo event of {msg.tempo} microseconds per quarter note at tick {tick}")
+        longest = max(longest, tick)
+    if longest >= MAX_TICKS:
+        quarters = longest / midi.ticks_per_beat
+        raise MidiReadError(path, f"too long: its last event is at tick {longest:,} ({quarters:,.0f} quarter notes); "
+                                  f"StyleNet reads files shorter than {MAX_TICKS:,} ticks")
+
+
+def _check_length(path: str, score: "Score") -> None:
+    if score.n_steps > MAX_STEPS:
+        quarters = score.n_steps / score.steps_per_quarter
+        raise MidiReadError(path, f"too long: the piano part lasts {quarters:,.0f} quarter notes "
+                                  f"({score.n_steps:,} grid steps, about {quarters / 7200:.1f} hours at 120 qpm); "
+                                  f"StyleNet handles at most {MAX_STEPS:,} steps")
+
+
 def quantise(piece: MidiPiece) -> Score:
     """Snap the piece's piano notes to its beat grid (nearest step; see `make_score` for overlaps)."""
     grid = piece.grid
-    return make_score(piece.pitch, grid.seconds_to_steps(piece.start), grid.seconds_to_steps(piece.end),
-                      piece.velocity, grid.steps_per_quarter)
+    score = make_score(piece.pitch, grid.seconds_to_steps(piece.start), grid.seconds_to_steps(piece.end),
+                       piece.velocity, grid.steps_per_quarter)
+    _check_length(piece.path, score)  # before anyone allocates a [steps, 176] matrix
+    return score
 
 
 def score_to_midi(score: Score, grid: BeatGrid | None = None, program: int = 0):
@@ -448,7 +527,7 @@ def _piano_flags(track, programs) -> list[bool]:
     flags = []
     for msg in track:
         channel = getattr(msg, "channel", None)
-        if channel is None:
+        if channel is None or msg.is_meta:  # a channel_prefix meta event names a channel, maybe an impossible one
             flags.append(False)
             continue
         if msg.type == "program_change":

@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .fileio import StyleNetError, atomic_path, atomic_write_text
+from .fileio import InternalError, StyleNetError, atomic_path, atomic_write_text, one_file
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 DATASET_FORMAT = 2  # 2: pieces carry their meter map
@@ -163,23 +163,29 @@ def _reject(source: SourceFile, category: str, reason: str) -> dict:
 
 def process_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> dict:
     """Read, filter, encode and write one file.  Returns a manifest entry or a rejection (never raises
-    for a bad file: a batch must survive every kind of broken input)."""
-    import numpy as np
-
+    for a bad file, nor for a bug met on one: a batch must survive every kind of broken input)."""
     from . import codec
 
     if source.genre is None:
         return _reject(source, "no genre folder", "file sits directly in RAW_DIR; put it in RAW_DIR/<genre>/")
     try:
-        data = source.path.read_bytes()
-        piece = codec.load_midi(source.path, options.programs, options.steps_per_quarter, data=data)
-    except OSError as exc:
-        return _reject(source, "unreadable", f"cannot read file ({exc.strerror})")
+        with one_file(source.rel):
+            return _encode_source(source, options, out_dir)
     except codec.MidiReadError as exc:
-        category = "empty" if "empty" in exc.reason or "no events" in exc.reason else "unreadable"
+        category = ("empty" if "empty" in exc.reason or "no events" in exc.reason else
+                    "too long" if exc.reason.startswith("too long") else "unreadable")
         return _reject(source, category, exc.reason)
-    except Exception as exc:  # a parser bug on hostile input must not stop a batch of 1,383 files
-        return _reject(source, "unreadable", f"unreadable MIDI ({type(exc).__name__}: {exc})")
+    except StyleNetError as exc:
+        category = "internal error" if isinstance(exc, InternalError) else "unwritable"
+        return _reject(source, category, str(exc).removeprefix(f"{source.rel}: "))
+
+
+def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> dict:
+    import numpy as np
+
+    from . import codec
+
+    piece = codec.load_midi(source.path, options.programs, options.steps_per_quarter)
     if piece.n_notes == 0:
         why = "no piano notes"
         if piece.dropped_out_of_range:
@@ -219,6 +225,9 @@ def _process(job):
     return process_source(*job)
 
 
+RETRIED = {"unwritable", "internal error"}  # rejections that say nothing about the file: try it again next build
+
+
 def _load_previous(out_dir: Path, options: BuildOptions) -> dict[str, dict]:
     """Results of the last build with the same options, by source path (kept and rejected alike)."""
     try:
@@ -232,7 +241,8 @@ def _load_previous(out_dir: Path, options: BuildOptions) -> dict[str, dict]:
                 if (out_dir / entry["array"]).exists() and (out_dir / entry["midi"]).exists():
                     previous[entry["path"]] = entry
         for entry in build.get("rejected", []):
-            previous[entry["path"]] = entry
+            if entry["category"] not in RETRIED:
+                previous[entry["path"]] = entry
         return previous
     except (OSError, ValueError, KeyError):
         return {}
@@ -328,8 +338,13 @@ def load_piece(dataset_dir, entry: dict):
     """(score matrix uint8 [T, 176], velocity matrix float32 [T, 88]) of one manifest entry."""
     import numpy as np
 
-    with np.load(Path(dataset_dir) / entry["array"]) as arrays:
-        return arrays["score"], arrays["velocity"].astype(np.float32)
+    path = Path(dataset_dir) / entry["array"]
+    try:
+        with np.load(path) as arrays:
+            return arrays["score"], arrays["velocity"].astype(np.float32)
+    except Exception as exc:  # missing, truncated or foreign: the dataset, not StyleNet, is broken
+        raise StyleNetError(f"{path}: damaged dataset piece ({type(exc).__name__}: {exc}); "
+                            "rebuild it with `stylenet build-dataset`") from None
 
 
 def dataset_steps_per_quarter(dataset_dir) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text
+from .fileio import StyleNetError, atomic_write_text, skip_failure
 
 HUMANIZE_JITTER = 10.0
 SEED = 0
@@ -79,34 +79,38 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
     from .dataset import find_sources, load_meter_map, load_piece
 
     source = Path(source)
-    pieces = []
+    pieces, skipped = [], []
     if (source / "manifest.jsonl").exists():
         entries = _entries(source, split, genres, validation)
         if not entries:
             raise StyleNetError(f"{source}: no pieces of split {split!r} in genres {', '.join(genres)}", exit_code=2)
         for e in tqdm(entries, desc="loading", unit="piece", disable=not progress):
-            score, velocity = load_piece(source, e)
-            try:
-                meters = load_meter_map(source, e)
-            except StyleNetError:
-                meters = None  # an older dataset: fine for models that do not read metre
-            pieces.append(_notes(e["path"], e["genre"], score, velocity, meters))
-        return pieces
+            with skip_failure(source / e["array"], skipped):
+                score, velocity = load_piece(source, e)
+                try:
+                    meters = load_meter_map(source, e)
+                except StyleNetError:
+                    meters = None  # an older dataset: fine for models that do not read metre
+                pieces.append(_notes(e["path"], e["genre"], score, velocity, meters))
+        return _loaded(pieces, skipped, source, genres)
     if not source.is_dir():
         raise StyleNetError(f"{source}: not a built dataset or a folder of MIDI files", exit_code=2)
     for src in tqdm(find_sources(source), desc="loading", unit="file", disable=not progress):
         if src.genre not in genres:
             continue
-        try:
+        with skip_failure(src.path, skipped):
             piece = codec.load_midi(src.path, steps_per_quarter=steps_per_quarter)
-        except codec.MidiReadError as exc:
-            print(f"skipped: {exc}", file=sys.stderr)
-            continue
-        if piece.n_notes:
-            score_matrix, velocity = codec.encode(codec.quantise(piece))
-            pieces.append(_notes(src.rel, src.genre, score_matrix, velocity, piece.meter_map()))
+            if piece.n_notes:
+                score_matrix, velocity = codec.encode(codec.quantise(piece))
+                pieces.append(_notes(src.rel, src.genre, score_matrix, velocity, piece.meter_map()))
+    return _loaded(pieces, skipped, source, genres)
+
+
+def _loaded(pieces: list[EvalPiece], skipped: list, source: Path, genres: list[str]) -> list[EvalPiece]:
+    if skipped:
+        print(f"{len(skipped)} file(s) skipped, {len(pieces)} piece(s) loaded", file=sys.stderr)
     if not pieces:
-        raise StyleNetError(f"{source}: no MIDI files in genre folders {', '.join(genres)}", exit_code=2)
+        raise StyleNetError(f"{source}: no readable pieces in genres {', '.join(genres)}", exit_code=2)
     return pieces
 
 

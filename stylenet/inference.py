@@ -23,6 +23,7 @@ import numpy as np
 from .fileio import StyleNetError, atomic_path
 
 FORMAT = "stylenet-performer/1"
+PROJECTION_CHUNK = 4096  # steps whose input projection is computed at once (memory stays flat in T)
 
 
 @dataclass
@@ -37,19 +38,24 @@ class LSTMWeights:
         """x [T, in] -> h [T, u], starting from zero state; `reverse` reads the piece from its end."""
         t_len = x.shape[0]
         units = self.recurrent.shape[0]
-        projected = x @ self.kernel + self.bias  # every step's input contribution at once
         recurrent = self.recurrent
         h = np.zeros(units, np.float32)
         c = np.zeros(units, np.float32)
         out = np.empty((t_len, units), np.float32)
-        steps = range(t_len - 1, -1, -1) if reverse else range(t_len)
         u2, u3 = 2 * units, 3 * units
-        for t in steps:
-            z = projected[t] + h @ recurrent
-            gates = 1.0 / (1.0 + np.exp(-z))  # sigmoid for i, f, o; the c slice is replaced below
-            c = gates[units:u2] * c + gates[:units] * np.tanh(z[u2:u3])
-            h = gates[u3:] * np.tanh(c)
-            out[t] = h
+        starts = range(0, t_len, PROJECTION_CHUNK)
+        for start in (reversed(starts) if reverse else starts):
+            # The input contribution of a chunk of steps at once: one matrix product, without holding a
+            # [T, 4 units] array for a long piece.
+            projected = x[start:start + PROJECTION_CHUNK] @ self.kernel
+            projected += self.bias
+            offsets = range(len(projected) - 1, -1, -1) if reverse else range(len(projected))
+            for i in offsets:
+                z = projected[i] + h @ recurrent
+                gates = 1.0 / (1.0 + np.exp(-z))  # sigmoid for i, f, o; the c slice is replaced below
+                c = gates[units:u2] * c + gates[:units] * np.tanh(z[u2:u3])
+                h = gates[u3:] * np.tanh(c)
+                out[start + i] = h
         return out
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
-from .fileio import StyleNetError, atomic_write_bytes
+from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
 
 DYNAMICS = {"ppp": 16, "pp": 33, "p": 49, "mp": 64, "mf": 80, "f": 96, "ff": 112, "fff": 127}
 MAX_CONTRAST = 4.0
@@ -141,10 +141,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     if output.exists() and not force:
         raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
     with timings.phase("read+encode"):
-        try:
-            piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
-        except codec.MidiReadError as exc:
-            raise StyleNetError(str(exc)) from None
+        piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
         if piece.n_notes == 0:
             raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
         score = codec.quantise(piece)
@@ -226,20 +223,18 @@ def _perform_all(args, performer, timings: Timings) -> int:
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     single = len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
     if single:
-        result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
-                              shaping, args.quantize, args.plot, args.force, timings)
+        with one_file(inputs[0]):
+            result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
+                                  shaping, args.quantize, args.plot, args.force, timings)
         print(result.line())
         if result.plot:
             print(f"plot: {result.plot}")
         return 0
-    failed = 0
+    skipped = []
     for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
-        try:
+        with skip_failure(source, skipped, tqdm.write):
             result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
                                   shaping, args.quantize, args.plot, args.force, timings)
             tqdm.write(result.line())
-        except StyleNetError as exc:
-            failed += 1
-            tqdm.write(f"skipped: {exc}", file=sys.stderr)
-    print(f"{len(inputs) - failed} performed, {failed} skipped")
-    return 1 if failed else 0
+    print(f"{len(inputs) - len(skipped)} performed, {len(skipped)} skipped")
+    return 1 if skipped else 0

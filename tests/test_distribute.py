@@ -11,27 +11,15 @@ SCRIPT = r"""
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import keras
-from stylenet.model import build_model
 from stylenet.train import Stepper
-
-def setup(strategy):
-    keras.utils.set_random_seed(0)
-    with strategy.scope() if strategy else tf.name_scope("single"):
-        model = build_model(["jazz", "pop"], units=8, genre_layers=1, keep_prob=1.0)
-        opt = keras.optimizers.SGD(0.5)  # not Adam: Adam would hide a wrongly scaled gradient
-        opt.build(model.trainable_variables)
-    return model, opt
+from tests.distfix import batch, setup
 
 strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
 single, opt1 = setup(None)
 mirrored, opt2 = setup(strategy)
 for a, b in zip(single.variables, mirrored.variables):
     b.assign(a.numpy())
-rng = np.random.default_rng(0)
-x = (rng.random((4, 20, 176)) < 0.1).astype("float32")
-y = rng.random((4, 20, 88)).astype("float32")
-w, keep = np.ones((4, 20), "float32"), np.ones((4,), "float32")
+x, y, w, keep = batch()
 s1, s2 = Stepper(single, opt1, "mse"), Stepper(mirrored, opt2, "mse", strategy)
 st1, st2 = single.zero_states(4), mirrored.zero_states(4)
 for genre in ["jazz", "pop", "jazz"]:

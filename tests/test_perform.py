@@ -137,6 +137,34 @@ def test_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "s.jazz.mid").exists()
 
 
+def _rewrite_header(src, dst, change):
+    import json
+
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(str(arrays.pop("header")))
+    change(header)
+    np.savez(dst, header=np.array(json.dumps(header)), **arrays)
+    return dst
+
+
+def test_a_model_from_before_input_layouts_still_performs(tmp_path, model_file, capsys):
+    """Models saved before the header named an input layout read the 176 score columns alone."""
+    old = _rewrite_header(model_file, tmp_path / "old.npz", lambda h: h.pop("inputs", None))
+    assert Performer.load(old).inputs == []
+    src = write_song(tmp_path / "s.mid", expressive_song(20))
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(old)]) == 0
+
+
+def test_a_model_reading_an_unknown_input_is_refused_in_one_line(tmp_path, model_file, capsys):
+    future = _rewrite_header(model_file, tmp_path / "future.npz", lambda h: h.update(inputs=["harmony"]))
+    src = write_song(tmp_path / "s.mid", expressive_song(20))
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(future)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("future.npz: model reads input 'harmony', which this StyleNet does not know; upgrade StyleNet")
+    assert "\n" not in err
+
+
 def test_bad_flags_are_rejected(tmp_path, model_file, capsys):
     for flags in (["--strength", "1.5"], ["--level", "loud"], ["--contrast", "-1"]):
         with pytest.raises(SystemExit) as exit_info:
