@@ -4,6 +4,7 @@ validation split (the pieces each run holds out of `train`; the `test` split is 
     python scripts/ablate.py                      # every row not done yet, then the table
     python scripts/ablate.py --rows shipped onset # some rows
     python scripts/ablate.py --table              # the table of the rows done so far
+    python scripts/ablate.py --rescore            # score the trained rows again (after a change to perform)
     python scripts/ablate.py --runs DIR --epochs 3 --jobs 2
 
 A row is `stylenet train --config CONFIG --set ...` for `--epochs` epochs (same for every row, no early
@@ -117,9 +118,15 @@ def main() -> None:
     parser.add_argument("--dataset", default="build/dataset")
     parser.add_argument("--jobs", type=int, default=1, help="rows trained at once (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="only print the table of the rows done")
+    parser.add_argument("--rescore", action="store_true", help="score the rows trained so far again, train none")
     args = parser.parse_args()
     runs = Path(args.runs).resolve()
-    if not args.table:
+    if args.rescore:
+        for row in args.rows:
+            if (runs / row / "validation.json").exists():
+                score_row(row, runs / row, json.loads((runs / row / "validation.json").read_text())["epochs"],
+                          args.dataset)
+    elif not args.table:
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda row: run_row(row, runs, args.epochs, args.dataset), args.rows))
     print(table(runs, args.rows))
