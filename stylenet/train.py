@@ -334,8 +334,8 @@ class Stepper:
             states = [(split(h), split(c)) for h, c in states]
             loss, new_states = distributed_step(split(score), split(target), split(weight), split(keep), states)
 
-            def gather(value):
-                return tf.concat(strategy.experimental_local_results(value), axis=0)
+            def gather(value):  # every replica's lanes, on every worker (the next window needs them all)
+                return strategy.gather(value, axis=0)
 
             return loss, [(gather(h), gather(c)) for h, c in new_states]
 

@@ -33,12 +33,14 @@ for a, b in zip(single.variables, multi.variables):
     b.assign(a.numpy())
 x, y, w, keep = batch()  # every worker holds the same global batch and takes its own lanes
 initial = [v.numpy() for v in single.trainable_variables]
-l1, _ = Stepper(single, opt1, "mse").train("jazz", x, y, w, keep, single.zero_states(4))
-l2, _ = Stepper(multi, opt2, "mse", strategy).train("jazz", x, y, w, keep, multi.zero_states(4))
+l1, s1 = Stepper(single, opt1, "mse").train("jazz", x, y, w, keep, single.zero_states(4))
+l2, s2 = Stepper(multi, opt2, "mse", strategy).train("jazz", x, y, w, keep, multi.zero_states(4))
+states = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for pa, pb in zip(s1, s2) for a, b in zip(pa, pb))
 moved = max(float(np.abs(a.numpy() - b).max()) for a, b in zip(single.trainable_variables, initial))
 diff = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(single.trainable_variables, multi.trainable_variables))
 print("RESULT", json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": [float(l1), float(l2)],
-                            "diff": diff, "moved": moved}))
+                            "diff": diff, "moved": moved, "state_diff": states,
+                            "state_lanes": [int(np.asarray(h).shape[0]) for h, _ in s2]}))
 """
 
 
@@ -79,3 +81,5 @@ def test_two_workers_on_loopback_take_the_single_process_step():
         assert abs(result["loss"][0] - result["loss"][1]) < 1e-5
         assert result["moved"] > 1e-3  # the step changed the weights, so equal weights mean equal steps
         assert result["diff"] < 1e-5
+        assert all(lanes == 4 for lanes in result["state_lanes"])  # each worker gets back every lane's state
+        assert result["state_diff"] < 1e-5  # ... equal to the single-process step's
