@@ -431,3 +431,19 @@ def test_a_run_from_before_the_levers_existed_resumes(dataset, tmp_path):
     del saved["model"]["inputs"]
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     assert train(tiny(dataset, epochs=2), run, progress=False).epochs_done == 2
+
+
+def test_a_model_performs_on_the_grid_its_dataset_was_built_at(tmp_path):
+    """A run on an eighth-of-a-quarter grid exports a performer that quantises at 8 steps per quarter."""
+    from stylenet.dataset import BuildOptions
+    from stylenet.inference import performer_from_run
+
+    raw = tmp_path / "raw"
+    for genre in GENRES:
+        for i in range(3):
+            write_song(raw / genre / f"{i}.mid", _genre_song(genre, i, 60))
+    build_dataset(raw, tmp_path / "ds", options=BuildOptions(steps_per_quarter=8), jobs=1, progress=False)
+    config = tiny(tmp_path / "ds", epochs=1, window=16)
+    config.data.validation_fraction = 0.0
+    train(config, tmp_path / "run", progress=False)
+    assert performer_from_run(tmp_path / "run").steps_per_quarter == 8
