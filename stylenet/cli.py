@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="0..1: blend with the input's own velocities (default: %(default)s = all model)")
     perform.add_argument("--level", type=_level, metavar="L", help="overall level: ppp pp p mp mf f ff fff, "
                          "a MIDI velocity, 'input' (the file's own), 'genre' (the genre's typical level) or "
-                         "'model' (the level the model predicts); default: DEFAULT")
+                         "'model' (the level the model predicts; the default)")
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' = the genre's typical human spread (default), "
                               "a factor, or 1 = raw model output")
@@ -153,7 +153,7 @@ def _unit_interval(text: str) -> float:
 
 
 def _level(text: str):
-    from .perform import parse_level
+    from .shaping import parse_level
 
     try:
         return parse_level(text)
@@ -162,7 +162,7 @@ def _level(text: str):
 
 
 def _contrast(text: str):
-    from .perform import parse_contrast
+    from .shaping import parse_contrast
 
     try:
         return parse_contrast(text)
@@ -214,7 +214,7 @@ def _run_train(args) -> int:
 def _run_perform(args) -> int:
     from .perform import run
 
-    return run(args)
+    return run(args, STARTED)
 
 
 def _run_evaluate(args) -> int:

@@ -150,7 +150,7 @@ def note_metrics(predicted: list[np.ndarray], truth: list[np.ndarray]) -> dict:
 def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
     from tqdm import tqdm
 
-    from .perform import DEFAULT_LEVEL, Shaping, shape
+    from .shaping import DEFAULT_LEVEL, Shaping, shape
 
     OTHER_LEVEL = "genre" if DEFAULT_LEVEL == "model" else "model"
 

@@ -12,7 +12,8 @@ from stylenet import codec
 from stylenet.cli import main
 from stylenet.evaluate import EvalPiece, evaluate, markdown_table, note_metrics, wasserstein
 from stylenet.inference import Performer
-from stylenet.perform import DYNAMICS, Shaping, perform_file, shape
+from stylenet.perform import perform_file
+from stylenet.shaping import Shaping
 from tests.midifix import N, Song, expressive_song, write_song
 from tests.modelfix import random_performer
 
@@ -183,22 +184,6 @@ def test_quantize_writes_the_paper_decode(tmp_path, model_file):
 
 
 # ------------------------------------------------------------------------------------------ shaping
-
-def test_shape_level_and_contrast():
-    predicted = np.array([50.0, 60.0, 70.0])
-    own = np.array([30.0, 30.0, 40.0])
-    stats = {"piece_std": 15.0, "mean": 77.0}
-    assert np.allclose(shape(predicted, own, Shaping(contrast=1.0, level="model"), stats), predicted)
-    assert np.allclose(shape(predicted, own, Shaping(contrast=2.0, level="model"), stats), [40, 60, 80])
-    auto = shape(predicted, own, Shaping(level="model"), {"piece_std": 16.329931618554522})
-    assert np.isclose(auto.std(), 16.329931618554522) and np.isclose(auto.mean(), 60)
-    assert np.isclose(shape(predicted, own, Shaping(level="ff", contrast=1.0)).mean(), DYNAMICS["ff"])
-    assert np.isclose(shape(predicted, own, Shaping(level="input", contrast=1.0)).mean(), own.mean())
-    assert np.isclose(shape(predicted, own, Shaping(level=90.0, contrast=1.0)).mean(), 90)
-    assert np.isclose(shape(predicted, own, Shaping(level="genre", contrast=1.0), stats).mean(), 77.0)
-    squeezed = shape(np.array([60.0, 60.1]), own[:2], Shaping(level="model"), {"piece_std": 50.0})
-    assert np.isclose(squeezed.std(), 0.05 * 4)  # the auto stretch is capped at 4x
-
 
 # ------------------------------------------------------------------------------------------ evaluate
 
