@@ -43,6 +43,12 @@ def main() -> None:
         "name": "StyleNet (Malik & Ek 2017), classical / jazz / pop",
         "date": datetime.date.today().isoformat(),
         "data": {"source": "../shared/data (piano-midi.de, Doug McKenzie jazz recordings, POP909), split 'train'",
+                 "licences": {
+                     "classical": "piano-midi.de (Bernd Krueger): the site's own terms, reported as CC BY-SA 3.0 DE; "
+                                  "credit Bernd Krueger; study and research use",
+                     "jazz": "Doug McKenzie's jazz piano recordings: no licence stated; research use only, "
+                             "not redistributed",
+                     "pop": "POP909 (Music X Lab): MIT"},
                  "train_pieces_before_validation_holdout": train_pieces,
                  "velocity_stats": shipped.stats},
         "training": {"epochs": shipped.info.get("epoch"), "weights": shipped.info.get("weights"),
