@@ -72,9 +72,8 @@ def score_row(row: str, run_dir: Path, epochs: int, dataset: str) -> dict:
     from stylenet.inference import performer_from_run
 
     performer = performer_from_run(run_dir)
-    config = performer.info["config"]
-    pieces = load_pieces(dataset, "validation", performer.genres, False,
-                         {**config["data"], "seed": config["train"]["seed"]}, performer.steps_per_quarter)
+    pieces = load_pieces(dataset, "validation", performer.genres, False, performer.info["config"],
+                         performer.steps_per_quarter)
     results = evaluate(performer, pieces, False)["results"]
     out = {"row": row, "epochs": epochs, "best_epoch": performer.info.get("epoch"), "results": results}
     atomic_write_text(run_dir / "validation.json", json.dumps(out, indent=1, allow_nan=True) + "\n")

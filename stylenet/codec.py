@@ -308,9 +308,23 @@ def metre_features(meters: np.ndarray, n_steps: int, steps_per_quarter: int = DE
     return out
 
 
+OPTIONAL_INPUTS = {"metre": METRE_CHANNELS}  # input name -> its channels, after the 176 score columns
+
+
 def input_columns(inputs=()) -> int:
     """Width of the network's input: the 176 score columns, then each optional input's channels."""
-    return SCORE_COLUMNS + sum(len(METRE_CHANNELS) for name in inputs if name == "metre")
+    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs)
+
+
+def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+                   ) -> np.ndarray | None:
+    """The optional input channels [T, F] float32 of a model's layout `inputs` (None when it has none)."""
+    parts = []
+    for name in inputs:
+        if name not in OPTIONAL_INPUTS:
+            raise ValueError(f"unknown model input {name!r}")
+        parts.append(metre_features(np.zeros((0, 3)) if meters is None else meters, n_steps, steps_per_quarter))
+    return np.concatenate(parts, axis=1) if parts else None
 
 
 def encode_input(score_matrix: np.ndarray, meters=None, inputs=(), steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
@@ -318,15 +332,11 @@ def encode_input(score_matrix: np.ndarray, meters=None, inputs=(), steps_per_qua
     """The network's input [T, input_columns(inputs)] float32: the score matrix, then optional channels.
 
     `inputs` is the model's recorded layout (e.g. ["metre"]); training, evaluation and `perform` all
-    build their input here, so a model always reads what it was trained on.
+    build their input from `input_channels`, so a model always reads what it was trained on.
     """
-    parts = [np.asarray(score_matrix, np.float32)]
-    for name in inputs:
-        if name != "metre":
-            raise ValueError(f"unknown model input {name!r}")
-        parts.append(metre_features(np.zeros((0, 3)) if meters is None else meters, len(score_matrix),
-                                    steps_per_quarter))
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    score = np.asarray(score_matrix, np.float32)
+    extra = input_channels(meters, len(score), inputs, steps_per_quarter)
+    return score if extra is None else np.concatenate([score, extra], axis=1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .codec import OPTIONAL_INPUTS
 from .fileio import StyleNetError
 
 LOSSES = ("mse", "masked_mse", "onset_mse")
-INPUTS = ("metre",)  # optional input channels beside the paper's 176 score columns
 LR_SCHEDULES = ("constant", "cosine")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
@@ -154,7 +154,7 @@ def _check(config: Config) -> None:
     need(t.clip_norm > 0, "train.clip_norm: must be > 0 (the paper uses 10)")
     need(t.loss in LOSSES, f"train.loss: must be one of {', '.join(LOSSES)}, got {t.loss!r}")
     for name in m.inputs:
-        need(name in INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(INPUTS)})")
+        need(name in OPTIONAL_INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(OPTIONAL_INPUTS)})")
     need(len(set(m.inputs)) == len(m.inputs), f"model.inputs: an input is listed twice ({m.inputs})")
     need(t.spread_weight >= 0, "train.spread_weight: must be >= 0 (0 = off)")
     need(0 <= t.transpose <= 12, "train.transpose: must be 0..12 semitones (0 = off)")

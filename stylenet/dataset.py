@@ -336,12 +336,20 @@ def load_manifest(dataset_dir) -> list[dict]:
 
 def load_piece(dataset_dir, entry: dict):
     """(score matrix uint8 [T, 176], velocity matrix float32 [T, 88]) of one manifest entry."""
+    score, velocity, _ = load_piece_and_meters(dataset_dir, entry)
+    return score, velocity
+
+
+def load_piece_and_meters(dataset_dir, entry: dict):
+    """(score, velocity, meter map [(step, numerator, denominator)] or None for a dataset built before
+    pieces carried it) of one manifest entry, read in one pass."""
     import numpy as np
 
     path = Path(dataset_dir) / entry["array"]
     try:
         with np.load(path) as arrays:
-            return arrays["score"], arrays["velocity"].astype(np.float32)
+            meters = arrays["meters"] if "meters" in arrays.files else None
+            return arrays["score"], arrays["velocity"].astype(np.float32), meters
     except Exception as exc:  # missing, truncated or foreign: the dataset, not StyleNet, is broken
         raise StyleNetError(f"{path}: damaged dataset piece ({type(exc).__name__}: {exc}); "
                             "rebuild it with `stylenet build-dataset`") from None
@@ -353,17 +361,6 @@ def dataset_steps_per_quarter(dataset_dir) -> int:
         return int(json.loads((Path(dataset_dir) / "build.json").read_text())["options"]["steps_per_quarter"])
     except (OSError, ValueError, KeyError, TypeError):
         return 4
-
-
-def load_meter_map(dataset_dir, entry: dict):
-    """The piece's meter map [(step, numerator, denominator)] (see `codec.MidiPiece.meter_map`)."""
-    import numpy as np
-
-    with np.load(Path(dataset_dir) / entry["array"]) as arrays:
-        if "meters" not in arrays.files:
-            raise StyleNetError(f"{dataset_dir}: built before pieces carried their meter map; rebuild it with "
-                                "`stylenet build-dataset` (needed for model.inputs: metre)", exit_code=2)
-        return arrays["meters"]
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:

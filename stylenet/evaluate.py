@@ -48,49 +48,44 @@ def _notes(name, genre, score, velocity, meters=None) -> EvalPiece:
     return EvalPiece(name, genre, score, np.rint(velocity[step, key].astype(np.float64) * 127), step, key, meters)
 
 
-def _entries(source: Path, split: str | None, genres: list[str], validation: dict | None) -> list[dict]:
-    """Manifest entries of a split.  `validation` (a run's data config and seed) picks the pieces that run
-    held out of its `train` split, exactly as training did: the split to tune on."""
+def _entries(source: Path, split: str | None, genres: list[str], run_config: dict | None) -> list[dict]:
+    """Manifest entries of a split.  `validation` needs the model's training config (`run_config`, as
+    recorded in a run or an exported model) and picks the pieces that run held out of its `train` split,
+    exactly as training did: the split to tune on."""
     from .dataset import load_manifest
 
     manifest = load_manifest(source)
     if split != "validation":
         return [e for e in manifest if (split is None or e["split"] == split) and e["genre"] in genres]
-    if not validation:
+    if not run_config:
         raise StyleNetError("--split validation: needs a model that records its training config "
                             "(a run directory or a model exported from one)", exit_code=2)
-    from .train import split_validation
+    from .config import config_from_dict
+    from .train import split_genre
 
-    entries = []
-    for genre in genres:
-        train = [e for e in manifest if e["split"] == "train" and e["genre"] == genre]
-        if validation.get("max_pieces_per_genre"):
-            train = train[:validation["max_pieces_per_genre"]]
-        entries += split_validation(train, validation["validation_fraction"], validation["seed"])[1]
-    return entries
+    config = config_from_dict(run_config)
+    return [e for genre in genres for e in split_genre(
+        [e for e in manifest if e["split"] == "train" and e["genre"] == genre], config.data, config.train.seed)[1]]
 
 
 def load_pieces(source, split: str | None, genres: list[str], progress: bool = True,
-                validation: dict | None = None, steps_per_quarter: int = 4) -> list[EvalPiece]:
-    """Pieces from a built dataset (filtered by split) or a folder of MIDI files (RAW/<genre>/...)."""
+                run_config: dict | None = None, steps_per_quarter: int = 4) -> list[EvalPiece]:
+    """Pieces from a built dataset (filtered by split) or a folder of MIDI files (RAW/<genre>/...).
+    `run_config`: the model's training config, for split `validation`."""
     from tqdm import tqdm
 
     from . import codec
-    from .dataset import find_sources, load_meter_map, load_piece
+    from .dataset import find_sources, load_piece_and_meters
 
     source = Path(source)
     pieces, skipped = [], []
     if (source / "manifest.jsonl").exists():
-        entries = _entries(source, split, genres, validation)
+        entries = _entries(source, split, genres, run_config)
         if not entries:
             raise StyleNetError(f"{source}: no pieces of split {split!r} in genres {', '.join(genres)}", exit_code=2)
         for e in tqdm(entries, desc="loading", unit="piece", disable=not progress):
             with skip_failure(source / e["array"], skipped):
-                score, velocity = load_piece(source, e)
-                try:
-                    meters = load_meter_map(source, e)
-                except StyleNetError:
-                    meters = None  # an older dataset: fine for models that do not read metre
+                score, velocity, meters = load_piece_and_meters(source, e)  # no meters: an older dataset
                 pieces.append(_notes(e["path"], e["genre"], score, velocity, meters))
         return _loaded(pieces, skipped, source, genres)
     if not source.is_dir():
@@ -152,7 +147,8 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
 
     from .shaping import DEFAULT_LEVEL, Shaping, shape
 
-    OTHER_LEVEL = "genre" if DEFAULT_LEVEL == "model" else "model"
+    other_level = "genre" if DEFAULT_LEVEL == "model" else "model"  # scored beside the default, for comparison
+    calibrations = (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {other_level})", other_level))
 
     rng = np.random.default_rng(SEED)
     genres = [g for g in performer.genres if any(p.genre == g for p in pieces)]
@@ -170,8 +166,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
                 raw = velocity[piece.step, piece.key].astype(np.float64) * 127
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
-                    for name, level in (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {OTHER_LEVEL})",
-                                                                               OTHER_LEVEL)):
+                    for name, level in calibrations:
                         calibrated = shape(raw, piece.truth, Shaping(level=level), performer.stats.get(g))
                         predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
                 else:
@@ -243,12 +238,8 @@ def run(args) -> int:
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
-    validation = None
-    config = performer.info.get("config")
-    if config:
-        validation = {**config["data"], "seed": config["train"]["seed"]}
     pieces = load_pieces(args.source, None if args.split == "all" else args.split, genres, not args.quiet,
-                         validation, performer.steps_per_quarter)
+                         performer.info.get("config"), performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, not args.quiet)
     meta = {"source": str(args.source), "split": args.split, "model": str(args.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .codec import OPTIONAL_INPUTS, encode_input
 from .fileio import StyleNetError, atomic_path
 
 FORMAT = "stylenet-performer/1"
@@ -82,8 +83,6 @@ class Performer:
     def velocities(self, score: np.ndarray, genre: str, meters=None) -> np.ndarray:
         """score [T, 176] (and the piece's meter map, for a model that reads metre) -> predicted velocity
         matrix [T, 88] (velocity / 127; read it at onsets)."""
-        from .codec import encode_input
-
         if genre not in self.genre_nets:
             raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
         hidden = self.interpretation.run(encode_input(score, meters, self.inputs, self.steps_per_quarter))
@@ -156,7 +155,7 @@ class Performer:
                                 [lstm(f"{g}/backward_{i}") for i in range(header["layers"])],
                                 arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
                 for g in header["genres"]}
-        unknown = [name for name in header.get("inputs", []) if name not in ("metre",)]
+        unknown = [name for name in header.get("inputs", []) if name not in OPTIONAL_INPUTS]
         if unknown:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")

@@ -81,11 +81,19 @@ def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[l
     return train, val
 
 
+def split_genre(train_entries: list[dict], data_config, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train, validation) entries of one genre's `train`-split pieces, as a run with this data config and
+    seed chooses them (`evaluate --split validation` rebuilds the held-out half with it)."""
+    if data_config.max_pieces_per_genre:
+        train_entries = train_entries[:data_config.max_pieces_per_genre]
+    return split_validation(train_entries, data_config.validation_fraction, seed)
+
+
 def load_training_data(config: Config, progress: bool = True) -> TrainingData:
     from tqdm import tqdm
 
-    from .codec import encode_input
-    from .dataset import load_manifest, load_meter_map, load_piece
+    from .codec import DEFAULT_STEPS_PER_QUARTER, input_channels
+    from .dataset import load_manifest, load_piece_and_meters
 
     dataset = Path(config.data.dataset)
     try:
@@ -101,20 +109,19 @@ def load_training_data(config: Config, progress: bool = True) -> TrainingData:
         if not entries:
             raise ConfigError(f"data.genres: no 'train' pieces of genre {genre!r} in {dataset} "
                               f"(it has: {', '.join(available) or 'none'})")
-        if config.data.max_pieces_per_genre:
-            entries = entries[:config.data.max_pieces_per_genre]
-        chosen[genre] = split_validation(entries, config.data.validation_fraction, config.train.seed)
+        chosen[genre] = split_genre(entries, config.data, config.train.seed)
     total = sum(len(t) + len(v) for t, v in chosen.values())
     with tqdm(total=total, desc="loading pieces", unit="piece", disable=not progress) as bar:
         for genre, (train, val) in chosen.items():
             for part, entries in ((data.train, train), (data.validation, val)):
                 part[genre] = []
                 for e in entries:
-                    score, velocity = load_piece(dataset, e)
-                    extra = None
-                    if config.model.inputs:
-                        extra = encode_input(score, load_meter_map(dataset, e), config.model.inputs,
-                                             e.get("steps_per_quarter", 4))[:, score.shape[1]:]
+                    score, velocity, meters = load_piece_and_meters(dataset, e)
+                    if config.model.inputs and meters is None:
+                        raise ConfigError(f"model.inputs: {dataset} was built before pieces carried their meter "
+                                          "map; rebuild it with `stylenet build-dataset`")
+                    extra = input_channels(meters, len(score), config.model.inputs,
+                                           e.get("steps_per_quarter", DEFAULT_STEPS_PER_QUARTER))
                     part[genre].append(Piece(e["path"], score, velocity.astype(np.float16), extra))
                     bar.update()
     longest = max(len(p.score) for pieces in data.train.values() for p in pieces)
@@ -163,10 +170,10 @@ def make_batch(pieces: list[Piece], slots: list[Slot], window: int, context: int
     sounding key stays on the keyboard: the same touch on another key teaches the net that dynamics
     follow the music's shape, not absolute pitch alone.
     """
-    from .codec import N_KEYS
+    from .codec import N_KEYS, SCORE_COLUMNS
 
     b, length = len(slots), window + 2 * context
-    columns = pieces[0].inputs(0, 1).shape[1] if pieces else 176
+    columns = pieces[0].inputs(0, 1).shape[1] if pieces else SCORE_COLUMNS
     inputs = np.zeros((b, length, columns), np.float32)
     velocity = np.zeros((b, length, N_KEYS), np.float32)
     weight = np.zeros((b, length), np.float32)
@@ -601,8 +608,7 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
                                 config.model.keep_prob, config.model.inputs)
         finally:
             keras.config.set_dtype_policy(policy)
-        optimizer = _optimizer(keras, t, len(epoch_plan(data, t.batch_size, t.window, t.seed, 0)
-                                                [:t.max_batches_per_epoch]))
+        optimizer = _optimizer(keras, t, data)
         optimizer.build(model.trainable_variables)
     stepper = Stepper(model, optimizer, t.loss, strategy, t.spread_weight)
 
@@ -686,11 +692,12 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     return RunResult(run_dir, meta["epoch"], meta["global_step"], history, stopped)
 
 
-def _optimizer(keras, t, batches_per_epoch: int):
+def _optimizer(keras, t, data: TrainingData):
     """Adam with the paper's clipping; optionally a cosine learning-rate decay over the whole run and an
     exponential moving average of the weights (`train.ema`), which `averaged_weights` swaps in."""
     learning_rate = t.learning_rate
     if t.lr_schedule == "cosine":
+        batches_per_epoch = len(epoch_plan(data, t.batch_size, t.window, t.seed, 0)[:t.max_batches_per_epoch])
         learning_rate = keras.optimizers.schedules.CosineDecay(
             t.learning_rate, decay_steps=max(1, t.epochs * batches_per_epoch), alpha=t.lr_floor)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=t.clip_norm,

@@ -408,7 +408,7 @@ def test_every_lever_trains_resumes_and_exports_what_perform_reads(dataset, tmp_
     performer = performer_from_run(run)
     assert performer.inputs == ["metre"]
     # the validation split evaluate rebuilds is the one the run held out
-    held = load_pieces(dataset, "validation", GENRES, False, {**config.to_dict()["data"], "seed": config.train.seed})
+    held = load_pieces(dataset, "validation", GENRES, False, config.to_dict())
     from stylenet.train import load_training_data
 
     data = load_training_data(config, progress=False)
