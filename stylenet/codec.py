@@ -113,6 +113,11 @@ class BeatGrid:
     def seconds_to_steps(self, seconds) -> np.ndarray:
         return self.ticks_to_steps(self.seconds_to_ticks(seconds))
 
+    def ticks_to_seconds(self, ticks) -> np.ndarray:
+        quarters = np.asarray(ticks, dtype=np.float64) / self.ticks_per_quarter
+        i = np.clip(np.searchsorted(self.change_quarters, quarters, side="right") - 1, 0, None)
+        return self.change_times[i] + (quarters - self.change_quarters[i]) * 60.0 / self.qpm[i]
+
     def steps_to_seconds(self, steps) -> np.ndarray:
         quarters = np.asarray(steps, dtype=np.float64) / self.steps_per_quarter
         i = np.clip(np.searchsorted(self.change_quarters, quarters, side="right") - 1, 0, None)
@@ -349,6 +354,10 @@ class MidiPiece:
 
     `notes` holds every note of a piano instrument (non-drum, program in `programs`) inside the 88 keys,
     merged into one part; `dropped_out_of_range` counts the piano notes outside A0..C8.
+
+    `grid` is the beat grid the notes are quantised on: the file's own tempo map, unless the piece was
+    read on its beats (`beats.conform`), in which case `file_grid` keeps the file's tempo map (to find the
+    file's events) and `meters_override` the beats' meter map.
     """
 
     path: str
@@ -361,6 +370,8 @@ class MidiPiece:
     velocity: np.ndarray
     dropped_out_of_range: int
     grid: BeatGrid = field(repr=False, default=None)
+    file_grid: BeatGrid | None = field(repr=False, default=None)
+    meters_override: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def n_notes(self) -> int:
@@ -369,7 +380,10 @@ class MidiPiece:
     @property
     def meters(self) -> list[str]:
         """Time signatures in order of appearance; MIDI's default 4/4 when the file names none."""
-        found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
+        if self.meters_override is not None:
+            found = [f"{n}/{d}" for _, n, d in self.meters_override]
+        else:
+            found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
         return list(dict.fromkeys(found)) or ["4/4"]
 
     def meter_map(self) -> np.ndarray:
@@ -378,6 +392,8 @@ class MidiPiece:
         Impossible signatures (a zero numerator or a denominator that is not a power of two) are left
         out; of several on one step the last one written wins, as a sequencer would read them.
         """
+        if self.meters_override is not None:
+            return np.asarray(self.meters_override, np.int64).reshape(-1, 3)
         rows = {}
         for ts in self.pm.time_signature_changes:
             n, d = int(ts.numerator), int(ts.denominator)
@@ -614,6 +630,8 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: fl
             ticks = np.fromiter((track[i].time for i in struck), dtype=np.int64, count=len(struck))
             keys = np.fromiter((track[i].note for i in struck), dtype=np.int64, count=len(struck)) - LOWEST_KEY
             own = np.fromiter((track[i].velocity for i in struck), dtype=np.float64, count=len(struck))
+            if piece.file_grid is not None:  # read on other beats than the file's: via the note's time
+                ticks = piece.grid.seconds_to_ticks(piece.file_grid.ticks_to_seconds(ticks))
             steps = np.minimum(piece.grid.ticks_to_steps(ticks), len(velocity_matrix) - 1)
             predicted = np.asarray(velocity_matrix, dtype=np.float64)[steps, keys] * 127.0
             blended = np.clip(np.rint(strength * predicted + (1.0 - strength) * own), 1, 127).astype(np.int64)
