@@ -15,6 +15,7 @@ EXAMPLES = {
     "train": "stylenet train --config configs/stylenet.yaml --set train.epochs=20",
     "perform": "stylenet perform song.mid --genre jazz --plot",
     "evaluate": "stylenet evaluate build/dataset --split test",
+    "conform": "stylenet conform performance.mid --beats performance_annotations.txt -o on_beats.mid",
 }
 
 
@@ -70,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Encode every MIDI file under RAW_DIR/<genre>/ into score and velocity matrices, "
                     "with a manifest and a report of every rejected file.",
         epilog=f"example:\n  {EXAMPLES['build-dataset']}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("raw_dir", metavar="RAW_DIR", help="folder with one sub-folder per genre")
+    build.add_argument("raw_dir", metavar="RAW_DIR", nargs="?",
+                       help="folder with one sub-folder per genre (may be left out with --asap)")
     build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
     build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
                        "without it every piece is 'train'")
@@ -82,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="reject files with fewer than N distinct velocities (default: %(default)s, the paper)")
     build.add_argument("--time-signature", type=_meter, metavar="N/D",
                        help="keep only pieces entirely in this meter (4/4 reproduces the paper; default: all)")
+    build.add_argument("--beats", action="store_true",
+                       help="recorded performances: read each file on the beats annotated beside it "
+                            "(<name>_annotations.txt, ASAP's format); a file without one is rejected")
+    build.add_argument("--asap", metavar="DIR", help="also add the performances of an ASAP folder (its "
+                       "metadata.csv), each on its annotated beats, split by work (about 10%% test)")
+    build.add_argument("--asap-genre", default="concert", metavar="NAME",
+                       help="the genre ASAP's performances join (default: %(default)s; 'classical' adds them to it)")
+    build.add_argument("--asap-seed", type=int, default=0, metavar="N", help="seed of ASAP's split by work")
     build.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: all cores)")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -117,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' = the genre's typical human spread (default), "
                               "a factor, or 1 = raw model output")
+    perform.add_argument("--beats", metavar="FILE|beside",
+                         help="a recorded performance: read it on these beats (an annotation file, one line "
+                              "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "
+                              "<name>_annotations.txt; the output keeps the input's timing")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -139,6 +153,21 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
     evaluate.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/evaluation)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    conform = verbs.add_parser(
+        "conform", help="re-time a recorded performance onto its annotated beats",
+        description="Write a recorded performance (no tempo map) with one tempo per annotated beat and the "
+                    "annotated meters: every event keeps its time (within 1 ms), every beat lands on a beat "
+                    "tick, bars start on the annotated downbeats.",
+        epilog=f"example:\n  {EXAMPLES['conform']}\n  stylenet conform asap/Chopin/ --beats beside -o conformed/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    conform.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    conform.add_argument("--beats", required=True, metavar="FILE|beside",
+                         help="the beat annotation (one input), or 'beside': each input's <name>_annotations.txt")
+    conform.add_argument("-o", "--out", metavar="OUT",
+                         help="output file (one input) or folder (default: <name>.conformed.mid beside each input)")
+    conform.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    conform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -177,8 +206,12 @@ def _version() -> str:
 
 def _run_build_dataset(args) -> int:
     from .dataset import BuildOptions, build_dataset
+    from .fileio import StyleNetError
 
-    options = BuildOptions(args.steps_per_quarter, args.programs, args.min_velocities, args.time_signature)
+    if args.raw_dir is None and not args.asap:
+        raise StyleNetError("name a RAW_DIR, or an ASAP folder with --asap DIR", exit_code=2)
+    options = BuildOptions(args.steps_per_quarter, args.programs, args.min_velocities, args.time_signature,
+                           args.beats, args.asap, args.asap_genre, args.asap_seed)
     report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
                            progress=not args.quiet)
     print(report.summary_table())
@@ -223,8 +256,14 @@ def _run_evaluate(args) -> int:
     return run(args)
 
 
+def _run_conform(args) -> int:
+    from .conform import ConformOptions, run
+
+    return run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
+
+
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
-         "evaluate": _run_evaluate}
+         "evaluate": _run_evaluate, "conform": _run_conform}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ SCORE_COLUMNS = 2 * N_KEYS
 DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
 PIANO_PROGRAMS = tuple(range(8))  # General MIDI 1-8: acoustic grand ... clavinet
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
+MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 
 # Size bounds, so one file cannot exhaust memory.  pretty_midi keeps a float64 per tick up to the last event
 # (its own limit is 1e7 ticks, 80 MB); `perform` needs about 4 KB per grid step, so 2**17 steps (4.5 hours
@@ -455,6 +456,19 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
     inside = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
     return MidiPiece(path, midi, pm, programs, pitch[inside], start[inside], end[inside], velocity[inside],
                      int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
+
+
+def find_midi(paths, skip=None) -> list[Path]:
+    """Files as given; folders searched recursively (sorted) for MIDI files, leaving out those `skip` names."""
+    found = []
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            found += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES
+                      and not f.name.startswith(".") and not (skip and skip(f))]
+        else:
+            found.append(p)
+    return found
 
 
 def _parse_failure(exc: Exception) -> str:

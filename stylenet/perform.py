@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
+from .beats import BESIDE, beats_for, conform, read_annotations
 from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
 from .shaping import DEFAULT_LEVEL, Shaping, shape
 
@@ -54,7 +55,10 @@ class Performance:
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
-                 plot: bool = False, force: bool = False, timings: Timings | None = None) -> Performance:
+                 plot: bool = False, force: bool = False, timings: Timings | None = None,
+                 beats_file: Path | None = None) -> Performance:
+    """Perform one file.  `beats_file`: read a recorded performance on these beats (`beats.conform`)
+    rather than on its file's nominal tempo map; the output keeps the input's own timing either way."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     if output.resolve() == path.resolve():
@@ -63,6 +67,8 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
     with timings.phase("read+encode"):
         piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
+        if beats_file is not None:
+            piece = conform(piece, read_annotations(beats_file))
         if piece.n_notes == 0:
             raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
         score = codec.quantise(piece)
@@ -95,19 +101,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
 
 def find_inputs(paths: list[str], genres: list[str]) -> list[Path]:
     """Files as given; folders searched recursively for MIDI files, skipping our own outputs (*.jazz.mid)."""
-    from .dataset import MIDI_SUFFIXES
-
-    found = []
-    for text in paths:
-        p = Path(text)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES and not any(
-                        f.stem.endswith(f".{g}") for g in genres):
-                    found.append(f)
-        else:
-            found.append(p)
-    return found
+    return codec.find_midi(paths, skip=lambda f: any(f.stem.endswith(f".{g}") for g in genres))
 
 
 def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path:
@@ -142,10 +136,17 @@ def _perform_all(args, performer, timings: Timings) -> int:
         raise StyleNetError(f"no MIDI files in {' '.join(args.inputs)}", exit_code=2)
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     single = len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
+    if args.beats and not single and args.beats != BESIDE:
+        raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
+                            f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
+
+    def beats_of(source):
+        return beats_for(source, args.beats) if args.beats else None
+
     if single:
         with one_file(inputs[0]):
             result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
-                                  shaping, args.quantize, args.plot, args.force, timings)
+                                  shaping, args.quantize, args.plot, args.force, timings, beats_of(inputs[0]))
         print(result.line())
         if result.plot:
             print(f"plot: {result.plot}")
@@ -154,7 +155,7 @@ def _perform_all(args, performer, timings: Timings) -> int:
     for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
         with skip_failure(source, skipped, tqdm.write):
             result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
-                                  shaping, args.quantize, args.plot, args.force, timings)
+                                  shaping, args.quantize, args.plot, args.force, timings, beats_of(source))
             tqdm.write(result.line())
     print(f"{len(inputs) - len(skipped)} performed, {len(skipped)} skipped")
     return 1 if skipped else 0

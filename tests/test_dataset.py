@@ -163,3 +163,84 @@ def test_help_is_fast_and_does_not_import_tensorflow():
     assert result.returncode == 0
     assert result.stdout.strip().endswith("NO-TF")
     assert "build-dataset" in result.stdout and "example" in result.stdout
+
+
+# ------------------------------------------------------------------------------------------ ASAP and beats
+
+def asap_tree(root: Path, works: int = 12, takes: int = 3) -> Path:
+    """An ASAP-shaped folder: metadata.csv, performances with beat annotations, one broken annotation."""
+    from tests.test_beats import annotation_text, recording, rubato_beats
+
+    rows = ["composer,title,folder,midi_score,midi_performance,performance_annotations,midi_score_annotations"]
+    for w in range(works):
+        folder = f"Composer{w % 3}/Work {w}"
+        for t in range(takes):
+            times = rubato_beats(16, seed=w * 10 + t)
+            rng = np.random.default_rng(w * 10 + t)
+            recording(root / folder / f"Take{t}.mid", times, np.arange(0, 15, 0.5),
+                      pitches=rng.integers(40, 90, 30), velocities=rng.integers(20, 110, 30))
+            labels = ["db,2/4" if i == 0 else "db" if i % 2 == 0 else "b" for i in range(16)]
+            text = annotation_text(times, labels) if (w, t) != (0, 1) else "broken\n"
+            (root / folder / f"Take{t}_annotations.txt").write_text(text)
+            rows.append(f"C{w % 3},W{w},{folder},{folder}/midi_score.mid,{folder}/Take{t}.mid,"
+                        f"{folder}/Take{t}_annotations.txt,{folder}/midi_score_annotations.txt")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_asap_performances_join_as_one_genre_read_on_their_beats_split_by_work(tmp_path, raw_tree):
+    asap = asap_tree(tmp_path / "asap")
+    out = tmp_path / "ds"
+    options = BuildOptions(asap=str(asap), asap_genre="concert")
+    report = build_dataset(raw_tree, out, None, options, jobs=1, progress=False)
+    concert = [e for e in load_manifest(out) if e["genre"] == "concert"]
+    assert len(concert) == 12 * 3 - 1 and all(e["beats"] for e in concert)
+    assert {e["genre"] for e in load_manifest(out)} == {"classical", "concert", "jazz", "pop"}
+    broken = [r for r in report.rejected if r["category"] == "beats"]
+    assert [r["path"] for r in broken] == ["asap/Composer0/Work 0/Take1.mid"]
+    assert broken[0]["reason"].startswith("Take1_annotations.txt: line 1: expected a time in seconds")
+    by_work = {}
+    for e in concert:
+        by_work.setdefault(e["piece"], set()).add(e["split"])
+    assert all(len(sides) == 1 for sides in by_work.values())  # a work never straddles the split
+    assert {s for sides in by_work.values() for s in sides} <= {"train", "test"}
+    # on its beats: 2/4, the first downbeat on a bar line, a note every half beat = every 2 steps
+    entry = next(e for e in concert if e["path"] == "asap/Composer1/Work 1/Take0.mid")
+    score, _ = load_piece(out, entry)
+    onsets = np.flatnonzero(score[:, 0::2].any(axis=1))
+    assert np.all(np.diff(onsets) == 2) and entry["meters"] == ["2/4"]
+
+
+def test_work_split_is_seeded_stable_and_about_a_tenth():
+    from stylenet.dataset import work_split
+
+    works = [f"Composer/Work {i}" for i in range(2000)]
+    sides = [work_split(w) for w in works]
+    assert 0.08 < sides.count("test") / len(works) < 0.12
+    assert sides == [work_split(w) for w in works]
+    assert sides != [work_split(w, seed=1) for w in works]
+
+
+def test_beats_option_reads_every_file_on_the_annotation_beside_it(tmp_path):
+    from tests.test_beats import annotation_text, recording, rubato_beats
+
+    raw = tmp_path / "raw"
+    times = rubato_beats(12)
+    rng = np.random.default_rng(0)
+    recording(raw / "classical" / "take.mid", times, np.arange(0, 11, 0.25), velocities=rng.integers(20, 110, 44))
+    (raw / "classical" / "take_annotations.txt").write_text(annotation_text(times, ["db"] + ["b"] * 11))
+    recording(raw / "classical" / "bare.mid", times, np.arange(0, 11, 0.25), velocities=rng.integers(20, 110, 44))
+    report = build_dataset(raw, tmp_path / "ds", None, BuildOptions(beats=True), jobs=1, progress=False)
+    assert [e["path"] for e in report.kept] == ["classical/take.mid"]
+    assert report.rejected[0]["category"] == "beats" and "cannot read beat annotations" in report.rejected[0]["reason"]
+    score, _ = load_piece(tmp_path / "ds", report.kept[0])
+    assert np.all(np.diff(np.flatnonzero(score[:, 0::2].any(axis=1))) == 1)
+
+
+def test_cli_builds_from_asap_alone_and_refuses_no_source(tmp_path, capsys):
+    asap = asap_tree(tmp_path / "asap", works=3, takes=1)
+    assert main(["build-dataset", "--asap", str(asap), "--asap-genre", "classical", "-o", str(tmp_path / "ds"),
+                 "-q", "-j", "1"]) == 0
+    assert {e["genre"] for e in load_manifest(tmp_path / "ds")} == {"classical"}
+    assert main(["build-dataset", "-o", str(tmp_path / "ds2")]) == 2
+    assert "name a RAW_DIR, or an ASAP folder with --asap DIR" in capsys.readouterr().err

@@ -63,6 +63,33 @@ def test_perform_keeps_everything_but_piano_velocities(tmp_path, model_file):
     assert result.plot.exists() and result.plot.stat().st_size > 10_000
 
 
+def test_a_recording_performed_on_its_beats_keeps_its_own_timing(tmp_path, model_file, capsys):
+    from tests.test_beats import annotation_text, recording, rubato_beats
+
+    times = rubato_beats(30)
+    src, _ = recording(tmp_path / "take.mid", times, np.arange(0, 29, 0.25))
+    (tmp_path / "take_annotations.txt").write_text(
+        annotation_text(times, ["db,3/4" if i == 0 else "db" if i % 3 == 0 else "b" for i in range(30)]))
+    out_beats, out_nominal = tmp_path / "beats.mid", tmp_path / "nominal.mid"
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--beats", "beside",
+                 "-o", str(out_beats)]) == 0
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-o", str(out_nominal)]) == 0
+    original, on_beats, nominal = (events(p.read_bytes()) for p in (src, out_beats, out_nominal))
+    for ta, tb in zip(original, on_beats):
+        assert [(a["type"], t) for a, t in ta] == [(b["type"], t) for b, t in tb]
+    velocities = [[a["velocity"] for a, _ in t if a["type"] == "note_on"] for t in (on_beats[1], nominal[1])]
+    assert velocities[0] != velocities[1]  # the grid the notes were read on changed what the model heard
+
+
+def test_perform_refuses_one_annotation_for_a_batch(tmp_path, model_file, capsys):
+    for name in ("a", "b"):
+        write_song(tmp_path / f"{name}.mid", expressive_song(20))
+    (tmp_path / "a_annotations.txt").write_text("0.5\t0.5\tb\n1.0\t1.0\tb\n")
+    assert main(["perform", str(tmp_path), "--genre", "jazz", "--model", str(model_file),
+                 "--beats", str(tmp_path / "a_annotations.txt")]) == 2
+    assert "use --beats beside" in capsys.readouterr().err
+
+
 def test_strength_zero_returns_the_input_velocities(tmp_path, model_file):
     src = write_song(tmp_path / "song.mid", rich_song())
     out = perform_file(src, Performer.load(model_file), "pop", tmp_path / "o.mid", Shaping(strength=0.0)).output
