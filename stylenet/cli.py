@@ -215,6 +215,9 @@ def _run_build_dataset(args) -> int:
     report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
                            progress=not args.quiet)
     print(report.summary_table())
+    if report.same_work:
+        print(f"\n{len(report.same_work)} ASAP works are also RAW_DIR pieces; each takes its piece's side of the "
+              f"split (listed in {report.out_dir}/build.json, 'same_work')")
     print(f"\n{len(report.kept)} pieces kept, {len(report.rejected)} rejected "
           f"({report.reused} unchanged since the last build) in {report.seconds:.1f} s")
     print(f"dataset: {report.out_dir}/manifest.jsonl   rejected files and reasons: {report.out_dir}/rejected.csv")

@@ -86,6 +86,7 @@ class BuildReport:
     rejected: list[dict] = field(default_factory=list)
     reused: int = 0
     seconds: float = 0.0
+    same_work: dict = field(default_factory=dict)  # ASAP work -> the RAW_DIR piece with the same score
 
     def summary_rows(self) -> list[dict]:
         genres = sorted({e["genre"] or "-" for e in self.kept + self.rejected})
@@ -148,6 +149,55 @@ def find_asap_sources(asap_dir: Path, genre: str, seed: int = 0) -> list[SourceF
                                   piece=f"asap/{row['folder'].strip()}",
                                   beats=(asap_dir / row["performance_annotations"].strip()).resolve()))
     return sources
+
+
+SAME_WORK_SHARE = 0.2  # measured on ASAP vs piano-midi.de: one work shares >= 0.39 of its patterns, others <= 0.06
+
+
+def pitch_patterns(score_matrix, length: int = 6) -> set[tuple]:
+    """The runs of `length` consecutive struck keys (in onset order, chords low to high): a score's
+    fingerprint, the same for two editions or performances of one work, disjoint for different works."""
+    import numpy as np
+
+    step, key = np.nonzero(np.asarray(score_matrix)[:, 0::2])  # row-major: by step, then key
+    keys = key.tolist()
+    return {tuple(keys[i:i + length]) for i in range(len(keys) - length + 1)}
+
+
+def same_work_share(a: set, b: set) -> float:
+    return len(a & b) / max(1, min(len(a), len(b)))
+
+
+def follow_raw_splits(kept: list[dict], asap_dir: Path, out_dir: Path) -> dict[str, str]:
+    """Put every ASAP work that is also a RAW_DIR piece (another performance of the same score) on that
+    piece's side of the split, so that no test piece is learned from under another name.  Returns
+    {ASAP work: RAW_DIR piece path}; a work matching pieces on both sides goes to test."""
+    import numpy as np
+
+    from . import codec
+
+    raw = [e for e in kept if not e["path"].startswith("asap/") and e["split"] in ("train", "test")]
+    raw_patterns = [pitch_patterns(np.load(out_dir / e["array"])["score"]) for e in raw]
+    scores = {}
+    with open(asap_dir / "metadata.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            scores.setdefault(f"asap/{row['folder'].strip()}", asap_dir / row["midi_score"].strip())
+    matched, sides = {}, {}
+    for work, score_path in scores.items():
+        try:
+            score_matrix, _ = codec.encode(codec.quantise(codec.load_midi(score_path)))
+        except codec.MidiReadError:
+            continue  # no score to compare: the work keeps its own split
+        patterns = pitch_patterns(score_matrix)
+        for entry, other in zip(raw, raw_patterns):
+            if same_work_share(patterns, other) >= SAME_WORK_SHARE:
+                matched.setdefault(work, entry["path"])
+                sides.setdefault(work, set()).add(entry["split"])
+    for entry in kept:
+        if entry["piece"] in sides:
+            entry["split"] = "test" if "test" in sides[entry["piece"]] else "train"
+            entry["same_work"] = matched[entry["piece"]]
+    return matched
 
 
 def read_splits(csv_path: Path) -> dict[str, dict]:
@@ -362,6 +412,8 @@ def build_dataset(raw_dir, out_dir, splits_csv=None, options: BuildOptions = Bui
 
     order = {s.rel: i for i, s in enumerate(sources)}
     report.kept.sort(key=lambda e: order[e["path"]])
+    if options.asap:
+        report.same_work = follow_raw_splits(report.kept, Path(options.asap), out_dir)
     report.rejected.sort(key=lambda e: order[e["path"]])
     _write_outputs(report, options, raw_dir, splits_csv, unlisted)
     report.seconds = time.perf_counter() - started
@@ -379,7 +431,7 @@ def _write_outputs(report: BuildReport, options: BuildOptions, raw_dir: Path, sp
     atomic_write_text(out_dir / "rejected.csv", buffer.getvalue())
     build = {"options": options.fingerprint(), "raw_dir": str(raw_dir.resolve()) if raw_dir else None,
              "splits": str(Path(splits_csv).resolve()) if splits_csv else None, "unlisted_in_splits": unlisted,
-             "summary": report.summary_rows(), "rejected": report.rejected}
+             "summary": report.summary_rows(), "rejected": report.rejected, "same_work": report.same_work}
     atomic_write_text(out_dir / "build.json", json.dumps(build, indent=1) + "\n")
 
 

@@ -167,13 +167,14 @@ def test_help_is_fast_and_does_not_import_tensorflow():
 
 # ------------------------------------------------------------------------------------------ ASAP and beats
 
-def asap_tree(root: Path, works: int = 12, takes: int = 3) -> Path:
-    """An ASAP-shaped folder: metadata.csv, performances with beat annotations, one broken annotation."""
+def asap_tree(root: Path, works: int = 12, takes: int = 3, folders=None) -> Path:
+    """An ASAP-shaped folder: metadata.csv, performances with beat annotations, one broken annotation.
+    `folders`: the works' folders (default Composer<w % 3>/Work <w>)."""
     from tests.test_beats import annotation_text, recording, rubato_beats
 
     rows = ["composer,title,folder,midi_score,midi_performance,performance_annotations,midi_score_annotations"]
     for w in range(works):
-        folder = f"Composer{w % 3}/Work {w}"
+        folder = folders[w] if folders else f"Composer{w % 3}/Work {w}"
         for t in range(takes):
             times = rubato_beats(16, seed=w * 10 + t)
             rng = np.random.default_rng(w * 10 + t)
@@ -244,3 +245,37 @@ def test_cli_builds_from_asap_alone_and_refuses_no_source(tmp_path, capsys):
     assert {e["genre"] for e in load_manifest(tmp_path / "ds")} == {"classical"}
     assert main(["build-dataset", "-o", str(tmp_path / "ds2")]) == 2
     assert "name a RAW_DIR, or an ASAP folder with --asap DIR" in capsys.readouterr().err
+
+
+def test_an_asap_work_that_is_also_a_raw_test_piece_is_tested_never_learned(tmp_path):
+    from stylenet.dataset import work_split
+
+    raw = tmp_path / "raw"
+    work = next(f"Composer0/Work {i}" for i in range(100) if work_split(f"Composer0/Work {i}") == "train")
+    shared_score = expressive_song(80, seed=11)
+    write_song(raw / "classical" / "same.mid", shared_score)
+    write_song(raw / "classical" / "other.mid", expressive_song(80, seed=12))
+    splits = tmp_path / "splits.csv"
+    splits.write_text("path,genre,piece,split\nraw/classical/same.mid,classical,Same,test\n"
+                      "raw/classical/other.mid,classical,Other,train\n")
+    asap = asap_tree(tmp_path / "asap", works=2, takes=2, folders=[work, "Composer1/Work 1"])
+    write_song(asap / work / "midi_score.mid", shared_score)
+    report = build_dataset(raw, tmp_path / "ds", splits, BuildOptions(asap=str(asap)), jobs=1, progress=False)
+    assert report.same_work == {f"asap/{work}": "classical/same.mid"}
+    takes = [e for e in report.kept if e["piece"] == f"asap/{work}"]
+    assert takes and all(e["split"] == "test" and e["same_work"] == "classical/same.mid" for e in takes)
+    other = [e for e in report.kept if e["piece"] == "asap/Composer1/Work 1"]
+    assert other and all("same_work" not in e for e in other)
+
+
+def test_pitch_patterns_tell_one_work_from_another(tmp_path):
+    from stylenet.dataset import pitch_patterns, same_work_share
+
+    def patterns(song):
+        path = write_song(tmp_path / "song.mid", song)
+        return pitch_patterns(codec.encode(codec.quantise(codec.load_midi(path)))[0])
+
+    a, b = expressive_song(80, seed=1), expressive_song(80, seed=2)
+    louder = Song([N(n.pitch, n.on, n.off, min(127, n.velocity + 20)) for n in a.notes])
+    assert same_work_share(patterns(a), patterns(louder)) == 1.0
+    assert same_work_share(patterns(a), patterns(b)) < 0.05
