@@ -44,6 +44,16 @@ DATASET_FORMAT = 2  # 2: pieces carry their meter map
 ASAP_TEST_SHARE = 0.1
 
 
+_ASAP_VARIANT = re.compile(r"_(no_first_repeat|no_repeat|repeat|no_trio)$")
+
+
+def asap_work(folder: str) -> str:
+    """The work an ASAP folder holds, as a title: `Beethoven/Piano_Sonatas/17-1_no_repeat` ->
+    `Piano_Sonatas_17-1`.  A folder's variants (with or without a repeat) are one work: the same music."""
+    parts = folder.replace("\\", "/").strip("/").split("/")
+    return _ASAP_VARIANT.sub("", "_".join(parts[1:]) if len(parts) > 1 else parts[0])
+
+
 def work_split(work: str, seed: int = 0, test_share: float = ASAP_TEST_SHARE) -> str:
     """'test' for about `test_share` of works, 'train' for the rest: a hash of (seed, work), so every
     performance of a work lands on the same side, and adding works never moves another work."""
@@ -145,7 +155,8 @@ def find_asap_sources(asap_dir: Path, genre: str, seed: int = 0) -> list[SourceF
     sources = []
     for row in rows:
         rel = row["midi_performance"].strip()
-        sources.append(SourceFile((asap_dir / rel).resolve(), f"asap/{rel}", genre, split=work_split(row["folder"], seed),
+        sources.append(SourceFile((asap_dir / rel).resolve(), f"asap/{rel}", genre,
+                                  split=work_split(asap_work(row["folder"].strip()), seed),
                                   piece=f"asap/{row['folder'].strip()}",
                                   beats=(asap_dir / row["performance_annotations"].strip()).resolve()))
     return sources
