@@ -343,3 +343,29 @@ def test_timings_say_where_the_time_went(tmp_path, model_file, capsys):
     # without the flag, nothing extra on stderr
     assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--force"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_multi_reference_sets_pianists_agreement_beside_the_models():
+    from stylenet.evaluate import multi_reference, multi_reference_table
+
+    def piece(name, work, cells, truth):
+        step, key = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
+        return EvalPiece(name, "classical", np.zeros((40, 176)), np.array(truth, float), step, key, work=work)
+
+    cells = [(i, 40 + i % 5) for i in range(20)]
+    a_truth = np.arange(20) * 3.0 + 20
+    a = piece("a", "W", cells, a_truth)
+    b = piece("b", "W", cells[:15] + [(30 + i, 10) for i in range(5)], list(a_truth[:15] + 5) + [99] * 5)
+    alone = piece("c", "V", cells, a_truth)
+    predictions = {"a": a_truth[::-1].copy(), "b": np.arange(20) * 2.0 + 30, "c": a_truth}
+    evaluation = {"names": {"classical": ["a", "b", "c"]},
+                  "predictions": {"classical": {"model (calibrated)": [predictions[n] for n in "abc"]}}}
+    agreement = multi_reference([a, b, alone], evaluation)["classical"]
+    assert agreement["works"] == 1 and agreement["performances"] == 2  # the lone performance has no partner
+    assert agreement["human_r"] == pytest.approx(1.0) and agreement["human_mae"] == pytest.approx(5.0)
+    assert agreement["matched"] == pytest.approx(15 / 20)
+    # a's prediction is a's truth reversed (r = -1 against a, and against b = a + 5 on the shared notes);
+    # b's rises with b and with a (r = +1): the pair means are 0
+    assert agreement["per_work"][0]["pairs"] == 2
+    assert agreement["same_r"] == pytest.approx(0.0) and agreement["other_r"] == pytest.approx(0.0)
+    assert "| classical | 1 | 2 | 75% | 1.000, 5.0 |" in multi_reference_table({"classical": agreement})
