@@ -16,6 +16,8 @@ EXAMPLES = {
     "perform": "stylenet perform song.mid --genre jazz --plot",
     "evaluate": "stylenet evaluate build/dataset --split test",
     "conform": "stylenet conform performance.mid --beats performance_annotations.txt -o on_beats.mid",
+    "render": "stylenet render song.jazz.mid",
+    "survey": "stylenet survey build build/dataset -o survey/ab --pairs 20 --baselines random flat",
 }
 
 
@@ -134,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
+    perform.add_argument("--render", action="store_true",
+                         help="also write the performance's audio beside it (<output>.wav; see `stylenet render`)")
+    perform.add_argument("--render-format", choices=("wav", "opus"), default="wav",
+                         help="with --render: wav or opus (default: %(default)s)")
+    perform.add_argument("--soundfont", metavar="SF2", help="with --render: a SoundFont (default: pretty_midi's "
+                         "General MIDI TimGM6mb.sf2)")
     perform.add_argument("--force", action="store_true", help="overwrite existing outputs")
     perform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     perform.add_argument("--timings", action="store_true",
@@ -168,7 +176,105 @@ def _parser() -> argparse.ArgumentParser:
                          help="output file (one input) or folder (default: <name>.conformed.mid beside each input)")
     conform.add_argument("--force", action="store_true", help="overwrite existing outputs")
     conform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    render = verbs.add_parser(
+        "render", help="audio of MIDI files with a piano sound (WAV or Opus)",
+        description="Render MIDI files (a performance, a human original, a flat score) to audio with a "
+                    "General MIDI SoundFont, velocity-sensitive. Needs no system library.",
+        epilog=f"examples:\n  {EXAMPLES['render']}\n  stylenet render performed/ -o audio/ --format opus "
+               "--soundfont SalamanderGrand.sf2", formatter_class=argparse.RawDescriptionHelpFormatter)
+    render.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    render.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder "
+                        "(default: <name>.wav or <name>.opus beside each input)")
+    render.add_argument("--soundfont", metavar="SF2", help="a SoundFont 2 file (default: pretty_midi's "
+                        "small General MIDI TimGM6mb.sf2)")
+    render.add_argument("--format", dest="fmt", choices=("wav", "opus"), default="wav",
+                        help="wav (48 kHz 16-bit stereo) or opus (Ogg Opus, a sixth of the size) "
+                             "(default: %(default)s)")
+    render.add_argument("--tail", type=_seconds, default=1.0, metavar="S",
+                        help="seconds of release after the last MIDI event (default: %(default)s)")
+    render.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    _survey_parser(verbs)
     return parser
+
+
+def _survey_parser(verbs) -> None:
+    survey = verbs.add_parser(
+        "survey", help="listening tests: build one (A/B or rating), collect answers, score them",
+        description="Listening tests as in the StyleNet paper (A/B: which of two clips did a human play?) "
+                    "and the second report (rate clips 1 = surely a human ... 5 = surely a computer).",
+        epilog="examples:\n  stylenet survey build build/dataset -o survey/ab --pairs 20 --baselines random flat\n"
+               "  stylenet survey build build/dataset -o survey/rating --design rating "
+               "--sources human stylenet random mine=generated/\n"
+               "  stylenet survey serve survey/ab\n"
+               "  stylenet survey score survey/ab.key.json survey/ab.answers.sqlite",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = survey.add_subparsers(dest="survey_verb", metavar="STEP", required=True)
+
+    build = steps.add_parser(
+        "build", help="write a self-contained survey folder (index.html + audio) and its answer key",
+        description="Cut ~10 s excerpts at note boundaries, render them, and write a folder that works offline "
+                    "in a browser (nothing in it tells the answer) and, beside it, the answer key.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("dataset", metavar="DATASET", nargs="?",
+                       help="a built dataset (its human piano parts and split); needed for the sources human, "
+                            "stylenet, flat and random")
+    build.add_argument("-o", "--out", required=True, metavar="DIR", help="the survey folder to create")
+    build.add_argument("--design", choices=("ab", "rating"), default="ab",
+                       help="ab: human vs StyleNet pairs (the paper); rating: clips rated 1-5 (default: %(default)s)")
+    build.add_argument("--pairs", "--items", dest="items", type=_positive, default=10, metavar="N",
+                       help="ab: pairs per compared source; rating: clips per source (default: %(default)s)")
+    build.add_argument("--baselines", nargs="*", default=[], choices=("random", "flat"), metavar="B",
+                       help="ab: also pair the human with these (random velocities, flat velocities)")
+    build.add_argument("--sources", nargs="+", default=["human", "stylenet"], metavar="SOURCE",
+                       help="rating: human, stylenet, flat, random, or NAME=DIR (any folder of MIDI files) "
+                            "(default: human stylenet)")
+    build.add_argument("--split", default="test", help="dataset split the pieces come from (default: %(default)s)")
+    build.add_argument("--genres", nargs="+", metavar="G", help="only pieces of these genres (default: all)")
+    build.add_argument("--seconds", type=_seconds, default=10.0, metavar="S",
+                       help="length of an excerpt (default: %(default)s; cut at note onsets, so about this)")
+    build.add_argument("--seed", type=int, default=0, help="seed of the choice of pieces, excerpts and order")
+    build.add_argument("--model", metavar="RUN_OR_FILE", help="StyleNet model (default: the shipped model)")
+    build.add_argument("--soundfont", metavar="SF2", help="default: pretty_midi's General MIDI TimGM6mb.sf2")
+    build.add_argument("--format", dest="fmt", choices=("wav", "opus"), default="wav",
+                       help="audio format (default: %(default)s, plays in every browser; opus is a sixth of the size)")
+    build.add_argument("--key", metavar="FILE", help="answer key (default: DIR.key.json beside the folder)")
+    build.add_argument("--title", default="Listening test", help="the page's title (default: %(default)s)")
+    build.add_argument("--force", action="store_true", help="replace an existing survey folder and key")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    serve = steps.add_parser(
+        "serve", help="serve a survey folder and store each submission in SQLite",
+        description="A local web server for a survey folder: respondents open the page and send their answers, "
+                    "each stored as a new row (never overwritten) in an SQLite database.")
+    serve.add_argument("folder", metavar="DIR", help="a folder written by `survey build`")
+    serve.add_argument("--db", metavar="FILE", help="SQLite database (default: DIR.answers.sqlite beside the folder)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for a network)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)")
+
+    score = steps.add_parser(
+        "score", help="score answers against the key: binomial tests (ab) or rating tables (rating)",
+        description="A/B: share of correct identifications per source, pair and respondent with an exact "
+                    "two-sided binomial test against 50%%. Rating: per source mean, variance, share rated 1-2, "
+                    "and a bar chart. Writes Markdown and JSON (and a PNG).")
+    score.add_argument("key", metavar="KEY", help="the answer key (DIR.key.json)")
+    score.add_argument("answers", nargs="+", metavar="ANSWERS",
+                       help="answer JSON files downloaded from the page, folders of them, or SQLite databases "
+                            "written by `survey serve`")
+    score.add_argument("-o", "--out", metavar="DIR", help="report folder (default: beside the key, DIR.score/)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600, got {text!r}")
+    return value
 
 
 def _unit_interval(text: str) -> float:
@@ -265,8 +371,21 @@ def _run_conform(args) -> int:
     return run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
 
 
+def _run_render(args) -> int:
+    from .render import RenderOptions, run
+
+    return run(RenderOptions(tuple(args.inputs), args.out, args.soundfont, args.fmt, args.tail, args.force,
+                             not args.quiet))
+
+
+def _run_survey(args) -> int:
+    from .survey import run
+
+    return run(args)
+
+
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
-         "evaluate": _run_evaluate, "conform": _run_conform}
+         "evaluate": _run_evaluate, "conform": _run_conform, "render": _run_render, "survey": _run_survey}
 
 
 def main(argv: list[str] | None = None) -> int:

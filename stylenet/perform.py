@@ -143,6 +143,8 @@ def _perform_all(args, performer, timings: Timings) -> int:
     def beats_of(source):
         return beats_for(source, args.beats) if args.beats else None
 
+    render = _renderer(args, timings)
+
     if single:
         with one_file(inputs[0]):
             result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
@@ -150,6 +152,9 @@ def _perform_all(args, performer, timings: Timings) -> int:
         print(result.line())
         if result.plot:
             print(f"plot: {result.plot}")
+        if render is not None:
+            with one_file(result.output):
+                print(f"audio: {render(result.output)}")
         return 0
     skipped = []
     for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
@@ -157,5 +162,23 @@ def _perform_all(args, performer, timings: Timings) -> int:
             result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
                                   shaping, args.quantize, args.plot, args.force, timings, beats_of(source))
             tqdm.write(result.line())
+            if render is not None:
+                tqdm.write(f"audio: {render(result.output)}")
     print(f"{len(inputs) - len(skipped)} performed, {len(skipped)} skipped")
     return 1 if skipped else 0
+
+
+def _renderer(args, timings: Timings):
+    """`perform --render`: a function that writes a performed file's audio beside it, or None."""
+    if not getattr(args, "render", False):
+        return None
+    from .render import read_soundfont, render_file
+
+    fmt = getattr(args, "render_format", "wav")
+    soundfont = read_soundfont(getattr(args, "soundfont", None))
+
+    def render(output: Path) -> Path:
+        with timings.phase("render"):
+            return render_file(output, output.with_suffix(f".{fmt}"), soundfont, fmt, force=args.force)
+
+    return render
