@@ -19,6 +19,7 @@ from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
 
 FORMATS = ("wav", "opus")
 SAMPLE_RATE = 48_000  # what midirenderer writes
+AUDIO_AND_MIDI_SUFFIXES = {".wav", ".opus", ".ogg", ".mp3", ".flac", ".mid", ".midi"}
 DEFAULT_TAIL = 1.0  # seconds of release after the file's last event
 
 
@@ -102,8 +103,12 @@ def output_path(source: Path, fmt: str, out: str | None, single: bool) -> Path:
     if out is None:
         return source.with_name(name)
     out_path = Path(out)
-    if single and out_path.suffix.lower() == f".{fmt}":
+    suffix = out_path.suffix.lower()
+    if single and suffix == f".{fmt}":
         return out_path
+    if single and suffix in AUDIO_AND_MIDI_SUFFIXES:
+        raise StyleNetError(f"{out}: not a .{fmt} file name; name a .{fmt} file or a folder (or pass --format)",
+                            exit_code=2)
     return out_path / name
 
 

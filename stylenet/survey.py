@@ -634,8 +634,7 @@ def make_server(folder, db=None, host: str = "127.0.0.1", port: int = 8000):
         server = ThreadingHTTPServer((host, port), partial(Handler, directory=str(folder)))
     except OSError as exc:
         raise StyleNetError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", exit_code=2) from None
-    server.db = db
-    server.survey = survey
+    server.db, server.survey, server.folder = db, survey, folder
     return server
 
 
