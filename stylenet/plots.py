@@ -137,6 +137,7 @@ def rating_bars(counts: dict[str, dict[int, int]], path: Path, title: str,
         heights = [counts[source].get(r, 0) for r in range(1, 6)]
         ax.bar(x + (i - (len(sources) - 1) / 2) * width, heights, width, label=source)
     ax.set_xticks(x, labels)
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set(xlabel="rating", ylabel="times given", title=title)
     ax.legend(title="source")
     return _save(fig, path)
