@@ -430,3 +430,17 @@ def test_a_real_browser_answers_every_item_and_the_database_holds_them(served, t
     assert len(rows) == 1
     survey, respondent, answers = rows[0]
     assert (survey, respondent, json.loads(answers)["answers"]) == (key["survey"], "Selenium", clicked)
+
+
+def test_survey_build_with_a_model_file_never_imports_tensorflow(tmp_path, dataset, model_file):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    args = ["survey", "build", str(dataset), "-o", str(tmp_path / "s"), "--pairs", "1", "--model", str(model_file),
+            "--seconds", "3", "-q"]
+    code = (f"import sys; from stylenet.cli import main; rc = main({args!r}); "
+            "print('RC', rc, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert "RC 0 False" in result.stdout, result.stderr
