@@ -192,7 +192,7 @@ def _run_train(args) -> int:
     from pathlib import Path
 
     from .config import load_config
-    from .fileio import StyleNetError
+    from .errors import StyleNetError
     from .train import train
 
     config = load_config(args.config, args.overrides)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    from .fileio import StyleNetError, internal_error
+    from .errors import StyleNetError, internal_error
 
     try:
         return VERBS[args.verb](args)

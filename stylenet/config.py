@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .codec import OPTIONAL_INPUTS
-from .fileio import StyleNetError
+from .errors import StyleNetError
 
 LOSSES = ("mse", "masked_mse", "onset_mse")
 LR_SCHEDULES = ("constant", "cosine")

@@ -32,7 +32,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .fileio import InternalError, StyleNetError, atomic_path, atomic_write_text, one_file
+from .errors import InternalError, StyleNetError, one_file
+from .fileio import atomic_path, atomic_write_text
 
 MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 DATASET_FORMAT = 2  # 2: pieces carry their meter map

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text, skip_failure
+from .errors import StyleNetError, skip_failure
+from .fileio import atomic_write_text
 
 HUMANIZE_JITTER = 10.0
 SEED = 0

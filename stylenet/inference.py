@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .codec import OPTIONAL_INPUTS, encode_input
-from .fileio import StyleNetError, atomic_path
+from .errors import StyleNetError
+from .fileio import atomic_path
 
 FORMAT = "stylenet-performer/1"
 PROJECTION_CHUNK = 4096  # steps whose input projection is computed at once (memory stays flat in T)

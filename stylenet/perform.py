@@ -17,7 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
-from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
+from .errors import StyleNetError, one_file, skip_failure
+from .fileio import atomic_write_bytes
 from .shaping import DEFAULT_LEVEL, Shaping, shape
 
 

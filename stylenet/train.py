@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, ConfigError, dump_config
-from .fileio import StyleNetError, atomic_path, atomic_write_text
+from .errors import StyleNetError
+from .fileio import atomic_path, atomic_write_text
 
 CHECKPOINT = "checkpoint.npz"
 BEST = "best.weights.npz"

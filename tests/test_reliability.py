@@ -73,7 +73,7 @@ def test_evaluate_skips_and_counts_bad_files(tmp_path, model_file, capsys):
 
 def test_a_damaged_dataset_piece_is_skipped_by_evaluate_and_named_by_train(tmp_path, model_file, capsys):
     from stylenet.config import config_from_dict
-    from stylenet.fileio import StyleNetError
+    from stylenet.errors import StyleNetError
     from stylenet.train import train
 
     for genre in ("jazz", "pop"):

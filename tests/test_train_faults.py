@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from stylenet.config import dump_config
-from stylenet.fileio import StyleNetError
+from stylenet.errors import StyleNetError
 from stylenet.train import CHECKPOINT, CheckpointDamaged, _read_verified, previous_checkpoint, train
 from tests.test_train import dataset, tiny  # noqa: F401 (the module's dataset fixture, shared)
 
