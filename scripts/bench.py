@@ -71,7 +71,7 @@ def bench_training(steps: int) -> dict:
 
     import_keras()
     from stylenet.model import build_model
-    from stylenet.train import Stepper
+    from stylenet.steps import Stepper
 
     import keras
 

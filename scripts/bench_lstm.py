@@ -119,7 +119,7 @@ def make_stylenet(lstm):
     with mock.patch.object(model_module, "FusedLSTM", lstm):
         model = model_module.build_model(["jazz", "classical"])
     assert all(type(l) is lstm for l in [model.interpretation] + model.genre_nets["jazz"].forward)
-    # As stylenet/train.py: a step updates the shared layer and the batch's genre.
+    # As stylenet/steps.py: a step updates the shared layer and the batch's genre.
     return model.genre_variables("jazz"), lambda x, states: model(x, genre="jazz", states=states, training=True)
 
 

@@ -62,7 +62,7 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
         raise StyleNetError("--split validation: needs a model that records its training config "
                             "(a run directory or a model exported from one)", exit_code=2)
     from .config import config_from_dict
-    from .train import split_genre
+    from .pieces import split_genre
 
     config = config_from_dict(run_config)
     return [e for genre in genres for e in split_genre(

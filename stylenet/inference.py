@@ -183,8 +183,8 @@ def load_performer(model=None) -> Performer:
 
 def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
     """Rebuild a run's Keras model from its config and best (or latest) weights.  Imports TensorFlow."""
+    from .checkpoint import BEST, CHECKPOINT, load_checkpoint
     from .config import load_config
-    from .train import BEST, CHECKPOINT
 
     run_dir = Path(run_dir)
     candidates = [checkpoint] if checkpoint else [BEST, CHECKPOINT]
@@ -195,7 +195,6 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
 
     import_keras()
     from .model import build_model
-    from .train import load_checkpoint
 
     config = load_config(run_dir / "config.yaml")
     model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob,

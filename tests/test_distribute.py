@@ -11,7 +11,7 @@ SCRIPT = r"""
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from stylenet.train import Stepper
+from stylenet.steps import Stepper
 from tests.distfix import batch, setup
 
 strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])

@@ -24,7 +24,7 @@ context.context().configure_coordination_service(
     "standalone", "/job:worker/replica:0/task:0", heartbeat_timeout_in_ms=300_000,
     coordinated_jobs=[coordination.CoordinatedJob(name="worker", num_tasks=workers)])
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: collectives are configured at start-up
-from stylenet.train import Stepper
+from stylenet.steps import Stepper
 from tests.distfix import batch, setup
 
 single, opt1 = setup(None)

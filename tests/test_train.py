@@ -10,7 +10,10 @@ import pytest
 
 from stylenet.config import ConfigError, config_from_dict, load_config
 from stylenet.dataset import build_dataset
-from stylenet.train import CHECKPOINT, Piece, TrainingData, epoch_plan, make_batch, split_validation, train
+from stylenet.batches import epoch_plan, make_batch
+from stylenet.checkpoint import CHECKPOINT
+from stylenet.pieces import Piece, TrainingData, split_validation
+from stylenet.train import train
 from tests.midifix import N, Song, write_song
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,12 +251,12 @@ def test_resume_refuses_a_different_model(dataset, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path, monkeypatch):
-    from stylenet import train as train_module
+    from stylenet.steps import Stepper
 
     run = tmp_path / "run"
     train(tiny(dataset, epochs=1), run, progress=False)
     good = (run / CHECKPOINT).read_bytes()
-    real = train_module.Stepper.train
+    real = Stepper.train
     calls = {"n": 0}
 
     def poisoned(self, *args):
@@ -261,7 +264,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path, mo
         loss, states = real(self, *args)
         return (float("nan") if calls["n"] == 3 else loss), states
 
-    monkeypatch.setattr(train_module.Stepper, "train", poisoned)
+    monkeypatch.setattr(Stepper, "train", poisoned)
     result = train(tiny(dataset, epochs=2), run, progress=False)
     assert "loss became nan at epoch 2, batch 3" in result.stopped
     assert (run / CHECKPOINT).read_bytes() == good
@@ -333,7 +336,7 @@ def _loss(kind, score, target, weight, predicted, spread_weight=0.0):
     from stylenet.backend import import_keras
 
     import_keras()
-    from stylenet.train import velocity_loss
+    from stylenet.steps import velocity_loss
 
     return float(velocity_loss(kind, score.astype(np.float32), target.astype(np.float32),
                                weight.astype(np.float32), predicted.astype(np.float32), spread_weight))
@@ -409,7 +412,7 @@ def test_every_lever_trains_resumes_and_exports_what_perform_reads(dataset, tmp_
     assert performer.inputs == ["metre"]
     # the validation split evaluate rebuilds is the one the run held out
     held = load_pieces(dataset, "validation", GENRES, False, config.to_dict())
-    from stylenet.train import load_training_data
+    from stylenet.pieces import load_training_data
 
     data = load_training_data(config, progress=False)
     assert sorted(p.name for p in held) == sorted(p.name for g in GENRES for p in data.validation[g])

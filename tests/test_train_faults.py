@@ -14,7 +14,8 @@ import pytest
 
 from stylenet.config import dump_config
 from stylenet.errors import StyleNetError
-from stylenet.train import CHECKPOINT, CheckpointDamaged, _read_verified, previous_checkpoint, train
+from stylenet.checkpoint import CHECKPOINT, CheckpointDamaged, previous_checkpoint, read_verified
+from stylenet.train import train
 from tests.test_train import dataset, tiny  # noqa: F401 (the module's dataset fixture, shared)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,11 +133,11 @@ DAMAGE = {
 def test_a_damaged_checkpoint_is_detected(stopped_run, tmp_path, kind):
     copy = tmp_path / CHECKPOINT
     copy.write_bytes((stopped_run / CHECKPOINT).read_bytes())
-    assert json.loads(str(_read_verified(copy)["meta"]))["global_step"] == 5
+    assert json.loads(str(read_verified(copy)["meta"]))["global_step"] == 5
     damage, words = DAMAGE[kind]
     damage(copy)
     with pytest.raises(CheckpointDamaged, match=words):
-        _read_verified(copy)
+        read_verified(copy)
 
 
 def test_a_damaged_checkpoint_resumes_from_the_previous_one_to_the_same_weights(dataset, reference, stopped_run,  # noqa: F811
