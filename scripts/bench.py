@@ -46,7 +46,7 @@ def median_seconds(fn, repeats: int = 15) -> float:
 
 def bench_codec(n_notes: int = 5000) -> list[tuple[str, float]]:
     rng = np.random.default_rng(0)
-    notes = [N(int(rng.integers(21, 109)), int(on), int(on + rng.integers(30, 960)), int(rng.integers(20, 120)))
+    notes = [N(int(rng.integers(codec.LOWEST_KEY, codec.HIGHEST_KEY + 1)), int(on), int(on + rng.integers(30, 960)), int(rng.integers(20, 120)))
              for on in np.sort(rng.integers(0, 480 * 1000, n_notes))]
     with tempfile.TemporaryDirectory() as tmp:
         path = write_song(Path(tmp) / "bench.mid", Song(notes))
@@ -83,8 +83,8 @@ def bench_training(steps: int) -> dict:
     stepper = Stepper(model, optimizer, "mse")
     rng = np.random.default_rng(0)
     b, t = 4, 200
-    x = (rng.random((b, t, 176)) < 0.05).astype("float32")
-    y = rng.random((b, t, 88)).astype("float32")
+    x = (rng.random((b, t, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
+    y = rng.random((b, t, codec.N_KEYS)).astype("float32")
     w = np.ones((b, t), "float32")
     keep = np.ones((b,), "float32")
     states = {g: model.zero_states(b) for g in genres}
@@ -104,7 +104,7 @@ def bench_training(steps: int) -> dict:
         t0 = time.perf_counter()
         step(genres[i % 2])
         times.append(time.perf_counter() - t0)
-    piece = (rng.random((1, 1500, 176)) < 0.05).astype("float32")
+    piece = (rng.random((1, 1500, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
     stepper.predict("jazz", piece)
     infer = []
     for _ in range(5):
@@ -162,7 +162,7 @@ def bench_numpy_inference() -> float:
     from stylenet.inference import load_performer
 
     performer = load_performer()
-    piece = (np.random.default_rng(0).random((1500, 176)) < 0.05).astype("float32")
+    piece = (np.random.default_rng(0).random((1500, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
     return median_seconds(lambda: performer.velocities(piece, performer.genres[0]), 5)
 
 

@@ -74,10 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
     build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
                        "without it every piece is 'train'")
-    build.add_argument("--steps-per-quarter", type=_positive, default=4,
-                       help="grid steps per quarter note (default: %(default)s = 1/16 notes, as the paper)")
-    build.add_argument("--programs", type=_programs, default=tuple(range(8)),
-                       help="General MIDI programs (0-based) that count as piano (default: 0-7)")
+    build.add_argument("--steps-per-quarter", type=_positive,
+                       help="grid steps per quarter note (default: 1/16 notes, as the paper)")
+    build.add_argument("--programs", type=_programs,
+                       help="General MIDI programs (0-based) that count as piano (default: 0-7, the pianos)")
     build.add_argument("--min-velocities", type=int, default=20, metavar="N",
                        help="reject files with fewer than N distinct velocities (default: %(default)s, the paper)")
     build.add_argument("--time-signature", type=_meter, metavar="N/D",
@@ -178,7 +178,9 @@ def _version() -> str:
 def _run_build_dataset(args) -> int:
     from .dataset import BuildOptions, build_dataset
 
-    options = BuildOptions(args.steps_per_quarter, args.programs, args.min_velocities, args.time_signature)
+    given = {"steps_per_quarter": args.steps_per_quarter, "programs": args.programs,
+             "min_distinct_velocities": args.min_velocities, "time_signature": args.time_signature}
+    options = BuildOptions(**{k: v for k, v in given.items() if v is not None})  # the rest: the dataset's defaults
     report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
                            progress=not args.quiet)
     print(report.summary_table())

@@ -241,10 +241,21 @@ def decode(score_matrix: np.ndarray, velocity_matrix: np.ndarray | None = None,
     return Score(key + LOWEST_KEY, onset, offset, velocity, steps_per_quarter)
 
 
+def onset_cells(score_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(step, key) of every struck cell of a score matrix, ordered by step, then key: where each note's
+    velocity is read."""
+    return np.nonzero(np.asarray(score_matrix)[:, 0::2])
+
+
+def raw_velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
+    """Velocities in MIDI units (value * 127, float64, neither rounded nor clipped) at (step, key) cells:
+    a model's prediction before it is shaped or written."""
+    return np.asarray(velocity_matrix)[step, key].astype(np.float64) * 127.0
+
+
 def velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
     """MIDI velocities (1..127) read from a velocity matrix at (step, key) cells."""
-    values = np.asarray(velocity_matrix, dtype=np.float64)[step, key]
-    return np.clip(np.rint(values * 127.0), 1, 127).astype(np.int64)
+    return np.clip(np.rint(raw_velocities_at(velocity_matrix, step, key)), 1, 127).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -615,7 +626,7 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: fl
             keys = np.fromiter((track[i].note for i in struck), dtype=np.int64, count=len(struck)) - LOWEST_KEY
             own = np.fromiter((track[i].velocity for i in struck), dtype=np.float64, count=len(struck))
             steps = np.minimum(piece.grid.ticks_to_steps(ticks), len(velocity_matrix) - 1)
-            predicted = np.asarray(velocity_matrix, dtype=np.float64)[steps, keys] * 127.0
+            predicted = raw_velocities_at(velocity_matrix, steps, keys)
             blended = np.clip(np.rint(strength * predicted + (1.0 - strength) * own), 1, 127).astype(np.int64)
             new_velocity = dict(zip(struck, blended.tolist()))
         tracks.append([(msg.time, msg, new_velocity.get(i)) for i, msg in enumerate(track)])

@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .codec import DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, PIANO_PROGRAMS, onset_cells, velocities_at
 from .errors import InternalError, StyleNetError, one_file
 from .fileio import atomic_path, atomic_write_text
 
@@ -43,8 +44,8 @@ DATASET_FORMAT = 2  # 2: pieces carry their meter map
 class BuildOptions:
     """Everything that changes what a piece's arrays contain; a change forces a rebuild."""
 
-    steps_per_quarter: int = 4
-    programs: tuple[int, ...] = tuple(range(8))
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+    programs: tuple[int, ...] = PIANO_PROGRAMS
     min_distinct_velocities: int = 20
     time_signature: str | None = None
 
@@ -190,7 +191,7 @@ def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
     if piece.n_notes == 0:
         why = "no piano notes"
         if piece.dropped_out_of_range:
-            why += f" inside keys 21-108 ({piece.dropped_out_of_range} outside)"
+            why += f" inside keys {LOWEST_KEY}-{HIGHEST_KEY} ({piece.dropped_out_of_range} outside)"
         elif any(inst.is_drum for inst in piece.pm.instruments):
             why += " (drums only)"
         return _reject(source, "no piano notes", why)
@@ -361,7 +362,7 @@ def dataset_steps_per_quarter(dataset_dir) -> int:
     try:
         return int(json.loads((Path(dataset_dir) / "build.json").read_text())["options"]["steps_per_quarter"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 4
+        return DEFAULT_STEPS_PER_QUARTER
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:
@@ -378,8 +379,8 @@ def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]
         means, stds, notes = [], [], []
         for entry in (e for e in entries if e["genre"] == genre):
             score, velocity = load_piece(dataset_dir, entry)
-            step, key = np.nonzero(score[:, 0::2])
-            v = np.rint(velocity[step, key] * 127)
+            # float32, as these statistics were first computed: the stats stored with a model stay the same
+            v = velocities_at(velocity, *onset_cells(score)).astype(np.float32)
             if len(v) > 1:
                 means.append(v.mean())
                 stds.append(v.std())

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .codec import DEFAULT_STEPS_PER_QUARTER, onset_cells, raw_velocities_at, velocities_at
 from .errors import StyleNetError, skip_failure
 from .fileio import atomic_write_text
 
@@ -45,8 +46,8 @@ class EvalPiece:
 
 
 def _notes(name, genre, score, velocity, meters=None) -> EvalPiece:
-    step, key = np.nonzero(score[:, 0::2])
-    return EvalPiece(name, genre, score, np.rint(velocity[step, key].astype(np.float64) * 127), step, key, meters)
+    step, key = onset_cells(score)
+    return EvalPiece(name, genre, score, velocities_at(velocity, step, key).astype(np.float64), step, key, meters)
 
 
 def _entries(source: Path, split: str | None, genres: list[str], run_config: dict | None) -> list[dict]:
@@ -70,7 +71,8 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
 
 
 def load_pieces(source, split: str | None, genres: list[str], progress: bool = True,
-                run_config: dict | None = None, steps_per_quarter: int = 4) -> list[EvalPiece]:
+                run_config: dict | None = None, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+                ) -> list[EvalPiece]:
     """Pieces from a built dataset (filtered by split) or a folder of MIDI files (RAW/<genre>/...).
     `run_config`: the model's training config, for split `validation`."""
     from tqdm import tqdm
@@ -164,7 +166,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
             truth[g].append(piece.truth)
             for net in performer.genres:
                 velocity = performer.velocities(piece.score, net, piece.meters)
-                raw = velocity[piece.step, piece.key].astype(np.float64) * 127
+                raw = raw_velocities_at(velocity, piece.step, piece.key)
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
                     for name, level in calibrations:

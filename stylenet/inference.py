@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import OPTIONAL_INPUTS, encode_input
+from .codec import DEFAULT_STEPS_PER_QUARTER, OPTIONAL_INPUTS, encode_input
 from .errors import StyleNetError
 from .fileio import atomic_path
 
@@ -76,7 +76,7 @@ class Performer:
     genres: list[str]
     interpretation: LSTMWeights
     genre_nets: dict[str, GenreWeights]
-    steps_per_quarter: int = 4
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
     stats: dict = field(default_factory=dict)  # per genre: human velocity statistics of the training data
     info: dict = field(default_factory=dict)  # provenance: config, epochs, source run
     inputs: list[str] = field(default_factory=list)  # optional input channels after the score columns
@@ -95,7 +95,8 @@ class Performer:
     # ------------------------------------------------------------------------------------ conversion
 
     @classmethod
-    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None):
+    def from_keras(cls, model, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER, stats: dict | None = None,
+                   info: dict | None = None):
         from keras import ops
 
         def arr(v):
@@ -201,7 +202,7 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
                         config.model.inputs)
     meta, _ = load_checkpoint(weights, model)
     info = {"run": str(run_dir), "weights": weights.name, "epoch": meta.get("epoch"), "config": config.to_dict()}
-    stats, steps_per_quarter = {}, 4
+    stats, steps_per_quarter = {}, DEFAULT_STEPS_PER_QUARTER
     if (Path(config.data.dataset) / "manifest.jsonl").exists():
         from .dataset import dataset_steps_per_quarter, velocity_stats
 

@@ -71,7 +71,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     with timings.phase("forward"):
         predicted_matrix = performer.velocities(score_matrix, genre, piece.meter_map())
     key = score.pitch - codec.LOWEST_KEY
-    predicted = predicted_matrix[score.onset, key].astype(np.float64) * 127.0
+    predicted = codec.raw_velocities_at(predicted_matrix, score.onset, key)
     shaped = shape(predicted, score.velocity, shaping, performer.stats.get(genre))
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0

@@ -22,7 +22,7 @@ import numpy as np
 
 from .batches import epoch_plan, make_batch
 from .checkpoint import BEST, CHECKPOINT, load_checkpoint, lock_run_dir, previous_checkpoint, save_checkpoint
-from .codec import velocities_at
+from .codec import onset_cells, velocities_at
 from .config import Config, ConfigError, dump_config
 from .fileio import atomic_write_text
 from .pieces import TrainingData, load_training_data
@@ -72,10 +72,9 @@ def _validate(stepper, data: TrainingData, loss_kind: str, spread_weight: float 
             predicted = np.asarray(stepper.predict(genre, score), dtype=np.float32)
             losses.append(float(velocity_loss(loss_kind, score, target, np.ones(score.shape[:2], np.float32),
                                               predicted, spread_weight)))
-            step, key = np.nonzero(piece.score[:, 0::2])
-            truth = np.rint(piece.velocity[step, key].astype(np.float32) * 127)
+            step, key = onset_cells(piece.score)
             predictions.append(velocities_at(predicted[0], step, key))
-            truths.append(truth)
+            truths.append(velocities_at(piece.velocity, step, key))
         predicted, truth = np.concatenate(predictions).astype(np.float64), np.concatenate(truths)
         logs[f"val_loss_{genre}"] = float(np.mean(losses))
         logs[f"val_mae_{genre}"] = float(np.mean(np.abs(predicted - truth)))
