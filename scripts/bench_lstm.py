@@ -26,7 +26,7 @@ from unittest import mock
 
 import numpy as np
 
-B, T, F, U, K, DEPTH = 4, 200, 176, 176, 88, 3
+B, T, F, U, K, GENRE_LAYERS = 4, 200, 176, 176, 88, 3
 
 
 def inputs():
@@ -48,7 +48,7 @@ def torch_worker():
         def __init__(self):
             super().__init__()
             self.interp = nn.LSTM(F, U, batch_first=True)
-            self.lstm = nn.LSTM(U, U, num_layers=DEPTH, bidirectional=True, batch_first=True, dropout=0.2)
+            self.lstm = nn.LSTM(U, U, num_layers=GENRE_LAYERS, bidirectional=True, batch_first=True, dropout=0.2)
             self.drop = nn.Dropout(0.2)
             self.out = nn.Linear(2 * U, K)
 
@@ -88,15 +88,15 @@ class Stack(keras.Model):
     def __init__(self, lstm):
         super().__init__()
         self.interpretation = lstm(U, return_sequences=True, return_state=True)
-        self.drop = [layers.Dropout(0.2) for _ in range(DEPTH + 1)]
-        self.fwd = [lstm(U, return_sequences=True, return_state=True) for _ in range(DEPTH)]
-        self.bwd = [lstm(U, return_sequences=True, go_backwards=True) for _ in range(DEPTH)]
+        self.drop = [layers.Dropout(0.2) for _ in range(GENRE_LAYERS + 1)]
+        self.fwd = [lstm(U, return_sequences=True, return_state=True) for _ in range(GENRE_LAYERS)]
+        self.bwd = [lstm(U, return_sequences=True, go_backwards=True) for _ in range(GENRE_LAYERS)]
         self.out = layers.Dense(K)
 
     def call(self, x, states, training=False):
         hidden, h, c = self.interpretation(x, initial_state=list(states[0]), training=training)
         new_states = [(h, c)]
-        for i in range(DEPTH):
+        for i in range(GENRE_LAYERS):
             hidden = self.drop[i](hidden, training=training)
             forward, h, c = self.fwd[i](hidden, initial_state=list(states[i + 1]), training=training)
             backward = ops.flip(self.bwd[i](hidden, training=training), axis=1)
@@ -108,7 +108,7 @@ class Stack(keras.Model):
 def make_stack(lstm):
     model = Stack(lstm)
     zeros = np.zeros((B, U), "float32")
-    model(np.zeros((B, T, F), "float32"), [(zeros, zeros)] * (DEPTH + 1))  # build
+    model(np.zeros((B, T, F), "float32"), [(zeros, zeros)] * (GENRE_LAYERS + 1))  # build
     return model.trainable_variables, lambda x, states: model(x, states, training=True)
 
 
@@ -174,7 +174,7 @@ def bench(kind: str, steps: int, block: bool, with_torch: bool):
     if with_torch and kind == "stack":
         variants["torch nn.LSTM"] = {"step": torch_step()}
     for v in variants.values():
-        v["states"], v["times"] = [(zeros, zeros)] * (DEPTH + 1), []
+        v["states"], v["times"] = [(zeros, zeros)] * (GENRE_LAYERS + 1), []
         for _ in range(2):  # warm-up: tracing + first runs
             loss, v["states"], *_ = v["step"](v["states"])
         v["first_loss"] = float(loss)

@@ -127,7 +127,8 @@ class Performer:
         return out
 
     def save(self, path, dtype=np.float16) -> Path:
-        header = {"format": FORMAT, "genres": self.genres, "layers": len(next(iter(self.genre_nets.values())).forward),
+        genre_layers = len(next(iter(self.genre_nets.values())).forward)
+        header = {"format": FORMAT, "genres": self.genres, "genre_layers": genre_layers,
                   "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info,
                   "inputs": self.inputs}
         arrays = {k: v.astype(dtype) for k, v in self._arrays().items()}
@@ -153,8 +154,10 @@ class Performer:
         def lstm(prefix):
             return LSTMWeights(arrays[f"{prefix}/kernel"], arrays[f"{prefix}/recurrent"], arrays[f"{prefix}/bias"])
 
-        nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(header["layers"])],
-                                [lstm(f"{g}/backward_{i}") for i in range(header["layers"])],
+        # models saved before the GenreNet depth had one name call it "layers" (the shipped one among them)
+        genre_layers = header["genre_layers"] if "genre_layers" in header else header["layers"]
+        nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(genre_layers)],
+                                [lstm(f"{g}/backward_{i}") for i in range(genre_layers)],
                                 arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
                 for g in header["genres"]}
         unknown = [name for name in header.get("inputs", []) if name not in OPTIONAL_INPUTS]

@@ -32,20 +32,20 @@ from .fast_lstm import FusedLSTM
 class GenreNet(layers.Layer):
     """How one genre plays: stacked bidirectional LSTMs and a linear read-out to 88 velocities."""
 
-    def __init__(self, genre: str, units: int = 176, depth: int = 3, keep_prob: float = 0.8, **kwargs):
+    def __init__(self, genre: str, units: int = 176, genre_layers: int = 3, keep_prob: float = 0.8, **kwargs):
         super().__init__(name=f"genre_{genre}", **kwargs)
-        self.genre, self.units, self.depth, self.keep_prob = genre, units, depth, keep_prob
+        self.genre, self.units, self.genre_layers, self.keep_prob = genre, units, genre_layers, keep_prob
         rate = 1.0 - keep_prob
-        self.dropouts = [layers.Dropout(rate, name=f"dropout_{i}") for i in range(depth + 1)]
+        self.dropouts = [layers.Dropout(rate, name=f"dropout_{i}") for i in range(genre_layers + 1)]
         self.forward = [FusedLSTM(units, return_sequences=True, return_state=True, name=f"forward_{i}")
-                        for i in range(depth)]
+                        for i in range(genre_layers)]
         self.backward = [FusedLSTM(units, return_sequences=True, go_backwards=True, name=f"backward_{i}")
-                         for i in range(depth)]
+                         for i in range(genre_layers)]
         self.velocity = layers.Dense(N_KEYS, name="velocity")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        for i in range(self.depth):
+        for i in range(self.genre_layers):
             self.forward[i].build(shape)
             self.backward[i].build(shape)
             shape = shape[:-1] + (2 * self.units,)
@@ -53,9 +53,9 @@ class GenreNet(layers.Layer):
         self.built = True
 
     def call(self, hidden, states=None, training=False):
-        """hidden [B, T, units] -> (velocity [B, T, 88], forward states [(h, c)] * depth)."""
+        """hidden [B, T, units] -> (velocity [B, T, 88], forward states [(h, c)] * genre_layers)."""
         new_states = []
-        for i in range(self.depth):
+        for i in range(self.genre_layers):
             hidden = self.dropouts[i](hidden, training=training)
             forward, h, c = self.forward[i](hidden, initial_state=None if states is None else list(states[i]),
                                             training=training)

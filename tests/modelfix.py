@@ -11,12 +11,12 @@ def _lstm(rng, n_in, units, scale):
                        rng.normal(0, scale, 4 * units).astype(np.float32))
 
 
-def random_performer(genres=("classical", "jazz", "pop"), units=8, layers=1, seed=0) -> Performer:
+def random_performer(genres=("classical", "jazz", "pop"), units=8, genre_layers=1, seed=0) -> Performer:
     rng = np.random.default_rng(seed)
     nets = {}
     for g in genres:
         forward, backward, n_in = [], [], units
-        for _ in range(layers):
+        for _ in range(genre_layers):
             forward.append(_lstm(rng, n_in, units, 0.5))
             backward.append(_lstm(rng, n_in, units, 0.5))
             n_in = 2 * units

@@ -157,6 +157,20 @@ def test_a_model_from_before_input_layouts_still_performs(tmp_path, model_file, 
     assert main(["perform", str(src), "--genre", "jazz", "--model", str(old)]) == 0
 
 
+def test_a_model_that_names_its_depth_layers_still_loads(tmp_path):
+    """Model files saved before the GenreNet depth was called `genre_layers` everywhere name it `layers`."""
+    performer = random_performer(("jazz",), genre_layers=2)
+    path = performer.save(tmp_path / "new.npz", dtype=np.float32)
+
+    def rename(header):
+        header["layers"] = header.pop("genre_layers")
+
+    old = Performer.load(_rewrite_header(path, tmp_path / "old.npz", rename))
+    assert len(old.genre_nets["jazz"].forward) == 2
+    score = (np.random.default_rng(0).random((30, 176)) < 0.1).astype(np.uint8)
+    np.testing.assert_array_equal(old.velocities(score, "jazz"), Performer.load(path).velocities(score, "jazz"))
+
+
 def test_a_model_reading_an_unknown_input_is_refused_in_one_line(tmp_path, model_file, capsys):
     future = _rewrite_header(model_file, tmp_path / "future.npz", lambda h: h.update(inputs=["harmony"]))
     src = write_song(tmp_path / "s.mid", expressive_song(20))

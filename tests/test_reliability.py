@@ -97,7 +97,7 @@ def test_a_damaged_dataset_piece_is_skipped_by_evaluate_and_named_by_train(tmp_p
 # ------------------------------------------------------------------------------------------ size bounds
 
 def test_the_forward_pass_in_chunks_equals_one_pass(monkeypatch):
-    performer = random_performer(("jazz",), units=8, layers=2)
+    performer = random_performer(("jazz",), units=8, genre_layers=2)
     score = (np.random.default_rng(0).random((50, 176)) < 0.1).astype(np.float32)
     whole = performer.velocities(score, "jazz")
     monkeypatch.setattr(inference, "PROJECTION_CHUNK", 7)  # 50 steps = 7 chunks, the last one short
