@@ -1,15 +1,15 @@
 """Training-step speed of keras.layers.LSTM vs stylenet.fast_lstm.FusedLSTM, side by side in one run.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_lstm.py [--steps 12] [--model stack|stylenet|both]
-                                    [--block] [--torch] [--threads N] [--torch-threads N]
+                                    [--torch] [--threads N] [--torch-threads N]
 
 `stack`: the paper model's LSTM stack on its own -- LSTM(176) on 176 inputs, 3 x bidirectional LSTM(176)
 (forward half with carried state, backward half go_backwards + flip, concatenated), Dense(88), MSE, Adam.
 `stylenet`: the real `stylenet.model.StyleNet` (one genre's step), built once with each LSTM class.
 
---block adds FusedLSTM with cpu_kernel="block" (tf.raw_ops.BlockLSTMV2).  --torch adds the same stack in
-plain PyTorch (nn.LSTM, as ../shared/bench/torch_reference.py; `stack` only), run by a child process: in
-one process, PyTorch's and TensorFlow's thread pools slow each other down a hundredfold.
+--torch adds the same stack in plain PyTorch (nn.LSTM, as ../shared/bench/torch_reference.py; `stack` only),
+run by a child process: in one process, PyTorch's and TensorFlow's thread pools slow each other down a
+hundredfold.
 
 Batch 4 x 200 steps.  Each variant gets 2 warm-up steps, then the variants are timed in alternation, step by
 step, so that load from other processes hits all alike.  Reports medians as time-steps per second.
@@ -138,10 +138,6 @@ def train_step(variables, forward):
     return step
 
 
-class BlockFusedLSTM(FusedLSTM):
-    cpu_kernel = "block"
-
-
 def torch_step():
     """A step function that has the torch worker do one step; returns (loss, states, the worker's timing)."""
     import subprocess
@@ -159,13 +155,11 @@ def torch_step():
     return step
 
 
-def bench(kind: str, steps: int, block: bool, with_torch: bool):
+def bench(kind: str, steps: int, with_torch: bool):
     make = make_stack if kind == "stack" else make_stylenet
     x, y = (tf.constant(a) for a in inputs())
     zeros = tf.zeros((B, U))
     candidates = [("keras.layers.LSTM", keras.layers.LSTM), ("FusedLSTM", FusedLSTM)]
-    if block:
-        candidates.append(("FusedLSTM[block]", BlockFusedLSTM))
     variants = {}
     for name, lstm in candidates:
         keras.utils.set_random_seed(0)  # same initial weights for all
@@ -210,7 +204,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=12, help="timed steps per variant (>= 10 recommended)")
     parser.add_argument("--model", choices=["stack", "stylenet", "both"], default="stack")
-    parser.add_argument("--block", action="store_true", help="also time FusedLSTM on BlockLSTMV2")
     parser.add_argument("--torch", action="store_true", help="also time the stack in PyTorch (stack only)")
     parser.add_argument("--threads", type=int, default=0,
                         help="intra-op threads for TensorFlow and PyTorch alike (default: each library's own)")
@@ -222,7 +215,7 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     os.environ["BENCH_TORCH_THREADS"] = str(args.torch_threads if args.torch_threads is not None else args.threads)
     for kind in (["stack", "stylenet"] if args.model == "both" else [args.model]):
-        bench(kind, args.steps, args.block, args.torch)
+        bench(kind, args.steps, args.torch)
 
 
 if __name__ == "__main__":
