@@ -214,15 +214,36 @@ def _run_train(args) -> int:
 
 
 def _run_perform(args) -> int:
-    from .perform import run
+    from .perform import PerformOptions, run
+    from .shaping import DEFAULT_LEVEL, Shaping
 
-    return run(args, STARTED)
+    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
+    options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
+                             args.force, progress=not args.quiet)
+    report = run(options, STARTED)
+    if report.single:
+        result = report.performances[0]
+        print(result.line())
+        if result.plot:
+            print(f"plot: {result.plot}")
+    else:
+        print(f"{len(report.performances)} performed, {len(report.skipped)} skipped")
+    if args.timings:
+        print(report.timings.line(), file=sys.stderr)
+    return 1 if report.skipped else 0
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import run
+    from .evaluate import EvaluateOptions, markdown_table, run
 
-    return run(args)
+    options = EvaluateOptions(args.source, args.model, args.split, tuple(args.genres or ()), args.out,
+                              progress=not args.quiet)
+    report = run(options)
+    print(markdown_table(report.results))
+    out = report.out
+    print(f"report: {report.paths['markdown']}  numbers: {report.paths['json']}  plots: {out}/scatter_*.png, "
+          f"{out}/timeline_*.png")
+    return 0
 
 
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,

@@ -231,24 +231,40 @@ def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
     return paths
 
 
-def run(args) -> int:
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What `stylenet evaluate` is asked to do (cli.py reads it off the command line)."""
+
+    source: str  # a built dataset, or a folder of MIDI files in genre sub-folders
+    model: str | None = None  # a training run directory or a model file; None: the shipped model
+    split: str = "test"  # a dataset split, "validation" (what the model's run held out) or "all"
+    genres: tuple[str, ...] = ()  # () = every genre of the model
+    out: str | None = None  # the report's folder; None: build/evaluation
+    progress: bool = True
+
+
+@dataclass
+class EvaluateReport:
+    results: dict  # genre -> prediction -> metric -> value
+    paths: dict[str, Path]  # what write_report wrote
+    out: Path
+
+
+def run(options: EvaluateOptions) -> EvaluateReport:
     import datetime
 
     from .inference import load_performer
 
-    performer = load_performer(args.model)
-    genres = args.genres or performer.genres
+    performer = load_performer(options.model)
+    genres = list(options.genres) or performer.genres
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
-    pieces = load_pieces(args.source, None if args.split == "all" else args.split, genres, not args.quiet,
+    pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
-    evaluation = evaluate(performer, pieces, not args.quiet)
-    meta = {"source": str(args.source), "split": args.split, "model": str(args.model or "shipped"),
+    evaluation = evaluate(performer, pieces, options.progress)
+    meta = {"source": str(options.source), "split": options.split, "model": str(options.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},
             "date": datetime.date.today().isoformat()}
-    out = Path(args.out or Path("build") / "evaluation")
-    paths = write_report(out, evaluation, meta)
-    print(markdown_table(evaluation["results"]))
-    print(f"report: {paths['markdown']}  numbers: {paths['json']}  plots: {out}/scatter_*.png, {out}/timeline_*.png")
-    return 0
+    out = Path(options.out or Path("build") / "evaluation")
+    return EvaluateReport(evaluation["results"], write_report(out, evaluation, meta), out)

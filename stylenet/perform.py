@@ -7,7 +7,6 @@ the input back with only its piano velocities changed.
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from tqdm import tqdm
 from . import codec
 from .errors import StyleNetError, one_file, skip_failure
 from .fileio import atomic_write_bytes
-from .shaping import DEFAULT_LEVEL, Shaping, shape
+from .shaping import Shaping, shape
 
 
 @dataclass
@@ -38,6 +37,21 @@ class Timings:
 
     def line(self) -> str:
         return "timings: " + ", ".join(f"{name} {s:.3f} s" for name, s in self.seconds.items())
+
+
+@dataclass(frozen=True)
+class PerformOptions:
+    """What `stylenet perform` is asked to do (cli.py reads it off the command line)."""
+
+    inputs: tuple[str, ...]  # MIDI files or folders of them
+    genre: str
+    model: str | None = None  # a training run directory or a model file; None: the shipped model
+    out: str | None = None  # an output file (one input) or folder; None: beside each input
+    shaping: Shaping = Shaping()
+    quantize: bool = False  # write the quantised piano part instead of the original file
+    plot: bool = False
+    force: bool = False  # overwrite existing outputs
+    progress: bool = True
 
 
 @dataclass
@@ -94,7 +108,15 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     return result
 
 
-def find_inputs(paths: list[str], genres: list[str]) -> list[Path]:
+@dataclass
+class PerformReport:
+    performances: list[Performance]
+    skipped: list[str]  # "FILE: reason" of each file a batch skipped (a single input that fails raises)
+    single: bool  # one file was named, not a folder
+    timings: Timings
+
+
+def find_inputs(paths, genres: list[str]) -> list[Path]:
     """Files as given; folders searched recursively for MIDI files, skipping our own outputs (*.jazz.mid)."""
     from .dataset import MIDI_SUFFIXES
 
@@ -121,41 +143,36 @@ def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path
     return out_path / name
 
 
-def run(args, started: float) -> int:
-    """`started`: when the process began running StyleNet (perf_counter), so --timings counts the imports."""
+def run(options: PerformOptions, started: float) -> PerformReport:
+    """`started`: when the process began running StyleNet (perf_counter), so the timings count the imports."""
     timings = Timings({"imports": time.perf_counter() - started})
     with timings.phase("imports"):
         from .inference import load_performer
     with timings.phase("model load"):
-        performer = load_performer(args.model)
-    status = _perform_all(args, performer, timings)
-    if args.timings:
-        print(timings.line(), file=sys.stderr)
-    return status
+        performer = load_performer(options.model)
+    return _perform_all(options, performer, timings)
 
 
-def _perform_all(args, performer, timings: Timings) -> int:
-    if args.genre not in performer.genres:
-        raise StyleNetError(f"unknown genre {args.genre!r}; this model knows: {', '.join(performer.genres)}",
-                            exit_code=2)
-    inputs = find_inputs(args.inputs, performer.genres)
+def _perform_all(options: PerformOptions, performer, timings: Timings) -> PerformReport:
+    genre = options.genre
+    if genre not in performer.genres:
+        raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
+    inputs = find_inputs(options.inputs, performer.genres)
     if not inputs:
-        raise StyleNetError(f"no MIDI files in {' '.join(args.inputs)}", exit_code=2)
-    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
-    single = len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
-    if single:
+        raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
+    single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+    report = PerformReport([], [], single, timings)
+
+    def perform(source: Path) -> Performance:
+        return perform_file(source, performer, genre, output_path(source, genre, options.out, single),
+                            options.shaping, options.quantize, options.plot, options.force, timings)
+
+    if single:  # a failure is the command's one line
         with one_file(inputs[0]):
-            result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
-                                  shaping, args.quantize, args.plot, args.force, timings)
-        print(result.line())
-        if result.plot:
-            print(f"plot: {result.plot}")
-        return 0
-    skipped = []
-    for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
-        with skip_failure(source, skipped, tqdm.write):
-            result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
-                                  shaping, args.quantize, args.plot, args.force, timings)
-            tqdm.write(result.line())
-    print(f"{len(inputs) - len(skipped)} performed, {len(skipped)} skipped")
-    return 1 if skipped else 0
+            report.performances.append(perform(inputs[0]))
+        return report
+    for source in tqdm(inputs, desc=f"perform ({genre})", unit="file", disable=not options.progress):
+        with skip_failure(source, report.skipped, tqdm.write):
+            report.performances.append(perform(source))
+            tqdm.write(report.performances[-1].line())
+    return report
