@@ -90,12 +90,12 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     from tqdm import tqdm
 
     from .backend import backend_name, import_keras
-    from .model import build_model
 
     run_dir = Path(run_dir)
     if run_dir.is_dir():  # refuse a run directory in use before the slow imports
         lock_run_dir(run_dir)
     keras = import_keras()
+    from .model import build_model  # Keras and TensorFlow load quietly in import_keras, not here
     _check_resume_config(run_dir, config)
     data = load_training_data(config, progress)  # before writing anything: a bad config leaves no trace
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,3 +1,5 @@
+"""The MIDI codec: grid, matrices, reading (and refusing) files, writing velocities back."""
+
 import io
 
 import mido
@@ -8,10 +10,12 @@ from hypothesis import strategies as st
 
 from stylenet import codec
 from stylenet.codec import BeatGrid, MidiReadError, Score, decode, encode, make_score
-from tests.midifix import N, Song, write_song
+from tests.helpers import REAL_DATA, N, Song, needs_real_data, real_data_rows, write_song
+from tests.midi_fuzz import conductor, piano, smf
 
 TPB = 480  # ticks per quarter in the fixtures
 STEP = TPB // 4  # one 1/16 step
+MELODY = [(60 + i % 12, i * 240, i * 240 + 200, 40 + i) for i in range(40)]
 
 
 def score_of(*notes):
@@ -330,3 +334,33 @@ def test_encode_input_appends_optional_channels_after_the_score_columns():
     np.testing.assert_array_equal(with_metre[:, 176:], codec.metre_features(np.array([[0, 4, 4]]), 16))
     with pytest.raises(ValueError, match="unknown model input"):
         codec.encode_input(score, None, ["chords"])
+
+
+def test_riff_wrapped_midi_is_read_as_the_midi_inside(tmp_path):
+    data = smf([conductor(), piano(MELODY)])
+    wrapped = b"RIFF" + (4 + 8 + len(data)).to_bytes(4, "little") + b"RMID" + b"data" + len(data).to_bytes(4, "little") + data
+    assert codec.load_midi("x.rmi", data=wrapped).n_notes == codec.load_midi("x.mid", data=data).n_notes == 40
+
+
+def test_a_piece_over_the_step_limit_is_refused_before_its_grid_exists(tmp_path, monkeypatch):
+    piece = codec.load_midi(write_song(tmp_path / "s.mid", Song([N(60, 0, 480), N(62, 480 * 100, 480 * 101)])))
+    monkeypatch.setattr(codec, "MAX_STEPS", 400)  # the piece is 404 steps
+    monkeypatch.setattr(codec, "encode", lambda *a: pytest.fail("encode must not be reached"))
+    with pytest.raises(codec.MidiReadError, match=r"too long: the piano part lasts 101 quarter notes \(404 grid"):
+        codec.quantise(piece)
+
+
+@needs_real_data
+def test_a_real_file_keeps_every_event_but_its_velocities(tmp_path):
+    path = REAL_DATA / next(r["path"] for r in real_data_rows() if r["genre"] == "jazz")
+    piece = codec.load_midi(path)
+    _, velocity = codec.encode(codec.quantise(piece))
+    out = mido.MidiFile(file=io.BytesIO(codec.apply_velocities(piece, velocity * 0.5)))
+    original = mido.MidiFile(path)
+    for a, b in zip(original.tracks, out.tracks):
+        assert len(a) == len(b)
+        for ma, mb in zip(a, b):
+            if ma.type == "note_on" and ma.velocity and ma != mb:
+                assert ma.copy(velocity=mb.velocity) == mb
+            else:
+                assert ma == mb
