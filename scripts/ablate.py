@@ -47,6 +47,8 @@ ROWS.update({f"+{lever}": (SHIPPED, sets) for lever, sets in LEVERS.items()})
 ROWS["all"] = (SHIPPED, [s for sets in LEVERS.values() for s in sets])
 ROWS.update({f"all-{lever}": (SHIPPED, [s for other, sets in LEVERS.items() if other != lever for s in sets])
              for lever in LEVERS})
+ROWS["+voice"] = (SHIPPED, ["model.inputs=[voice]"])  # found later: the top and bottom sounding key
+ROWS["all+voice"] = (SHIPPED, [x.replace("[metre]", "[metre,voice]") for x in ROWS["all"][1]])
 ROWS["+asap-concert"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-concert",
                                                    "data.genres=[classical,jazz,pop,concert]"])
 ROWS["+asap-classical"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-asapclassical"])

@@ -317,9 +317,45 @@ def metre_features(meters: np.ndarray, n_steps: int, steps_per_quarter: int = DE
 OPTIONAL_INPUTS = {"metre": METRE_CHANNELS}  # input name -> its channels, after the 176 score columns
 
 
+# --------------------------------------------------------------------------------------------------
+# Voices: which key is the top (melody) and the bottom (bass) of what sounds
+
+
+def voice_channels(score_matrix: np.ndarray) -> np.ndarray:
+    """[T, 176] float32: the highest sounding key of each step (88 columns), then the lowest (88).
+
+    Pianists voice a chord: the top line (usually the melody) is played louder than the inner notes, the
+    bass a little louder too (Goebl 2001: melody lead).  An LSTM reading 176 binary columns has to learn
+    "no higher key is down" on its own; these flags say it directly.  A step with one sounding key marks it
+    as both.  Computed by the network from the (possibly transposed) score columns, so the flags always
+    follow the keys they describe.
+    """
+    held = np.asarray(score_matrix)[:, 1:SCORE_COLUMNS:2] > 0
+    at_or_above = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]
+    at_or_below = np.cumsum(held, axis=1)
+    return np.concatenate([held & (at_or_above == 1), held & (at_or_below == 1)], axis=1).astype(np.float32)
+
+
+DERIVED_INPUTS = {"voice": 2 * N_KEYS}  # input name -> its width, computed by the network from the score columns
+KNOWN_INPUTS = (*OPTIONAL_INPUTS, *DERIVED_INPUTS)
+
+
 def input_columns(inputs=()) -> int:
-    """Width of the network's input: the 176 score columns, then each optional input's channels."""
-    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs)
+    """Width of the data a model reads (`encode_input`): the 176 score columns, then each optional input's
+    channels.  Derived inputs (`voice`) are not in the data: see `network_columns`."""
+    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs if name in OPTIONAL_INPUTS)
+
+
+def network_columns(inputs=()) -> int:
+    """Width of what the first LSTM reads: the data, then the derived inputs the network computes from it."""
+    return input_columns(inputs) + sum(DERIVED_INPUTS[name] for name in inputs if name in DERIVED_INPUTS)
+
+
+def with_derived(x: np.ndarray, inputs=()) -> np.ndarray:
+    """The data [T, input_columns] with the derived inputs appended: what the first LSTM reads (NumPy)."""
+    if "voice" not in inputs:
+        return x
+    return np.concatenate([x, voice_channels(x[:, :SCORE_COLUMNS])], axis=1)
 
 
 def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
@@ -327,6 +363,8 @@ def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEF
     """The optional input channels [T, F] float32 of a model's layout `inputs` (None when it has none)."""
     parts = []
     for name in inputs:
+        if name in DERIVED_INPUTS:
+            continue  # the network computes it
         if name not in OPTIONAL_INPUTS:
             raise ValueError(f"unknown model input {name!r}")
         parts.append(metre_features(np.zeros((0, 3)) if meters is None else meters, n_steps, steps_per_quarter))

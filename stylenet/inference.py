@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import OPTIONAL_INPUTS, encode_input
+from .codec import KNOWN_INPUTS, encode_input, with_derived
 from .fileio import StyleNetError, atomic_path
 
 FORMAT = "stylenet-performer/1"
@@ -85,7 +85,8 @@ class Performer:
         matrix [T, 88] (velocity / 127; read it at onsets)."""
         if genre not in self.genre_nets:
             raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
-        hidden = self.interpretation.run(encode_input(score, meters, self.inputs, self.steps_per_quarter))
+        data = encode_input(score, meters, self.inputs, self.steps_per_quarter)
+        hidden = self.interpretation.run(with_derived(data, self.inputs))
         net = self.genre_nets[genre]
         for forward, backward in zip(net.forward, net.backward):
             hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
@@ -155,7 +156,7 @@ class Performer:
                                 [lstm(f"{g}/backward_{i}") for i in range(header["layers"])],
                                 arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
                 for g in header["genres"]}
-        unknown = [name for name in header.get("inputs", []) if name not in OPTIONAL_INPUTS]
+        unknown = [name for name in header.get("inputs", []) if name not in KNOWN_INPUTS]
         if unknown:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")

@@ -75,7 +75,7 @@ def test_paper_config_loads_with_the_paper_values():
     ({"train": 3}, [], "train: expected a mapping"),
     ({}, ["train.epochs"], "expected SECTION.KEY=VALUE"),
     ({}, ["train.window=1"], "train.window: must be >= 2"),
-    ({}, ["model.inputs=[chords]"], "model.inputs: unknown input 'chords' (known: metre)"),
+    ({}, ["model.inputs=[chords]"], "model.inputs: unknown input 'chords' (known: metre, voice)"),
     ({}, ["train.transpose=13"], "train.transpose: must be 0..12"),
     ({}, ["train.ema=1.0"], "train.ema: must be in (0, 1)"),
     ({}, ["train.lr_schedule=step"], "train.lr_schedule: must be one of constant, cosine"),
@@ -409,13 +409,13 @@ def test_every_lever_trains_resumes_and_exports_what_perform_reads(dataset, tmp_
 
     levers = dict(loss="onset_mse", transpose=4, context=8, spread_weight=2.0, ema=0.9, lr_schedule="cosine")
     config = tiny(dataset, epochs=2, window=16, **levers)
-    config.model.inputs = ["metre"]
+    config.model.inputs = ["metre", "voice"]
     run = tmp_path / "run"
     result = train(config, run, progress=False)
     assert result.epochs_done == 2 and not result.stopped
     assert {"val_r_jazz", "val_mae_pop"} <= set(result.history[-1])
     performer = performer_from_run(run)
-    assert performer.inputs == ["metre"]
+    assert performer.inputs == ["metre", "voice"]
     # the validation split evaluate rebuilds is the one the run held out
     held = load_pieces(dataset, "validation", GENRES, False, config.to_dict())
     from stylenet.train import load_training_data
