@@ -15,6 +15,7 @@ EXAMPLES = {
     "train": "stylenet train --config configs/stylenet.yaml --set train.epochs=20",
     "perform": "stylenet perform song.mid --genre jazz --plot",
     "evaluate": "stylenet evaluate build/dataset --split test",
+    "conform": "stylenet conform performance.mid --beats performance_annotations.txt -o on_beats.mid",
 }
 
 
@@ -70,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Encode every MIDI file under RAW_DIR/<genre>/ into score and velocity matrices, "
                     "with a manifest and a report of every rejected file.",
         epilog=f"example:\n  {EXAMPLES['build-dataset']}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("raw_dir", metavar="RAW_DIR", help="folder with one sub-folder per genre")
+    build.add_argument("raw_dir", metavar="RAW_DIR", nargs="?",
+                       help="folder with one sub-folder per genre (may be left out with --asap)")
     build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
     build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
                        "without it every piece is 'train'")
@@ -82,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="reject files with fewer than N distinct velocities (default: %(default)s, the paper)")
     build.add_argument("--time-signature", type=_meter, metavar="N/D",
                        help="keep only pieces entirely in this meter (4/4 reproduces the paper; default: all)")
+    build.add_argument("--beats", action="store_true",
+                       help="recorded performances: read each file on the beats annotated beside it "
+                            "(<name>_annotations.txt, ASAP's format); a file without one is rejected")
+    build.add_argument("--asap", metavar="DIR", help="also add the performances of an ASAP folder (its "
+                       "metadata.csv), each on its annotated beats, split by work (about 10%% test)")
+    build.add_argument("--asap-genre", default="concert", metavar="NAME",
+                       help="the genre ASAP's performances join (default: %(default)s; 'classical' adds them to it)")
+    build.add_argument("--asap-seed", type=int, default=0, metavar="N", help="seed of ASAP's split by work")
     build.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: all cores)")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -117,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' = the genre's typical human spread (default), "
                               "a factor, or 1 = raw model output")
+    perform.add_argument("--beats", metavar="FILE|beside",
+                         help="a recorded performance: read it on these beats (an annotation file, one line "
+                              "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "
+                              "<name>_annotations.txt; the output keeps the input's timing")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -139,6 +153,21 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
     evaluate.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/evaluation)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    conform = verbs.add_parser(
+        "conform", help="re-time a recorded performance onto its annotated beats",
+        description="Write a recorded performance (no tempo map) with one tempo per annotated beat and the "
+                    "annotated meters: every event keeps its time (within 1 ms), every beat lands on a beat "
+                    "tick, bars start on the annotated downbeats.",
+        epilog=f"example:\n  {EXAMPLES['conform']}\n  stylenet conform asap/Chopin/ --beats beside -o conformed/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    conform.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    conform.add_argument("--beats", required=True, metavar="FILE|beside",
+                         help="the beat annotation (one input), or 'beside': each input's <name>_annotations.txt")
+    conform.add_argument("-o", "--out", metavar="OUT",
+                         help="output file (one input) or folder (default: <name>.conformed.mid beside each input)")
+    conform.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    conform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -177,13 +206,20 @@ def _version() -> str:
 
 def _run_build_dataset(args) -> int:
     from .dataset import BuildOptions, build_dataset
+    from .errors import StyleNetError
 
+    if args.raw_dir is None and not args.asap:
+        raise StyleNetError("name a RAW_DIR, or an ASAP folder with --asap DIR", exit_code=2)
     given = {"steps_per_quarter": args.steps_per_quarter, "programs": args.programs,
-             "min_distinct_velocities": args.min_velocities, "time_signature": args.time_signature}
+             "min_distinct_velocities": args.min_velocities, "time_signature": args.time_signature,
+             "beats": args.beats, "asap": args.asap, "asap_genre": args.asap_genre, "asap_seed": args.asap_seed}
     options = BuildOptions(**{k: v for k, v in given.items() if v is not None})  # the rest: the dataset's defaults
     report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
                            progress=not args.quiet)
     print(report.summary_table())
+    if report.same_work:
+        print(f"\n{len(report.same_work)} ASAP works are also RAW_DIR pieces; each takes its piece's side of the "
+              f"split (listed in {report.out_dir}/build.json, 'same_work')")
     print(f"\n{len(report.kept)} pieces kept, {len(report.rejected)} rejected "
           f"({report.reused} unchanged since the last build) in {report.seconds:.1f} s")
     print(f"dataset: {report.out_dir}/manifest.jsonl   rejected files and reasons: {report.out_dir}/rejected.csv")
@@ -219,7 +255,7 @@ def _run_perform(args) -> int:
 
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
-                             args.force, progress=not args.quiet)
+                             args.force, args.beats, progress=not args.quiet)
     report = run(options, STARTED)
     if report.single:
         result = report.performances[0]
@@ -234,20 +270,34 @@ def _run_perform(args) -> int:
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import EvaluateOptions, markdown_table, run
+    from .evaluate import EvaluateOptions, markdown_table, multi_reference_table, run
 
     options = EvaluateOptions(args.source, args.model, args.split, tuple(args.genres or ()), args.out,
                               progress=not args.quiet)
     report = run(options)
     print(markdown_table(report.results))
+    if report.agreement:
+        print("Works with several performances (notes matched by key and grid step):\n")
+        print(multi_reference_table(report.agreement))
     out = report.out
     print(f"report: {report.paths['markdown']}  numbers: {report.paths['json']}  plots: {out}/scatter_*.png, "
           f"{out}/timeline_*.png")
     return 0
 
 
+def _run_conform(args) -> int:
+    from .conform import ConformOptions, run
+
+    report = run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
+    if report.single:
+        print(report.lines[0])
+    else:
+        print(f"{len(report.lines)} conformed, {len(report.skipped)} skipped")
+    return 1 if report.skipped else 0
+
+
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
-         "evaluate": _run_evaluate}
+         "evaluate": _run_evaluate, "conform": _run_conform}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ SCORE_COLUMNS = 2 * N_KEYS
 DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
 PIANO_PROGRAMS = tuple(range(8))  # General MIDI 1-8: acoustic grand ... clavinet
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
+MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 
 # Size bounds, so one file cannot exhaust memory.  pretty_midi keeps a float64 per tick up to the last event
 # (its own limit is 1e7 ticks, 80 MB); `perform` needs about 4 KB per grid step, so 2**17 steps (4.5 hours
@@ -112,6 +113,11 @@ class BeatGrid:
 
     def seconds_to_steps(self, seconds) -> np.ndarray:
         return self.ticks_to_steps(self.seconds_to_ticks(seconds))
+
+    def ticks_to_seconds(self, ticks) -> np.ndarray:
+        quarters = np.asarray(ticks, dtype=np.float64) / self.ticks_per_quarter
+        i = np.clip(np.searchsorted(self.change_quarters, quarters, side="right") - 1, 0, None)
+        return self.change_times[i] + (quarters - self.change_quarters[i]) * 60.0 / self.qpm[i]
 
     def steps_to_seconds(self, steps) -> np.ndarray:
         quarters = np.asarray(steps, dtype=np.float64) / self.steps_per_quarter
@@ -322,9 +328,45 @@ def metre_features(meters: np.ndarray, n_steps: int, steps_per_quarter: int = DE
 OPTIONAL_INPUTS = {"metre": METRE_CHANNELS}  # input name -> its channels, after the 176 score columns
 
 
+# --------------------------------------------------------------------------------------------------
+# Voices: which key is the top (melody) and the bottom (bass) of what sounds
+
+
+def voice_channels(score_matrix: np.ndarray) -> np.ndarray:
+    """[T, 176] float32: the highest sounding key of each step (88 columns), then the lowest (88).
+
+    Pianists voice a chord: the top line (usually the melody) is played louder than the inner notes, the
+    bass a little louder too (Goebl 2001: melody lead).  An LSTM reading 176 binary columns has to learn
+    "no higher key is down" on its own; these flags say it directly.  A step with one sounding key marks it
+    as both.  Computed by the network from the (possibly transposed) score columns, so the flags always
+    follow the keys they describe.
+    """
+    held = np.asarray(score_matrix)[:, 1:SCORE_COLUMNS:2] > 0
+    at_or_above = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]
+    at_or_below = np.cumsum(held, axis=1)
+    return np.concatenate([held & (at_or_above == 1), held & (at_or_below == 1)], axis=1).astype(np.float32)
+
+
+DERIVED_INPUTS = {"voice": 2 * N_KEYS}  # input name -> its width, computed by the network from the score columns
+KNOWN_INPUTS = (*OPTIONAL_INPUTS, *DERIVED_INPUTS)
+
+
 def input_columns(inputs=()) -> int:
-    """Width of the network's input: the 176 score columns, then each optional input's channels."""
-    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs)
+    """Width of the data a model reads (`encode_input`): the 176 score columns, then each optional input's
+    channels.  Derived inputs (`voice`) are not in the data: see `network_columns`."""
+    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs if name in OPTIONAL_INPUTS)
+
+
+def network_columns(inputs=()) -> int:
+    """Width of what the first LSTM reads: the data, then the derived inputs the network computes from it."""
+    return input_columns(inputs) + sum(DERIVED_INPUTS[name] for name in inputs if name in DERIVED_INPUTS)
+
+
+def with_derived(x: np.ndarray, inputs=()) -> np.ndarray:
+    """The data [T, input_columns] with the derived inputs appended: what the first LSTM reads (NumPy)."""
+    if "voice" not in inputs:
+        return x
+    return np.concatenate([x, voice_channels(x[:, :SCORE_COLUMNS])], axis=1)
 
 
 def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
@@ -332,6 +374,8 @@ def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEF
     """The optional input channels [T, F] float32 of a model's layout `inputs` (None when it has none)."""
     parts = []
     for name in inputs:
+        if name in DERIVED_INPUTS:
+            continue  # the network computes it
         if name not in OPTIONAL_INPUTS:
             raise ValueError(f"unknown model input {name!r}")
         parts.append(metre_features(np.zeros((0, 3)) if meters is None else meters, n_steps, steps_per_quarter))
@@ -360,6 +404,10 @@ class MidiPiece:
 
     `notes` holds every note of a piano instrument (non-drum, program in `programs`) inside the 88 keys,
     merged into one part; `dropped_out_of_range` counts the piano notes outside A0..C8.
+
+    `grid` is the beat grid the notes are quantised on: the file's own tempo map, unless the piece was
+    read on its beats (`beats.conform`), in which case `file_grid` keeps the file's tempo map (to find the
+    file's events) and `meters_override` the beats' meter map.
     """
 
     path: str
@@ -372,6 +420,8 @@ class MidiPiece:
     velocity: np.ndarray
     dropped_out_of_range: int
     grid: BeatGrid = field(repr=False, default=None)
+    file_grid: BeatGrid | None = field(repr=False, default=None)
+    meters_override: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def n_notes(self) -> int:
@@ -380,7 +430,10 @@ class MidiPiece:
     @property
     def meters(self) -> list[str]:
         """Time signatures in order of appearance; MIDI's default 4/4 when the file names none."""
-        found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
+        if self.meters_override is not None:
+            found = [f"{n}/{d}" for _, n, d in self.meters_override]
+        else:
+            found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
         return list(dict.fromkeys(found)) or ["4/4"]
 
     def meter_map(self) -> np.ndarray:
@@ -389,6 +442,8 @@ class MidiPiece:
         Impossible signatures (a zero numerator or a denominator that is not a power of two) are left
         out; of several on one step the last one written wins, as a sequencer would read them.
         """
+        if self.meters_override is not None:
+            return np.asarray(self.meters_override, np.int64).reshape(-1, 3)
         rows = {}
         for ts in self.pm.time_signature_changes:
             n, d = int(ts.numerator), int(ts.denominator)
@@ -450,6 +505,19 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
     inside = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
     return MidiPiece(path, midi, pm, programs, pitch[inside], start[inside], end[inside], velocity[inside],
                      int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
+
+
+def find_midi(paths, skip=None) -> list[Path]:
+    """Files as given; folders searched recursively (sorted) for MIDI files, leaving out those `skip` names."""
+    found = []
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            found += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES
+                      and not f.name.startswith(".") and not (skip and skip(f))]
+        else:
+            found.append(p)
+    return found
 
 
 def _parse_failure(exc: Exception) -> str:
@@ -625,6 +693,8 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: fl
             ticks = np.fromiter((track[i].time for i in struck), dtype=np.int64, count=len(struck))
             keys = np.fromiter((track[i].note for i in struck), dtype=np.int64, count=len(struck)) - LOWEST_KEY
             own = np.fromiter((track[i].velocity for i in struck), dtype=np.float64, count=len(struck))
+            if piece.file_grid is not None:  # read on other beats than the file's: via the note's time
+                ticks = piece.grid.seconds_to_ticks(piece.file_grid.ticks_to_seconds(ticks))
             steps = np.minimum(piece.grid.ticks_to_steps(ticks), len(velocity_matrix) - 1)
             predicted = raw_velocities_at(velocity_matrix, steps, keys)
             blended = np.clip(np.rint(strength * predicted + (1.0 - strength) * own), 1, 127).astype(np.int64)

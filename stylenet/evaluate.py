@@ -43,11 +43,13 @@ class EvalPiece:
     step: np.ndarray
     key: np.ndarray
     meters: np.ndarray | None = None  # the meter map, for models that read metre
+    work: str = ""  # the piece played (the manifest's `piece`): performances of one work share it
 
 
-def _notes(name, genre, score, velocity, meters=None) -> EvalPiece:
+def _notes(name, genre, score, velocity, meters=None, work: str = "") -> EvalPiece:
     step, key = onset_cells(score)
-    return EvalPiece(name, genre, score, velocities_at(velocity, step, key).astype(np.float64), step, key, meters)
+    return EvalPiece(name, genre, score, velocities_at(velocity, step, key).astype(np.float64), step, key, meters,
+                     work or name)
 
 
 def _entries(source: Path, split: str | None, genres: list[str], run_config: dict | None) -> list[dict]:
@@ -89,7 +91,7 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
         for e in tqdm(entries, desc="loading", unit="piece", disable=not progress):
             with skip_failure(source / e["array"], skipped):
                 score, velocity, meters = load_piece_and_meters(source, e)  # no meters: an older dataset
-                pieces.append(_notes(e["path"], e["genre"], score, velocity, meters))
+                pieces.append(_notes(e["path"], e["genre"], score, velocity, meters, e.get("piece", "")))
         return _loaded(pieces, skipped, source, genres)
     if not source.is_dir():
         raise StyleNetError(f"{source}: not a built dataset or a folder of MIDI files", exit_code=2)
@@ -192,6 +194,62 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
             "names": {g: [p.name for p in pieces if p.genre == g] for g in genres}}
 
 
+def multi_reference(pieces: list[EvalPiece], evaluation: dict, prediction: str = "model (calibrated)") -> dict:
+    """For works with several performances: how much pianists agree with each other, beside how much the
+    model agrees with them (the ceiling the model is measured against).
+
+    Two performances of a work are compared on the notes both play: the same key struck on the same grid
+    step (pieces read on their annotated beats share a grid).  For each ordered pair (A, B): human vs human
+    is A's velocities against B's; "model vs same" is the model's prediction for A against A, "model vs
+    other" against B, on those notes.  Per genre: the mean over works of each work's mean over pairs of
+    per-pair r and MAE, and the share of notes matched.
+    """
+    out = {}
+    for genre, names in evaluation["names"].items():
+        by_name = {p.name: p for p in pieces if p.genre == genre}
+        predicted = dict(zip(names, evaluation["predictions"][genre][prediction]))
+        works: dict[str, list[str]] = {}
+        for name in names:
+            works.setdefault(by_name[name].work, []).append(name)
+        rows = []
+        for work, takes in works.items():
+            pairs = []
+            for a in takes:
+                for b in takes:
+                    if a == b:
+                        continue
+                    pa, pb = by_name[a], by_name[b]
+                    cells_b = {(s, k): i for i, (s, k) in enumerate(zip(pb.step.tolist(), pb.key.tolist()))}
+                    ia = [i for i, cell in enumerate(zip(pa.step.tolist(), pa.key.tolist())) if cell in cells_b]
+                    if len(ia) < 10:
+                        continue
+                    ib = [cells_b[(int(pa.step[i]), int(pa.key[i]))] for i in ia]
+                    human_a, human_b, model_a = pa.truth[ia], pb.truth[ib], predicted[a][ia]
+                    pairs.append({"matched": len(ia) / len(pa.truth),
+                                  "human_r": _pearson(human_a, human_b), "human_mae": float(np.abs(human_a - human_b).mean()),
+                                  "same_r": _pearson(model_a, human_a), "same_mae": float(np.abs(model_a - human_a).mean()),
+                                  "other_r": _pearson(model_a, human_b), "other_mae": float(np.abs(model_a - human_b).mean())})
+            if pairs:
+                rows.append({"work": work, "performances": len(takes), "pairs": len(pairs),
+                             **{k: float(np.nanmean([p[k] for p in pairs])) for k in pairs[0]}})
+        if rows:
+            out[genre] = {"works": len(rows), "performances": sum(r["performances"] for r in rows),
+                          **{k: float(np.nanmean([r[k] for r in rows])) for k in
+                             ("matched", "human_r", "human_mae", "same_r", "same_mae", "other_r", "other_mae")},
+                          "per_work": rows}
+    return out
+
+
+def multi_reference_table(agreement: dict) -> str:
+    lines = ["| genre | works | performances | notes matched | human vs human r/piece, MAE | "
+             "model vs same performance | model vs the other performances |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for genre, a in agreement.items():
+        lines.append(f"| {genre} | {a['works']} | {a['performances']} | {a['matched']:.0%} | "
+                     f"{a['human_r']:.3f}, {a['human_mae']:.1f} | {a['same_r']:.3f}, {a['same_mae']:.1f} | "
+                     f"{a['other_r']:.3f}, {a['other_mae']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 COLUMNS = [("mae", "MAE", "{:.1f}"), ("rmse", "RMSE", "{:.1f}"), ("r", "r", "{:.3f}"),
            ("r_piece_mean", "r/piece", "{:.3f}"), ("within_6.4", "±6.4", "{:.0%}"), ("within_12.7", "±12.7", "{:.0%}"),
            ("std_ratio", "σ ratio", "{:.2f}"), ("wasserstein", "W1", "{:.1f}"), ("shape_mae", "shape MAE", "{:.1f}")]
@@ -216,8 +274,14 @@ def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
     out_dir = Path(out_dir)
     results = evaluation["results"]
     paths = {"json": out_dir / "evaluation.json", "markdown": out_dir / "evaluation.md"}
-    atomic_write_text(paths["json"], json.dumps({"meta": meta, "results": results}, indent=1, allow_nan=True) + "\n")
-    atomic_write_text(paths["markdown"], markdown_table(results))
+    agreement = evaluation.get("agreement") or {}
+    atomic_write_text(paths["json"], json.dumps({"meta": meta, "results": results, "agreement": agreement},
+                                                indent=1, allow_nan=True) + "\n")
+    markdown = markdown_table(results)
+    if agreement:
+        markdown += "\nWorks with several performances (notes matched by key and grid step):\n\n" + \
+            multi_reference_table(agreement)
+    atomic_write_text(paths["markdown"], markdown)
     for genre in results:
         truth = np.concatenate(evaluation["truth"][genre])
         predicted = np.concatenate(evaluation["predictions"][genre]["model (calibrated)"])
@@ -246,6 +310,7 @@ class EvaluateOptions:
 @dataclass
 class EvaluateReport:
     results: dict  # genre -> prediction -> metric -> value
+    agreement: dict  # genre -> pianists' and the model's agreement on works with several performances
     paths: dict[str, Path]  # what write_report wrote
     out: Path
 
@@ -263,8 +328,9 @@ def run(options: EvaluateOptions) -> EvaluateReport:
     pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, options.progress)
+    evaluation["agreement"] = multi_reference(pieces, evaluation)
     meta = {"source": str(options.source), "split": options.split, "model": str(options.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},
             "date": datetime.date.today().isoformat()}
     out = Path(options.out or Path("build") / "evaluation")
-    return EvaluateReport(evaluation["results"], write_report(out, evaluation, meta), out)
+    return EvaluateReport(evaluation["results"], evaluation["agreement"], write_report(out, evaluation, meta), out)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import DEFAULT_STEPS_PER_QUARTER, OPTIONAL_INPUTS, encode_input
+from .codec import DEFAULT_STEPS_PER_QUARTER, KNOWN_INPUTS, encode_input, with_derived
 from .errors import StyleNetError
 from .fileio import atomic_path
 
@@ -86,7 +86,8 @@ class Performer:
         matrix [T, 88] (velocity / 127; read it at onsets)."""
         if genre not in self.genre_nets:
             raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
-        hidden = self.interpretation.run(encode_input(score, meters, self.inputs, self.steps_per_quarter))
+        data = encode_input(score, meters, self.inputs, self.steps_per_quarter)
+        hidden = self.interpretation.run(with_derived(data, self.inputs))
         net = self.genre_nets[genre]
         for forward, backward in zip(net.forward, net.backward):
             hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
@@ -160,7 +161,7 @@ class Performer:
                                 [lstm(f"{g}/backward_{i}") for i in range(genre_layers)],
                                 arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
                 for g in header["genres"]}
-        unknown = [name for name in header.get("inputs", []) if name not in OPTIONAL_INPUTS]
+        unknown = [name for name in header.get("inputs", []) if name not in KNOWN_INPUTS]
         if unknown:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
+from .beats import BESIDE, beats_for, conform, read_annotations
 from .errors import StyleNetError, one_file, skip_failure
 from .fileio import atomic_write_bytes
 from .shaping import Shaping, shape
@@ -51,6 +52,7 @@ class PerformOptions:
     quantize: bool = False  # write the quantised piano part instead of the original file
     plot: bool = False
     force: bool = False  # overwrite existing outputs
+    beats: str | None = None  # a recorded performance's beats: an annotation file, or BESIDE (each input's own)
     progress: bool = True
 
 
@@ -69,7 +71,10 @@ class Performance:
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
-                 plot: bool = False, force: bool = False, timings: Timings | None = None) -> Performance:
+                 plot: bool = False, force: bool = False, timings: Timings | None = None,
+                 beats_file: Path | None = None) -> Performance:
+    """Perform one file.  `beats_file`: read a recorded performance on these beats (`beats.conform`)
+    rather than on its file's nominal tempo map; the output keeps the input's own timing either way."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     if output.resolve() == path.resolve():
@@ -78,6 +83,8 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
     with timings.phase("read+encode"):
         piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
+        if beats_file is not None:
+            piece = conform(piece, read_annotations(beats_file))
         if piece.n_notes == 0:
             raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
         score = codec.quantise(piece)
@@ -118,19 +125,7 @@ class PerformReport:
 
 def find_inputs(paths, genres: list[str]) -> list[Path]:
     """Files as given; folders searched recursively for MIDI files, skipping our own outputs (*.jazz.mid)."""
-    from .dataset import MIDI_SUFFIXES
-
-    found = []
-    for text in paths:
-        p = Path(text)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES and not any(
-                        f.stem.endswith(f".{g}") for g in genres):
-                    found.append(f)
-        else:
-            found.append(p)
-    return found
+    return codec.find_midi(paths, skip=lambda f: any(f.stem.endswith(f".{g}") for g in genres))
 
 
 def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path:
@@ -161,11 +156,15 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
     if not inputs:
         raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
     single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+    if options.beats and not single and options.beats != BESIDE:
+        raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
+                            f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
     report = PerformReport([], [], single, timings)
 
     def perform(source: Path) -> Performance:
+        beats = beats_for(source, options.beats) if options.beats else None
         return perform_file(source, performer, genre, output_path(source, genre, options.out, single),
-                            options.shaping, options.quantize, options.plot, options.force, timings)
+                            options.shaping, options.quantize, options.plot, options.force, timings, beats)
 
     if single:  # a failure is the command's one line
         with one_file(inputs[0]):

@@ -45,13 +45,23 @@ class TrainingData:
 
 
 def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Hold out `fraction` of the pieces (all versions of a piece together), at least one if possible."""
-    pieces = sorted({e.get("piece") or e["path"] for e in entries})
-    n_val = 0 if fraction <= 0 or len(pieces) < 2 else max(1, round(fraction * len(pieces)))
-    held = set(np.random.default_rng(seed).permutation(pieces)[:n_val].tolist())
-    train = [e for e in entries if (e.get("piece") or e["path"]) not in held]
-    val = [e for e in entries if (e.get("piece") or e["path"]) in held]
+    """Hold out `fraction` of the pieces (all versions of a piece together), at least one if possible.
+
+    Each source of a genre (RAW_DIR's pieces; ASAP's works, `asap/...`) is held out as if it were alone,
+    so that adding ASAP to a genre leaves that genre's RAW_DIR validation pieces exactly as they were and
+    runs with and without it are scored on the same pieces."""
+    held: set = set()
+    for group in (False, True):
+        pieces = sorted({_piece(e) for e in entries if _piece(e).startswith("asap/") == group})
+        n_val = 0 if fraction <= 0 or len(pieces) < 2 else max(1, round(fraction * len(pieces)))
+        held |= set(np.random.default_rng(seed).permutation(pieces)[:n_val].tolist())
+    train = [e for e in entries if _piece(e) not in held]
+    val = [e for e in entries if _piece(e) in held]
     return train, val
+
+
+def _piece(entry: dict) -> str:
+    return entry.get("piece") or entry["path"]
 
 
 def split_genre(train_entries: list[dict], data_config, seed: int) -> tuple[list[dict], list[dict]]:

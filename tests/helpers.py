@@ -1,5 +1,5 @@
-"""What the tests build for themselves (no real data is committed): small MIDI files, a StyleNet with
-random weights in NumPy, tiny training configs, and the tf.distribute setup the subprocess scripts share
+"""What the tests build for themselves (no real data is committed): small MIDI files, recorded performances
+with their beat annotations, a StyleNet with random weights in NumPy, tiny training configs, and the tf.distribute setup the subprocess scripts share
 (they import it: PYTHONPATH is the repository).  Fixtures are in conftest.py."""
 
 from __future__ import annotations
@@ -105,6 +105,57 @@ def genre_song(genre: str, seed: int, n: int = 90) -> Song:
             velocity = (105 if i % 16 == 0 else 55) + int(rng.integers(0, 20))
         notes.append(N(pitch, on, on + 240, min(velocity, 127)))
     return Song(notes)
+
+
+# ------------------------------------------------------------------------------------------ recorded performances
+
+RECORDED_TPQ = 480  # the nominal grid of a recording: 120 qpm, 960 ticks a second, ignoring the music
+
+
+def rubato_beats(n: int, seed: int = 0, first: float = 0.7) -> np.ndarray:
+    """Beat times of a pianist: around 0.5 s a beat, drifting, with one long fermata."""
+    rng = np.random.default_rng(seed)
+    gaps = 0.5 * np.exp(np.cumsum(rng.normal(0, 0.08, n - 1)).clip(-0.7, 0.7))
+    gaps[n // 2] = 4.2  # a fermata: the slowest beat sets the tick resolution
+    return first + np.concatenate([[0.0], np.cumsum(gaps)])
+
+
+def annotation_text(times, labels) -> str:
+    """A beat annotation in ASAP's format: one line per beat, 'time time label'."""
+    return "".join(f"{t:.6f}\t{t:.6f}\t{label}\n" for t, label in zip(times, labels))
+
+
+def recording(path, beat_times, positions, pitches=None, velocities=None, pedal=()):
+    """A performance file at a nominal 120 qpm whose notes fall at `positions` counted in beats
+    (2.5 = half-way through the third beat), timed by `beat_times`.  Returns (path, note times)."""
+    idx = np.arange(len(beat_times))
+    starts = np.interp(positions, idx, beat_times)
+    ticks = np.rint(starts * 2 * RECORDED_TPQ).astype(int)
+    notes = [N(int(pitches[i]) if pitches is not None else 60 + i % 12, int(t), int(t) + 200,
+               int(velocities[i]) if velocities is not None else 40 + i % 60) for i, t in enumerate(ticks)]
+    controls = [(int(round(np.interp(p, idx, beat_times) * 2 * RECORDED_TPQ)), 0, 64, v) for p, v in pedal]
+    write_song(path, Song(notes, ticks_per_beat=RECORDED_TPQ, controls=controls))
+    return path, ticks / (2.0 * RECORDED_TPQ)
+
+
+def asap_tree(root: Path, works: int = 12, takes: int = 3, folders=None) -> Path:
+    """An ASAP-shaped folder: metadata.csv, performances with beat annotations, one broken annotation.
+    `folders`: the works' folders (default Composer<w % 3>/Work <w>)."""
+    rows = ["composer,title,folder,midi_score,midi_performance,performance_annotations,midi_score_annotations"]
+    for w in range(works):
+        folder = folders[w] if folders else f"Composer{w % 3}/Work {w}"
+        for t in range(takes):
+            times = rubato_beats(16, seed=w * 10 + t)
+            rng = np.random.default_rng(w * 10 + t)
+            recording(root / folder / f"Take{t}.mid", times, np.arange(0, 15, 0.5),
+                      pitches=rng.integers(40, 90, 30), velocities=rng.integers(20, 110, 30))
+            labels = ["db,2/4" if i == 0 else "db" if i % 2 == 0 else "b" for i in range(16)]
+            text = annotation_text(times, labels) if (w, t) != (0, 1) else "broken\n"
+            (root / folder / f"Take{t}_annotations.txt").write_text(text)
+            rows.append(f"C{w % 3},W{w},{folder},{folder}/midi_score.mid,{folder}/Take{t}.mid,"
+                        f"{folder}/Take{t}_annotations.txt,{folder}/midi_score_annotations.txt")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
 
 
 # ------------------------------------------------------------------------------------------ models

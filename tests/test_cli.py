@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from stylenet.cli import main
-from tests.helpers import ROOT
+from stylenet.dataset import load_manifest
+from tests.helpers import ROOT, asap_tree
 
 
 def test_help_is_fast_and_does_not_import_tensorflow():
@@ -59,3 +60,12 @@ def test_train_prints_where_the_run_lives_and_what_to_do_next(genre_dataset, tmp
     assert "resume or extend" in result.stdout and "stylenet perform song.mid --genre jazz" in result.stdout
     assert "parameters" in result.stdout
     assert "cuda" not in result.stderr.lower() and "I0000" not in result.stderr
+
+
+def test_build_dataset_takes_asap_alone_and_refuses_no_source(tmp_path, capsys):
+    asap = asap_tree(tmp_path / "asap", works=3, takes=1)
+    assert main(["build-dataset", "--asap", str(asap), "--asap-genre", "classical", "-o", str(tmp_path / "ds"),
+                 "-q", "-j", "1"]) == 0
+    assert {e["genre"] for e in load_manifest(tmp_path / "ds")} == {"classical"}
+    assert main(["build-dataset", "-o", str(tmp_path / "ds2")]) == 2
+    assert "name a RAW_DIR, or an ASAP folder with --asap DIR" in capsys.readouterr().err

@@ -364,3 +364,24 @@ def test_a_real_file_keeps_every_event_but_its_velocities(tmp_path):
                 assert ma.copy(velocity=mb.velocity) == mb
             else:
                 assert ma == mb
+
+
+def test_voice_channels_flag_the_top_and_bottom_sounding_keys():
+    score = np.zeros((4, 176), np.uint8)
+    for step, keys in {0: [10, 40, 70], 1: [40], 3: [5, 6]}.items():  # step 2: silence
+        for key in keys:
+            score[step, 2 * key + 1] = 1
+    score[0, 2 * 70] = 1  # an onset flag alone does not make a key sound: the held column does
+    voices = codec.voice_channels(score)
+    top, bottom = voices[:, :88], voices[:, 88:]
+    assert [list(np.flatnonzero(row)) for row in top] == [[70], [40], [], [6]]
+    assert [list(np.flatnonzero(row)) for row in bottom] == [[10], [40], [], [5]]
+    assert voices.dtype == np.float32
+
+
+def test_voice_is_computed_by_the_network_not_stored_with_the_data():
+    assert codec.input_columns(["voice"]) == 176 and codec.network_columns(["voice"]) == 352
+    assert codec.network_columns(["metre", "voice"]) == 176 + 5 + 176
+    assert codec.input_channels(None, 8, ["voice"]) is None
+    x = np.zeros((8, 176), np.float32)
+    assert codec.with_derived(x, ["voice"]).shape == (8, 352) and codec.with_derived(x, []).shape == (8, 176)

@@ -26,7 +26,7 @@ def test_paper_config_loads_with_the_paper_values():
     ({"train": 3}, [], "train: expected a mapping"),
     ({}, ["train.epochs"], "expected SECTION.KEY=VALUE"),
     ({}, ["train.window=1"], "train.window: must be >= 2"),
-    ({}, ["model.inputs=[chords]"], "model.inputs: unknown input 'chords' (known: metre)"),
+    ({}, ["model.inputs=[chords]"], "model.inputs: unknown input 'chords' (known: metre, voice)"),
     ({}, ["train.transpose=13"], "train.transpose: must be 0..12"),
     ({}, ["train.ema=1.0"], "train.ema: must be in (0, 1)"),
     ({}, ["train.lr_schedule=step"], "train.lr_schedule: must be one of constant, cosine"),

@@ -7,7 +7,8 @@ import numpy as np
 
 from stylenet import codec
 from stylenet.dataset import BuildOptions, build_dataset, load_manifest, load_piece
-from tests.helpers import REAL_DATA, TEMPO_ZERO, expressive_song, needs_real_data, real_data_rows, write_song
+from tests.helpers import (REAL_DATA, TEMPO_ZERO, N, Song, annotation_text, asap_tree, expressive_song, needs_real_data,
+                           real_data_rows, recording, rubato_beats, write_song)
 
 
 def _rejections(out):
@@ -162,3 +163,87 @@ def test_a_real_subset_builds_with_its_splits_and_known_rejections(tmp_path):
         onset = score[:, 0::2] == 1
         assert np.all(velocity[onset] > 0) and np.all(velocity[score[:, 1::2] == 0] == 0)
         assert onset.sum() == entry["notes"]
+
+
+# ------------------------------------------------------------------------------------------ ASAP and beats
+
+
+def test_asap_performances_join_as_one_genre_read_on_their_beats_split_by_work(tmp_path, raw_tree):
+    asap = asap_tree(tmp_path / "asap")
+    out = tmp_path / "ds"
+    options = BuildOptions(asap=str(asap), asap_genre="concert")
+    report = build_dataset(raw_tree, out, None, options, jobs=1, progress=False)
+    concert = [e for e in load_manifest(out) if e["genre"] == "concert"]
+    assert len(concert) == 12 * 3 - 1 and all(e["beats"] for e in concert)
+    assert {e["genre"] for e in load_manifest(out)} == {"classical", "concert", "jazz", "pop"}
+    broken = [r for r in report.rejected if r["category"] == "beats"]
+    assert [r["path"] for r in broken] == ["asap/Composer0/Work 0/Take1.mid"]
+    assert broken[0]["reason"].startswith("Take1_annotations.txt: line 1: expected a time in seconds")
+    by_work = {}
+    for e in concert:
+        by_work.setdefault(e["piece"], set()).add(e["split"])
+    assert all(len(sides) == 1 for sides in by_work.values())  # a work never straddles the split
+    assert {s for sides in by_work.values() for s in sides} <= {"train", "test"}
+    # on its beats: 2/4, the first downbeat on a bar line, a note every half beat = every 2 steps
+    entry = next(e for e in concert if e["path"] == "asap/Composer1/Work 1/Take0.mid")
+    score, _ = load_piece(out, entry)
+    onsets = np.flatnonzero(score[:, 0::2].any(axis=1))
+    assert np.all(np.diff(onsets) == 2) and entry["meters"] == ["2/4"]
+
+
+def test_work_split_is_seeded_stable_and_about_a_tenth():
+    from stylenet.dataset import work_split
+
+    works = [f"Composer/Work {i}" for i in range(2000)]
+    sides = [work_split(w) for w in works]
+    assert 0.08 < sides.count("test") / len(works) < 0.12
+    assert sides == [work_split(w) for w in works]
+    assert sides != [work_split(w, seed=1) for w in works]
+
+
+def test_beats_option_reads_every_file_on_the_annotation_beside_it(tmp_path):
+    raw = tmp_path / "raw"
+    times = rubato_beats(12)
+    rng = np.random.default_rng(0)
+    recording(raw / "classical" / "take.mid", times, np.arange(0, 11, 0.25), velocities=rng.integers(20, 110, 44))
+    (raw / "classical" / "take_annotations.txt").write_text(annotation_text(times, ["db"] + ["b"] * 11))
+    recording(raw / "classical" / "bare.mid", times, np.arange(0, 11, 0.25), velocities=rng.integers(20, 110, 44))
+    report = build_dataset(raw, tmp_path / "ds", None, BuildOptions(beats=True), jobs=1, progress=False)
+    assert [e["path"] for e in report.kept] == ["classical/take.mid"]
+    assert report.rejected[0]["category"] == "beats" and "cannot read beat annotations" in report.rejected[0]["reason"]
+    score, _ = load_piece(tmp_path / "ds", report.kept[0])
+    assert np.all(np.diff(np.flatnonzero(score[:, 0::2].any(axis=1))) == 1)
+
+
+def test_an_asap_work_that_is_also_a_raw_test_piece_is_tested_never_learned(tmp_path):
+    from stylenet.dataset import work_split
+
+    raw = tmp_path / "raw"
+    work = next(f"Composer0/Work {i}" for i in range(100) if work_split(f"Composer0/Work {i}") == "train")
+    shared_score = expressive_song(80, seed=11)
+    write_song(raw / "classical" / "same.mid", shared_score)
+    write_song(raw / "classical" / "other.mid", expressive_song(80, seed=12))
+    splits = tmp_path / "splits.csv"
+    splits.write_text("path,genre,piece,split\nraw/classical/same.mid,classical,Same,test\n"
+                      "raw/classical/other.mid,classical,Other,train\n")
+    asap = asap_tree(tmp_path / "asap", works=2, takes=2, folders=[work, "Composer1/Work 1"])
+    write_song(asap / work / "midi_score.mid", shared_score)
+    report = build_dataset(raw, tmp_path / "ds", splits, BuildOptions(asap=str(asap)), jobs=1, progress=False)
+    assert report.same_work == {f"asap/{work}": "classical/same.mid"}
+    takes = [e for e in report.kept if e["piece"] == f"asap/{work}"]
+    assert takes and all(e["split"] == "test" and e["same_work"] == "classical/same.mid" for e in takes)
+    other = [e for e in report.kept if e["piece"] == "asap/Composer1/Work 1"]
+    assert other and all("same_work" not in e for e in other)
+
+
+def test_pitch_patterns_tell_one_work_from_another(tmp_path):
+    from stylenet.dataset import pitch_patterns, same_work_share
+
+    def patterns(song):
+        path = write_song(tmp_path / "song.mid", song)
+        return pitch_patterns(codec.encode(codec.quantise(codec.load_midi(path)))[0])
+
+    a, b = expressive_song(80, seed=1), expressive_song(80, seed=2)
+    louder = Song([N(n.pitch, n.on, n.off, min(127, n.velocity + 20)) for n in a.notes])
+    assert same_work_share(patterns(a), patterns(louder)) == 1.0
+    assert same_work_share(patterns(a), patterns(b)) < 0.05

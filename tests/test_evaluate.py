@@ -37,7 +37,7 @@ def test_evaluate_table_has_model_and_every_baseline(tmp_path):
     assert result["jazz"]["model (raw)"]["pieces"] == 2 and result["pop"]["flat"]["notes"] == 30
     flat = result["jazz"]["flat"]
     truth = np.concatenate([p.truth for p in pieces if p.genre == "jazz"])
-    assert flat["mae"] == pytest.approx(np.mean(np.abs(truth - 60.0)))  # the jazz training mean in modelfix
+    assert flat["mae"] == pytest.approx(np.mean(np.abs(truth - 60.0)))  # the jazz training mean of random_performer
     assert "| model (raw) |" in markdown_table(result)
 
 
@@ -74,3 +74,29 @@ def test_a_damaged_dataset_piece_is_skipped_in_one_line(tmp_path, model_file, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith(f"skipped: {damaged}: damaged dataset piece (") and len(err) == 2
     assert err[1] == "1 file(s) skipped, 5 piece(s) loaded"
+
+
+def test_multi_reference_sets_pianists_agreement_beside_the_models():
+    from stylenet.evaluate import multi_reference, multi_reference_table
+
+    def piece(name, work, cells, truth):
+        step, key = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
+        return EvalPiece(name, "classical", np.zeros((40, 176)), np.array(truth, float), step, key, work=work)
+
+    cells = [(i, 40 + i % 5) for i in range(20)]
+    a_truth = np.arange(20) * 3.0 + 20
+    a = piece("a", "W", cells, a_truth)
+    b = piece("b", "W", cells[:15] + [(30 + i, 10) for i in range(5)], list(a_truth[:15] + 5) + [99] * 5)
+    alone = piece("c", "V", cells, a_truth)
+    predictions = {"a": a_truth[::-1].copy(), "b": np.arange(20) * 2.0 + 30, "c": a_truth}
+    evaluation = {"names": {"classical": ["a", "b", "c"]},
+                  "predictions": {"classical": {"model (calibrated)": [predictions[n] for n in "abc"]}}}
+    agreement = multi_reference([a, b, alone], evaluation)["classical"]
+    assert agreement["works"] == 1 and agreement["performances"] == 2  # the lone performance has no partner
+    assert agreement["human_r"] == pytest.approx(1.0) and agreement["human_mae"] == pytest.approx(5.0)
+    assert agreement["matched"] == pytest.approx(15 / 20)
+    # a's prediction is a's truth reversed (r = -1 against a, and against b = a + 5 on the shared notes);
+    # b's rises with b and with a (r = +1): the pair means are 0
+    assert agreement["per_work"][0]["pairs"] == 2
+    assert agreement["same_r"] == pytest.approx(0.0) and agreement["other_r"] == pytest.approx(0.0)
+    assert "| classical | 1 | 2 | 75% | 1.000, 5.0 |" in multi_reference_table({"classical": agreement})

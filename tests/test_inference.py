@@ -138,3 +138,22 @@ def test_a_model_performs_on_the_grid_its_dataset_was_built_at(tmp_path):
     config.data.validation_fraction = 0.0
     train(config, tmp_path / "run", progress=False)
     assert performer_from_run(tmp_path / "run").steps_per_quarter == 8
+
+
+def test_numpy_forward_pass_with_voice_input_equals_keras(tmp_path):
+    """A model that reads voices computes the top/bottom-key flags itself, in Keras and in NumPy alike."""
+    from stylenet.backend import import_keras
+    from stylenet.codec import encode_input, voice_channels
+
+    keras = import_keras()
+    from stylenet.model import build_model, voice_channels as keras_voices
+
+    keras.utils.set_random_seed(5)
+    model = build_model(["jazz"], units=16, genre_layers=1, inputs=["metre", "voice"])
+    assert model.interpretation.cell.kernel.shape[0] == 176 + 5 + 176
+    performer = Performer.load(Performer.from_keras(model).save(tmp_path / "m.npz", dtype=np.float32))
+    score = (np.random.default_rng(2).random((96, 176)) < 0.1).astype(np.uint8)
+    meters = np.array([[0, 4, 4]])
+    np.testing.assert_array_equal(np.asarray(keras_voices(score[None].astype(np.float32)))[0], voice_channels(score))
+    expected = np.asarray(model.perform(encode_input(score, meters, ["metre", "voice"])[None], "jazz"))[0]
+    np.testing.assert_allclose(performer.velocities(score, "jazz", meters), expected, atol=1e-5)

@@ -15,7 +15,7 @@ from stylenet.cli import main
 from stylenet.inference import Performer
 from stylenet.perform import perform_file
 from stylenet.shaping import Shaping
-from tests.helpers import EXAMPLE, ROOT, N, Song, expressive_song, write_song
+from tests.helpers import EXAMPLE, ROOT, N, Song, annotation_text, expressive_song, recording, rubato_beats, write_song
 
 
 def rich_song() -> Song:
@@ -173,3 +173,31 @@ def test_a_two_hour_piece_performs_with_the_shipped_model_in_under_1_gb(tmp_path
 def test_the_bundled_example_is_flat_sheet_music():
     piece = codec.load_midi(EXAMPLE)
     assert piece.n_notes > 100 and set(piece.velocity.tolist()) == {80}
+
+
+# ------------------------------------------------------------------------------------------ recorded performances
+
+
+def test_a_recording_performed_on_its_beats_keeps_its_own_timing(tmp_path, model_file, capsys):
+    times = rubato_beats(30)
+    src, _ = recording(tmp_path / "take.mid", times, np.arange(0, 29, 0.25))
+    (tmp_path / "take_annotations.txt").write_text(
+        annotation_text(times, ["db,3/4" if i == 0 else "db" if i % 3 == 0 else "b" for i in range(30)]))
+    out_beats, out_nominal = tmp_path / "beats.mid", tmp_path / "nominal.mid"
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--beats", "beside",
+                 "-o", str(out_beats)]) == 0
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-o", str(out_nominal)]) == 0
+    original, on_beats, nominal = (events(p.read_bytes()) for p in (src, out_beats, out_nominal))
+    for ta, tb in zip(original, on_beats):
+        assert [(a["type"], t) for a, t in ta] == [(b["type"], t) for b, t in tb]
+    velocities = [[a["velocity"] for a, _ in t if a["type"] == "note_on"] for t in (on_beats[1], nominal[1])]
+    assert velocities[0] != velocities[1]  # the grid the notes were read on changed what the model heard
+
+
+def test_one_annotation_file_for_a_batch_is_refused(tmp_path, model_file, capsys):
+    for name in ("a", "b"):
+        write_song(tmp_path / f"{name}.mid", expressive_song(20))
+    (tmp_path / "a_annotations.txt").write_text("0.5\t0.5\tb\n1.0\t1.0\tb\n")
+    assert main(["perform", str(tmp_path), "--genre", "jazz", "--model", str(model_file),
+                 "--beats", str(tmp_path / "a_annotations.txt")]) == 2
+    assert "use --beats beside" in capsys.readouterr().err

@@ -169,13 +169,13 @@ def test_every_lever_trains_resumes_and_exports_what_perform_reads(genre_dataset
 
     levers = dict(loss="onset_mse", transpose=4, context=8, spread_weight=2.0, ema=0.9, lr_schedule="cosine")
     config = tiny(genre_dataset, epochs=2, window=16, **levers)
-    config.model.inputs = ["metre"]
+    config.model.inputs = ["metre", "voice"]
     run = tmp_path / "run"
     result = train(config, run, progress=False)
     assert result.epochs_done == 2 and not result.stopped
     assert {"val_r_jazz", "val_mae_pop"} <= set(result.history[-1])
     performer = performer_from_run(run)
-    assert performer.inputs == ["metre"]
+    assert performer.inputs == ["metre", "voice"]
     # the validation split evaluate rebuilds is the one the run held out
     held = load_pieces(genre_dataset, "validation", GENRES, False, config.to_dict())
     from stylenet.pieces import load_training_data
