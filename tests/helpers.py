@@ -1,6 +1,7 @@
 """What the tests build for themselves (no real data is committed): small MIDI files, recorded performances
-with their beat annotations, a StyleNet with random weights in NumPy, tiny training configs, and the tf.distribute setup the subprocess scripts share
-(they import it: PYTHONPATH is the repository).  Fixtures are in conftest.py."""
+with their beat annotations, an ASAP-shaped folder, a StyleNet with random weights in NumPy, tiny training
+configs, and the tf.distribute setup the subprocess scripts share (they import it: PYTHONPATH is the
+repository).  Fixtures are in conftest.py."""
 
 from __future__ import annotations
 
