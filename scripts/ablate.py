@@ -47,6 +47,8 @@ ROWS.update({f"+{lever}": (SHIPPED, sets) for lever, sets in LEVERS.items()})
 ROWS["all"] = (SHIPPED, [s for sets in LEVERS.values() for s in sets])
 ROWS.update({f"all-{lever}": (SHIPPED, [s for other, sets in LEVERS.items() if other != lever for s in sets])
              for lever in LEVERS})
+ROWS["+voice"] = (SHIPPED, ["model.inputs=[voice]"])  # found later: the top and bottom sounding key
+ROWS["all+voice"] = (SHIPPED, [x.replace("[metre]", "[metre,voice]") for x in ROWS["all"][1]])
 ROWS["+asap-concert"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-concert",
                                                    "data.genres=[classical,jazz,pop,concert]"])
 ROWS["+asap-classical"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-asapclassical"])
@@ -85,7 +87,7 @@ def asap_validation_pieces(asap_dataset: str, run_config: dict, genre: str) -> l
     from stylenet.config import config_from_dict
     from stylenet.dataset import load_manifest, load_piece_and_meters
     from stylenet.evaluate import _notes
-    from stylenet.train import split_genre
+    from stylenet.pieces import split_genre
 
     config = config_from_dict(run_config)
     asap = [e for e in load_manifest(asap_dataset) if e["split"] == "train" and e["path"].startswith("asap/")]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylenet import beats, codec  # noqa: E402
-from stylenet.evaluate import _notes, evaluate  # noqa: E402
+from stylenet.evaluate import _notes, evaluate, multi_reference  # noqa: E402
 from stylenet.inference import load_performer  # noqa: E402
 
 GRIDS = ("nominal", "beats", "tracked")
@@ -30,7 +30,7 @@ GRIDS = ("nominal", "beats", "tracked")
 def asap_entries(dataset: str, split: str, run_config: dict) -> list[dict]:
     from stylenet.config import config_from_dict
     from stylenet.dataset import load_manifest
-    from stylenet.train import split_genre
+    from stylenet.pieces import split_genre
 
     manifest = [e for e in load_manifest(dataset) if e["path"].startswith("asap/")]
     if split == "test":
@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
 
     lines = ["| model | grid | r | r/piece | MAE | SD ratio | flat MAE |", "|---|---|---:|---:|---:|---:|---:|"]
-    numbers = []
+    numbers, agreements = [], []
     for model in args.model:
         performer = load_performer(model)
         genre = args.genre or ("concert" if "concert" in performer.genres else "classical")
@@ -74,15 +74,27 @@ def main() -> None:
             for entry in entries:
                 score, velocity, meters = read_piece(Path(args.asap), entry, grid, performer.steps_per_quarter)
                 pieces.append(_notes(entry["path"], genre, score, velocity, meters, entry["piece"]))
-            results = evaluate(performer, pieces, False)["results"][genre]
+            evaluation = evaluate(performer, pieces, False)
+            results = evaluation["results"][genre]
             m, flat = results["model (calibrated)"], results["flat"]
             works = len({e["piece"] for e in entries})
+            agreement = multi_reference(pieces, evaluation).get(genre) if grid != "nominal" else None
             numbers.append({"model": str(model), "net": genre, "grid": grid, "split": args.split, "works": works,
-                            "performances": len(entries), "model (calibrated)": m, "flat": flat})
+                            "performances": len(entries), "model (calibrated)": m, "flat": flat,
+                            "agreement": agreement})
+            if agreement:
+                agreements.append(f"| {Path(model).name} ({genre}) | {grid} | {agreement['works']} | "
+                                  f"{agreement['matched']:.0%} | {agreement['human_r']:.3f}, {agreement['human_mae']:.1f} | "
+                                  f"{agreement['same_r']:.3f}, {agreement['same_mae']:.1f} | "
+                                  f"{agreement['other_r']:.3f}, {agreement['other_mae']:.1f} |")
             lines.append(f"| {Path(model).name} ({genre}) | {grid} | {m['r']:.3f} | {m['r_piece_mean']:.3f} | "
                          f"{m['mae']:.2f} | {m['std_ratio']:.2f} | {flat['mae']:.2f} |")
             print(lines[-1], flush=True)
     header = f"ASAP {args.split} works ({numbers[0]['works']} works, {numbers[0]['performances']} performances)\n\n"
+    if agreements:
+        lines += ["", "Works with several performances, notes matched by key and step of the beat grid (per-piece r, MAE):", "",
+                  "| model | grid | works | notes matched | human vs human | model vs same | model vs others |",
+                  "|---|---|---:|---:|---:|---:|---:|"] + agreements
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"grid_worth_{args.split}.md").write_text(header + "\n".join(lines) + "\n")

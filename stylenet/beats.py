@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .codec import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, _smf, meter_steps
-from .fileio import StyleNetError
+from .errors import StyleNetError
 
 ANNOTATION_SUFFIX = "_annotations.txt"  # a performance's beats beside it, ASAP's name: <stem>_annotations.txt
 BESIDE = "beside"  # `--beats beside`: each input's own annotation

@@ -78,10 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
     build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
                        "without it every piece is 'train'")
-    build.add_argument("--steps-per-quarter", type=_positive, default=4,
-                       help="grid steps per quarter note (default: %(default)s = 1/16 notes, as the paper)")
-    build.add_argument("--programs", type=_programs, default=tuple(range(8)),
-                       help="General MIDI programs (0-based) that count as piano (default: 0-7)")
+    build.add_argument("--steps-per-quarter", type=_positive,
+                       help="grid steps per quarter note (default: 1/16 notes, as the paper)")
+    build.add_argument("--programs", type=_programs,
+                       help="General MIDI programs (0-based) that count as piano (default: 0-7, the pianos)")
     build.add_argument("--min-velocities", type=int, default=20, metavar="N",
                        help="reject files with fewer than N distinct velocities (default: %(default)s, the paper)")
     build.add_argument("--time-signature", type=_meter, metavar="N/D",
@@ -312,12 +312,14 @@ def _version() -> str:
 
 def _run_build_dataset(args) -> int:
     from .dataset import BuildOptions, build_dataset
-    from .fileio import StyleNetError
+    from .errors import StyleNetError
 
     if args.raw_dir is None and not args.asap:
         raise StyleNetError("name a RAW_DIR, or an ASAP folder with --asap DIR", exit_code=2)
-    options = BuildOptions(args.steps_per_quarter, args.programs, args.min_velocities, args.time_signature,
-                           args.beats, args.asap, args.asap_genre, args.asap_seed)
+    given = {"steps_per_quarter": args.steps_per_quarter, "programs": args.programs,
+             "min_distinct_velocities": args.min_velocities, "time_signature": args.time_signature,
+             "beats": args.beats, "asap": args.asap, "asap_genre": args.asap_genre, "asap_seed": args.asap_seed}
+    options = BuildOptions(**{k: v for k, v in given.items() if v is not None})  # the rest: the dataset's defaults
     report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
                            progress=not args.quiet)
     print(report.summary_table())
@@ -334,7 +336,7 @@ def _run_train(args) -> int:
     from pathlib import Path
 
     from .config import load_config
-    from .fileio import StyleNetError
+    from .errors import StyleNetError
     from .train import train
 
     config = load_config(args.config, args.overrides)
@@ -354,34 +356,100 @@ def _run_train(args) -> int:
 
 
 def _run_perform(args) -> int:
-    from .perform import run
+    from .perform import PerformOptions, run
+    from .shaping import DEFAULT_LEVEL, Shaping
 
-    return run(args, STARTED)
+    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
+    options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
+                             args.force, args.beats, progress=not args.quiet,
+                             render=args.render_format if args.render else None, soundfont=args.soundfont)
+    report = run(options, STARTED)
+    if report.single:
+        result = report.performances[0]
+        print(result.line())
+        if result.plot:
+            print(f"plot: {result.plot}")
+        if result.audio:
+            print(f"audio: {result.audio}")
+    else:
+        print(f"{len(report.performances)} performed, {len(report.skipped)} skipped")
+    if args.timings:
+        print(report.timings.line(), file=sys.stderr)
+    return 1 if report.skipped else 0
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import run
+    from .evaluate import EvaluateOptions, markdown_table, multi_reference_table, run
 
-    return run(args)
+    options = EvaluateOptions(args.source, args.model, args.split, tuple(args.genres or ()), args.out,
+                              progress=not args.quiet)
+    report = run(options)
+    print(markdown_table(report.results))
+    if report.agreement:
+        print("Works with several performances (notes matched by key and grid step):\n")
+        print(multi_reference_table(report.agreement))
+    out = report.out
+    print(f"report: {report.paths['markdown']}  numbers: {report.paths['json']}  plots: {out}/scatter_*.png, "
+          f"{out}/timeline_*.png")
+    return 0
 
 
 def _run_conform(args) -> int:
     from .conform import ConformOptions, run
 
-    return run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
+    report = run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
+    if report.single:
+        print(report.lines[0])
+    else:
+        print(f"{len(report.lines)} conformed, {len(report.skipped)} skipped")
+    return 1 if report.skipped else 0
 
 
 def _run_render(args) -> int:
     from .render import RenderOptions, run
 
-    return run(RenderOptions(tuple(args.inputs), args.out, args.soundfont, args.fmt, args.tail, args.force,
-                             not args.quiet))
+    report = run(RenderOptions(tuple(args.inputs), args.out, args.soundfont, args.fmt, args.tail, args.force,
+                               not args.quiet))
+    if report.single:
+        print(report.lines[0])
+    else:
+        print(f"{len(report.lines)} rendered, {len(report.skipped)} skipped")
+    return 1 if report.skipped else 0
 
 
 def _run_survey(args) -> int:
-    from .survey import run
+    if args.survey_verb == "build":
+        from .survey import BuildOptions, build
 
-    return run(args)
+        report = build(BuildOptions(
+            args.dataset, args.out, args.design, args.items, tuple(args.baselines), tuple(args.sources),
+            args.split, tuple(args.genres) if args.genres else None, args.seconds, args.seed, args.model,
+            args.soundfont, args.fmt, args.key, args.title, args.force, not args.quiet))
+        print(report.summary())
+        return 1 if report.short else 0
+    if args.survey_verb == "serve":
+        from .survey import make_server
+
+        server = make_server(args.folder, args.db, args.host, args.port, log=lambda line: print(line, flush=True))
+        host = "localhost" if args.host in ("127.0.0.1", "::1", "localhost") else args.host
+        print(f"serving {args.folder} at http://{host}:{server.server_address[1]}/  ({len(server.survey['items'])} "
+              f"items; answers go to {server.db}); Ctrl-C stops", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+        finally:
+            server.server_close()
+        return 0
+    from .survey import score_files
+
+    report = score_files(args.key, args.answers, args.out)
+    print(report.markdown)
+    if report.duplicates:
+        print(f"{report.duplicates} duplicate submissions (same respondent, same answers) counted once")
+    print(f"{report.submissions} submissions scored, {len(report.skipped)} files skipped; "
+          f"report: {report.out}/score.md")
+    return 1 if report.skipped else 0
 
 
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
@@ -395,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    from .fileio import StyleNetError, internal_error
+    from .errors import StyleNetError, internal_error
 
     try:
         return VERBS[args.verb](args)

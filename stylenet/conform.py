@@ -15,7 +15,8 @@ from tqdm import tqdm
 from . import beats as beat_maps
 from . import codec
 from .beats import BESIDE, beats_for
-from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
+from .errors import StyleNetError, one_file, skip_failure
+from .fileio import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,14 @@ def conform_file(source: Path, annotation: Path, output: Path, force: bool = Fal
             f"{piece.n_notes} piano notes)")
 
 
-def run(options: ConformOptions) -> int:
+@dataclass
+class ConformReport:
+    lines: list[str]  # what each file conformed became (conform_file's summary)
+    skipped: list[str]  # "FILE: reason" of each file a batch skipped (a single input that fails raises)
+    single: bool  # one file was named, not a folder
+
+
+def run(options: ConformOptions) -> ConformReport:
     inputs = codec.find_midi(options.inputs, skip=lambda f: f.stem.endswith(".conformed"))
     if not inputs:
         raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
@@ -58,15 +66,18 @@ def run(options: ConformOptions) -> int:
     if not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
-    if single:
+    report = ConformReport([], [], single)
+
+    def conformed(source: Path) -> str:
+        return conform_file(source, beats_for(source, options.beats), output_path(source, options.out, single),
+                            options.force)
+
+    if single:  # a failure is the command's one line
         with one_file(inputs[0]):
-            print(conform_file(inputs[0], beats_for(inputs[0], options.beats), output_path(inputs[0], options.out, True),
-                               options.force))
-        return 0
-    skipped = []
+            report.lines.append(conformed(inputs[0]))
+        return report
     for source in tqdm(inputs, desc="conform", unit="file", disable=not options.progress):
-        with skip_failure(source, skipped, tqdm.write):
-            tqdm.write(conform_file(source, beats_for(source, options.beats), output_path(source, options.out, False),
-                                    options.force))
-    print(f"{len(inputs) - len(skipped)} conformed, {len(skipped)} skipped")
-    return 1 if skipped else 0
+        with skip_failure(source, report.skipped, tqdm.write):
+            report.lines.append(conformed(source))
+            tqdm.write(report.lines[-1])
+    return report

@@ -31,14 +31,16 @@ import json
 import os
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .beats import BeatsError, beats_beside
-from .codec import MIDI_SUFFIXES
-from .fileio import InternalError, StyleNetError, atomic_path, atomic_write_text, one_file
+from .codec import (DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS, onset_cells,
+                    velocities_at)
+from .errors import InternalError, StyleNetError, one_file
+from .fileio import atomic_path, atomic_write_text
 
 DATASET_FORMAT = 2  # 2: pieces carry their meter map
 ASAP_TEST_SHARE = 0.1
@@ -65,8 +67,8 @@ def work_split(work: str, seed: int = 0, test_share: float = ASAP_TEST_SHARE) ->
 class BuildOptions:
     """Everything that changes what a piece's arrays contain; a change forces a rebuild."""
 
-    steps_per_quarter: int = 4
-    programs: tuple[int, ...] = tuple(range(8))
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+    programs: tuple[int, ...] = PIANO_PROGRAMS
     min_distinct_velocities: int = 20
     time_signature: str | None = None
     beats: bool = False  # read every RAW_DIR file on the beat annotation beside it
@@ -168,9 +170,7 @@ SAME_WORK_SHARE = 0.2  # measured on ASAP vs piano-midi.de: one work shares >= 0
 def pitch_patterns(score_matrix, length: int = 6) -> set[tuple]:
     """The runs of `length` consecutive struck keys (in onset order, chords low to high): a score's
     fingerprint, the same for two editions or performances of one work, disjoint for different works."""
-    import numpy as np
-
-    step, key = np.nonzero(np.asarray(score_matrix)[:, 0::2])  # row-major: by step, then key
+    _, key = onset_cells(score_matrix)  # by step, then key
     keys = key.tolist()
     return {tuple(keys[i:i + length]) for i in range(len(keys) - length + 1)}
 
@@ -296,7 +296,7 @@ def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
     if piece.n_notes == 0:
         why = "no piano notes"
         if piece.dropped_out_of_range:
-            why += f" inside keys 21-108 ({piece.dropped_out_of_range} outside)"
+            why += f" inside keys {LOWEST_KEY}-{HIGHEST_KEY} ({piece.dropped_out_of_range} outside)"
         elif any(inst.is_drum for inst in piece.pm.instruments):
             why += " (drums only)"
         return _reject(source, "no piano notes", why)
@@ -482,7 +482,7 @@ def dataset_steps_per_quarter(dataset_dir) -> int:
     try:
         return int(json.loads((Path(dataset_dir) / "build.json").read_text())["options"]["steps_per_quarter"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 4
+        return DEFAULT_STEPS_PER_QUARTER
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:
@@ -499,8 +499,8 @@ def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]
         means, stds, notes = [], [], []
         for entry in (e for e in entries if e["genre"] == genre):
             score, velocity = load_piece(dataset_dir, entry)
-            step, key = np.nonzero(score[:, 0::2])
-            v = np.rint(velocity[step, key] * 127)
+            # float32, as these statistics were first computed: the stats stored with a model stay the same
+            v = velocities_at(velocity, *onset_cells(score)).astype(np.float32)
             if len(v) > 1:
                 means.append(v.mean())
                 stds.append(v.std())

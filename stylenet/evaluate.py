@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text, skip_failure
+from .codec import DEFAULT_STEPS_PER_QUARTER, onset_cells, raw_velocities_at, velocities_at
+from .errors import StyleNetError, skip_failure
+from .fileio import atomic_write_text
 
 HUMANIZE_JITTER = 10.0
 SEED = 0
@@ -45,8 +47,8 @@ class EvalPiece:
 
 
 def _notes(name, genre, score, velocity, meters=None, work: str = "") -> EvalPiece:
-    step, key = np.nonzero(score[:, 0::2])
-    return EvalPiece(name, genre, score, np.rint(velocity[step, key].astype(np.float64) * 127), step, key, meters,
+    step, key = onset_cells(score)
+    return EvalPiece(name, genre, score, velocities_at(velocity, step, key).astype(np.float64), step, key, meters,
                      work or name)
 
 
@@ -63,7 +65,7 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
         raise StyleNetError("--split validation: needs a model that records its training config "
                             "(a run directory or a model exported from one)", exit_code=2)
     from .config import config_from_dict
-    from .train import split_genre
+    from .pieces import split_genre
 
     config = config_from_dict(run_config)
     return [e for genre in genres for e in split_genre(
@@ -71,7 +73,8 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
 
 
 def load_pieces(source, split: str | None, genres: list[str], progress: bool = True,
-                run_config: dict | None = None, steps_per_quarter: int = 4) -> list[EvalPiece]:
+                run_config: dict | None = None, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+                ) -> list[EvalPiece]:
     """Pieces from a built dataset (filtered by split) or a folder of MIDI files (RAW/<genre>/...).
     `run_config`: the model's training config, for split `validation`."""
     from tqdm import tqdm
@@ -165,7 +168,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
             truth[g].append(piece.truth)
             for net in performer.genres:
                 velocity = performer.velocities(piece.score, net, piece.meters)
-                raw = velocity[piece.step, piece.key].astype(np.float64) * 127
+                raw = raw_velocities_at(velocity, piece.step, piece.key)
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
                     for name, level in calibrations:
@@ -292,28 +295,42 @@ def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
     return paths
 
 
-def run(args) -> int:
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What `stylenet evaluate` is asked to do (cli.py reads it off the command line)."""
+
+    source: str  # a built dataset, or a folder of MIDI files in genre sub-folders
+    model: str | None = None  # a training run directory or a model file; None: the shipped model
+    split: str = "test"  # a dataset split, "validation" (what the model's run held out) or "all"
+    genres: tuple[str, ...] = ()  # () = every genre of the model
+    out: str | None = None  # the report's folder; None: build/evaluation
+    progress: bool = True
+
+
+@dataclass
+class EvaluateReport:
+    results: dict  # genre -> prediction -> metric -> value
+    agreement: dict  # genre -> pianists' and the model's agreement on works with several performances
+    paths: dict[str, Path]  # what write_report wrote
+    out: Path
+
+
+def run(options: EvaluateOptions) -> EvaluateReport:
     import datetime
 
     from .inference import load_performer
 
-    performer = load_performer(args.model)
-    genres = args.genres or performer.genres
+    performer = load_performer(options.model)
+    genres = list(options.genres) or performer.genres
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
-    pieces = load_pieces(args.source, None if args.split == "all" else args.split, genres, not args.quiet,
+    pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
-    evaluation = evaluate(performer, pieces, not args.quiet)
+    evaluation = evaluate(performer, pieces, options.progress)
     evaluation["agreement"] = multi_reference(pieces, evaluation)
-    meta = {"source": str(args.source), "split": args.split, "model": str(args.model or "shipped"),
+    meta = {"source": str(options.source), "split": options.split, "model": str(options.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},
             "date": datetime.date.today().isoformat()}
-    out = Path(args.out or Path("build") / "evaluation")
-    paths = write_report(out, evaluation, meta)
-    print(markdown_table(evaluation["results"]))
-    if evaluation["agreement"]:
-        print("Works with several performances (notes matched by key and grid step):\n")
-        print(multi_reference_table(evaluation["agreement"]))
-    print(f"report: {paths['markdown']}  numbers: {paths['json']}  plots: {out}/scatter_*.png, {out}/timeline_*.png")
-    return 0
+    out = Path(options.out or Path("build") / "evaluation")
+    return EvaluateReport(evaluation["results"], evaluation["agreement"], write_report(out, evaluation, meta), out)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .codec import LOWEST_KEY, N_KEYS
 from .fileio import atomic_path
 
 SNAPSHOT_STEPS = 256  # 16 bars of 4/4 at 1/16 resolution
@@ -50,9 +51,9 @@ def velocity_roll(ax, score: np.ndarray, velocity: np.ndarray, title: str):
     sounding = score[:, 1::2] > 0
     shown = np.where(sounding, np.clip(velocity, 0, 1) * 127, np.nan).T
     keys = np.flatnonzero(sounding.any(axis=0))
-    lo, hi = (keys.min(), keys.max() + 1) if len(keys) else (0, 88)
+    lo, hi = (keys.min(), keys.max() + 1) if len(keys) else (0, N_KEYS)
     image = ax.imshow(shown[lo:hi], origin="lower", aspect="auto", cmap="magma_r", vmin=0, vmax=127,
-                      interpolation="nearest", extent=(0, len(score), 21 + lo - 0.5, 21 + hi - 0.5))
+                      interpolation="nearest", extent=(0, len(score), LOWEST_KEY + lo - 0.5, LOWEST_KEY + hi - 0.5))
     ax.set(title=title, ylabel="MIDI pitch")
     return image
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
+from .errors import StyleNetError, one_file, skip_failure
+from .fileio import atomic_write_bytes
 
 FORMATS = ("wav", "opus")
 SAMPLE_RATE = 48_000  # what midirenderer writes
@@ -121,18 +122,27 @@ def audio_seconds(data: bytes) -> float:
         return w.getnframes() / w.getframerate()
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderOptions:
+    """What `stylenet render` is asked to do (cli.py reads it off the command line)."""
+
     inputs: tuple
     out: str | None = None
-    soundfont: str | None = None
+    soundfont: str | None = None  # None: pretty_midi's General MIDI TimGM6mb.sf2
     fmt: str = "wav"
     tail: float = DEFAULT_TAIL
     force: bool = False
     progress: bool = True
 
 
-def run(options: RenderOptions) -> int:
+@dataclass
+class RenderReport:
+    lines: list[str]  # "IN -> OUT" for each file rendered
+    skipped: list[str]  # "FILE: reason" of each file a batch skipped (a single input that fails raises)
+    single: bool  # one file was named, not a folder
+
+
+def run(options: RenderOptions) -> RenderReport:
     import time
 
     from tqdm import tqdm
@@ -144,18 +154,18 @@ def run(options: RenderOptions) -> int:
     if not inputs:
         raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
     single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+    report = RenderReport([], [], single)
     if single:
         started = time.perf_counter()
         with one_file(inputs[0]):
             out = render_file(inputs[0], output_path(inputs[0], options.fmt, options.out, True), soundfont,
                               options.fmt, options.tail, options.force)
-        print(f"{inputs[0]} -> {out}  ({time.perf_counter() - started:.1f} s)")
-        return 0
-    skipped = []
+        report.lines.append(f"{inputs[0]} -> {out}  ({time.perf_counter() - started:.1f} s)")
+        return report
     for source in tqdm(inputs, desc="render", unit="file", disable=not options.progress):
-        with skip_failure(source, skipped, tqdm.write):
+        with skip_failure(source, report.skipped, tqdm.write):
             out = render_file(source, output_path(source, options.fmt, options.out, False), soundfont,
                               options.fmt, options.tail, options.force)
-            tqdm.write(f"{source} -> {out}")
-    print(f"{len(inputs) - len(skipped)} rendered, {len(skipped)} skipped")
-    return 1 if skipped else 0
+            report.lines.append(f"{source} -> {out}")
+            tqdm.write(report.lines[-1])
+    return report

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text, one_file
+from .errors import StyleNetError, one_file, skip_failure
+from .fileio import atomic_write_text
 
 KEY_FORMAT = "stylenet-survey-key/1"
 ANSWERS_FORMAT = "survey-answers/1"
@@ -66,19 +67,6 @@ BEGIN SELECT RAISE(ABORT, 'a stored submission is never changed'); END;
 CREATE TRIGGER IF NOT EXISTS submissions_never_vanish BEFORE DELETE ON submissions
 BEGIN SELECT RAISE(ABORT, 'a stored submission is never deleted'); END;
 """
-
-
-def run(args) -> int:
-    if args.survey_verb == "build":
-        report = build(BuildOptions(
-            args.dataset, args.out, args.design, args.items, tuple(args.baselines), tuple(args.sources),
-            args.split, tuple(args.genres) if args.genres else None, args.seconds, args.seed, args.model,
-            args.soundfont, args.fmt, args.key, args.title, args.force, not args.quiet))
-        print(report.summary())
-        return 1 if report.short else 0
-    if args.survey_verb == "serve":
-        return serve(args.folder, args.db, args.host, args.port)
-    return score_command(args.key, args.answers, args.out)
 
 
 # ================================================================================================ build
@@ -572,9 +560,11 @@ def store(db, survey_id: str, submission: dict, client: str = "") -> int:
 
 # ================================================================================================ serve
 
-def make_server(folder, db=None, host: str = "127.0.0.1", port: int = 8000):
+def make_server(folder, db=None, host: str = "127.0.0.1", port: int = 8000, log=None):
     """A ThreadingHTTPServer for a survey folder (call serve_forever); GET serves the folder's files (no
-    listings), POST /answers stores a submission."""
+    listings), POST /answers stores a submission.  `log(line)` hears of each stored submission and of a
+    failure to store one; the server's `db`, `survey` and `folder` say what it serves."""
+    log = log or (lambda line: None)
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -624,10 +614,9 @@ def make_server(folder, db=None, host: str = "127.0.0.1", port: int = 8000):
             try:
                 row = store(db, survey["survey"], submission, self.client_address[0])
             except sqlite3.Error as exc:
-                print(f"survey serve: could not store a submission: {exc}", file=sys.stderr)
+                log(f"could not store a submission: {exc}")
                 return self.reply(500, {"error": "the server could not store the answers"})
-            print(f"stored submission {row}: {submission['respondent']}, {len(submission['answers'])} answers",
-                  flush=True)
+            log(f"stored submission {row}: {submission['respondent']}, {len(submission['answers'])} answers")
             return self.reply(201, {"stored": row})
 
     try:
@@ -636,20 +625,6 @@ def make_server(folder, db=None, host: str = "127.0.0.1", port: int = 8000):
         raise StyleNetError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", exit_code=2) from None
     server.db, server.survey, server.folder = db, survey, folder
     return server
-
-
-def serve(folder, db=None, host: str = "127.0.0.1", port: int = 8000) -> int:
-    server = make_server(folder, db, host, port)
-    shown_host = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host
-    print(f"serving {folder} at http://{shown_host}:{server.server_address[1]}/  "
-          f"({len(server.survey['items'])} items; answers go to {server.db}); Ctrl-C stops", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped")
-    finally:
-        server.server_close()
-    return 0
 
 
 # ================================================================================================ score
@@ -842,7 +817,19 @@ def default_score_dir(key_path: Path) -> Path:
     return key_path.parent / f"{stem}.score"
 
 
-def score_command(key_file, answer_paths, out=None) -> int:
+@dataclass
+class ScoreReport:
+    result: dict  # what score.json holds
+    markdown: str  # what score.md holds
+    out: Path
+    submissions: int
+    duplicates: int  # the same respondent's identical answers met again, counted once
+    skipped: list  # "FILE: reason" of each answers file skipped
+
+
+def score_files(key_file, answer_paths, out=None) -> ScoreReport:
+    """Score answers (JSON files, folders of them, `survey serve` databases) against a key; writes
+    score.md, score.json and, for ratings, ratings.png into `out` (default: beside the key, NAME.score/)."""
     key_path = Path(key_file)
     key = read_key(key_path)
     files = []
@@ -851,15 +838,11 @@ def score_command(key_file, answer_paths, out=None) -> int:
         files += sorted(f for f in path.rglob("*.json") if f.is_file()) if path.is_dir() else [path]
     submissions, skipped, seen, duplicates = [], [], set(), 0
     for path in files:
-        try:
-            with one_file(path):
-                if not path.is_file():
-                    raise StyleNetError(f"{path}: no such file")
-                found = read_answers(path, key)
-        except StyleNetError as exc:
-            skipped.append(str(exc))
-            print(f"skipped: {exc}", file=sys.stderr)
-            continue
+        found = []
+        with skip_failure(path, skipped):
+            if not path.is_file():
+                raise StyleNetError(f"{path}: no such file")
+            found = read_answers(path, key)
         for submission in found:
             fingerprint = (submission.respondent, json.dumps(submission.answers, sort_keys=True))
             if fingerprint in seen:  # the same answers sent twice (a download also sent, a double click)
@@ -868,7 +851,7 @@ def score_command(key_file, answer_paths, out=None) -> int:
             seen.add(fingerprint)
             submissions.append(submission)
     if not submissions:
-        raise StyleNetError(f"no answers to survey {key['survey']} in {' '.join(answer_paths)}")
+        raise StyleNetError(f"no answers to survey {key['survey']} in {' '.join(map(str, answer_paths))}")
     result = score(key, submissions)
     result["duplicates_dropped"] = duplicates
     out_dir = Path(out) if out else default_score_dir(key_path)
@@ -881,8 +864,4 @@ def score_command(key_file, answer_paths, out=None) -> int:
     text = markdown(result)
     atomic_write_text(out_dir / "score.md", text)
     atomic_write_text(out_dir / "score.json", json.dumps(result, indent=1) + "\n")
-    print(text)
-    if duplicates:
-        print(f"{duplicates} duplicate submissions (same respondent, same answers) counted once")
-    print(f"{len(submissions)} submissions scored, {len(skipped)} files skipped; report: {out_dir}/score.md")
-    return 1 if skipped else 0
+    return ScoreReport(result, text, out_dir, len(submissions), duplicates, skipped)

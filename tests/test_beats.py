@@ -10,35 +10,7 @@ import pytest
 from stylenet import codec
 from stylenet.beats import (Beats, BeatsError, beat_map, beats_beside, conform, conformed_midi,
                             read_annotations)
-from tests.midifix import N, Song, write_song
-
-RECORDED_TPQ = 480  # the nominal grid of a recording: 120 qpm, 960 ticks a second, ignoring the music
-
-
-def rubato_beats(n: int, seed: int = 0, first: float = 0.7) -> np.ndarray:
-    """Beat times of a pianist: around 0.5 s a beat, drifting, with one long fermata."""
-    rng = np.random.default_rng(seed)
-    gaps = 0.5 * np.exp(np.cumsum(rng.normal(0, 0.08, n - 1)).clip(-0.7, 0.7))
-    gaps[n // 2] = 4.2  # a fermata: the slowest beat sets the tick resolution
-    return first + np.concatenate([[0.0], np.cumsum(gaps)])
-
-
-def annotation_text(times, labels) -> str:
-    return "".join(f"{t:.6f}\t{t:.6f}\t{label}\n" for t, label in zip(times, labels))
-
-
-def recording(path, beat_times, positions, pitches=None, velocities=None, pedal=()):
-    """A performance file at a nominal 120 qpm whose notes fall at `positions` counted in beats
-    (2.5 = half-way through the third beat), timed by `beat_times`.  Returns (path, note times)."""
-    idx = np.arange(len(beat_times))
-    starts = np.interp(positions, idx, beat_times)
-    ticks = np.rint(starts * 2 * RECORDED_TPQ).astype(int)
-    notes = [N(int(pitches[i]) if pitches is not None else 60 + i % 12, int(t), int(t) + 200,
-               int(velocities[i]) if velocities is not None else 40 + i % 60) for i, t in enumerate(ticks)]
-    controls = [(int(round(np.interp(p, idx, beat_times) * 2 * RECORDED_TPQ)), 0, 64, v) for p, v in pedal]
-    write_song(path, Song(notes, ticks_per_beat=RECORDED_TPQ, controls=controls))
-    return path, ticks / (2.0 * RECORDED_TPQ)
-
+from tests.helpers import annotation_text, recording, rubato_beats
 
 def beat_ticks_of(midi_path, times) -> np.ndarray:
     pm = pretty_midi.PrettyMIDI(str(midi_path))

@@ -6,7 +6,7 @@ import numpy as np
 import pretty_midi
 
 from stylenet.cli import main
-from tests.test_beats import annotation_text, recording, rubato_beats
+from tests.helpers import annotation_text, recording, rubato_beats
 
 
 def take(folder, name="take", n_beats=24, annotate=True):

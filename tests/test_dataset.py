@@ -1,43 +1,14 @@
+"""`build-dataset`: what is kept, what is rejected and why, what is written, and rebuilding."""
+
 import csv
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from stylenet import codec
-from stylenet.cli import main
 from stylenet.dataset import BuildOptions, build_dataset, load_manifest, load_piece
-from tests.midifix import N, Song, expressive_song, write_song
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def raw_tree(tmp_path):
-    """raw/<genre>/... with nested folders, awkward names and one broken file of every kind."""
-    raw = tmp_path / "raw"
-    write_song(raw / "jazz" / "Trio (live) take 1.mid", expressive_song(30, seed=1))
-    write_song(raw / "jazz" / "deep" / "er" / "Blue in Green.MID", expressive_song(45, seed=2), fmt=0)
-    write_song(raw / "classical" / "Chopin" / "op 25 no 1.mid", expressive_song(60, seed=3, meters=[(0, 3, 4)]))
-    write_song(raw / "classical" / "bach.mid", expressive_song(25, seed=4, tempi=[(0, 80.0), (960, 70.0)]))
-    write_song(raw / "pop" / "001.mid", expressive_song(35, seed=5))
-    # broken, each its own way
-    (raw / "pop" / "empty.mid").write_bytes(b"")
-    (raw / "pop" / "garbage.mid").write_bytes(b"this is not a midi file at all")
-    good = write_song(raw / "pop" / "tmp_full.mid", expressive_song(80, seed=6))
-    (raw / "pop" / "truncated.mid").write_bytes(good.read_bytes()[:150])
-    good.unlink()
-    write_song(raw / "pop" / "drums only.mid", Song([N(38, i * 120, i * 120 + 60, 20 + i, channel=9)
-                                                      for i in range(30)]))
-    write_song(raw / "pop" / "flat.mid", Song([N(60 + i % 5, i * 120, i * 120 + 100, 64 + i % 3)
-                                               for i in range(40)]))
-    (raw / "pop" / "notes.txt").write_text("not a MIDI suffix: ignored")
-    write_song(raw / "loose.mid", expressive_song(30, seed=7))  # no genre folder
-    return raw
+from tests.helpers import (REAL_DATA, TEMPO_ZERO, N, Song, annotation_text, asap_tree, expressive_song, needs_real_data,
+                           real_data_rows, recording, rubato_beats, write_song)
 
 
 def _rejections(out):
@@ -116,7 +87,7 @@ def test_splits_csv_sets_split_and_piece(raw_tree, tmp_path):
     assert json.loads((out / "build.json").read_text())["unlisted_in_splits"] >= 1
 
 
-def test_time_signature_filter(raw_tree, tmp_path):
+def test_time_signature_keeps_only_pieces_in_that_meter(raw_tree, tmp_path):
     out = tmp_path / "ds"
     build_dataset(raw_tree, out, options=BuildOptions(time_signature="4/4"), jobs=1, progress=False)
     assert "classical/Chopin/op 25 no 1.mid" not in {e["path"] for e in load_manifest(out)}
@@ -135,58 +106,66 @@ def test_process_pool_gives_the_same_dataset(raw_tree, tmp_path):
     assert not list((tmp_path / "b").rglob(".*.tmp")) and not list((tmp_path / "b").rglob(".*.npz"))
 
 
-def test_cli_build_dataset_prints_summary(raw_tree, tmp_path, capsys):
-    assert main(["build-dataset", str(raw_tree), "-o", str(tmp_path / "ds"), "-j", "1", "-q"]) == 0
-    printed = capsys.readouterr().out
-    assert "5 pieces kept, 6 rejected" in printed
-    assert "rejected.csv" in printed
+def test_build_dataset_rejects_a_file_that_meets_a_bug_and_retries_it_next_build(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    for i in range(3):
+        write_song(raw / "jazz" / f"{i}.mid", expressive_song(30 + i, seed=i))
+    (raw / "jazz" / "tempo0.mid").write_bytes(TEMPO_ZERO)
+    real_encode = codec.encode
+
+    def encode_fails_on_the_second_piece(score, *args):
+        if score.n_notes == 31:
+            raise ZeroDivisionError("float division by zero")
+        return real_encode(score, *args)
+
+    monkeypatch.setattr(codec, "encode", encode_fails_on_the_second_piece)
+    report = build_dataset(raw, tmp_path / "ds", jobs=1, progress=False)
+    with open(tmp_path / "ds" / "rejected.csv", newline="") as f:
+        rejected = {row["path"]: row for row in csv.DictReader(f)}
+    assert sorted(e["path"] for e in report.kept) == ["jazz/0.mid", "jazz/2.mid"]
+    assert rejected["jazz/1.mid"]["category"] == "internal error"
+    assert "ZeroDivisionError" in rejected["jazz/1.mid"]["reason"] and "please report" in rejected["jazz/1.mid"]["reason"]
+    assert rejected["jazz/tempo0.mid"]["category"] == "unreadable"
+    assert "tempo event of 0 microseconds" in rejected["jazz/tempo0.mid"]["reason"]
+    monkeypatch.setattr(codec, "encode", real_encode)
+    again = build_dataset(raw, tmp_path / "ds", jobs=1, progress=False)
+    assert sorted(e["path"] for e in load_manifest(tmp_path / "ds")) == ["jazz/0.mid", "jazz/1.mid", "jazz/2.mid"]
+    assert again.reused == 3  # the two kept pieces and the bad file's rejection; the bug's victim ran again
 
 
-def test_cli_missing_raw_dir_is_one_line_exit_2(tmp_path, capsys):
-    assert main(["build-dataset", str(tmp_path / "nope"), "-o", str(tmp_path / "ds")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "nope" in err and "no such directory" in err
-
-
-def test_cli_folder_without_midi_is_an_error(tmp_path, capsys):
-    (tmp_path / "raw" / "jazz").mkdir(parents=True)
-    assert main(["build-dataset", str(tmp_path / "raw"), "-o", str(tmp_path / "ds")]) == 2
-    assert "no MIDI files" in capsys.readouterr().err
-
-
-def test_help_is_fast_and_does_not_import_tensorflow():
-    code = ("import sys, runpy; sys.argv=['stylenet','--help']\n"
-            "try:\n runpy.run_module('stylenet', run_name='__main__')\nexcept SystemExit: pass\n"
-            "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'NO-TF')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode == 0
-    assert result.stdout.strip().endswith("NO-TF")
-    assert "build-dataset" in result.stdout and "example" in result.stdout
+@needs_real_data
+def test_a_real_subset_builds_with_its_splits_and_known_rejections(tmp_path):
+    rows = real_data_rows()
+    chosen = []
+    for genre in ("classical", "jazz", "pop"):
+        chosen += [r for r in rows if r["genre"] == genre][:4]
+    chosen += [r for r in rows if r["path"].endswith(("jazz/Caravan2.mid", "jazz/afine-1.MID"))]
+    chosen += [r for r in rows if " " in r["path"]][:2]  # names with spaces
+    raw = tmp_path / "raw"
+    for r in chosen:
+        link = raw / r["path"].split("/", 1)[1]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(REAL_DATA / r["path"])
+    out = tmp_path / "ds"
+    report = build_dataset(raw, out, REAL_DATA / "splits.csv", jobs=2, progress=False)
+    kept = {e["path"]: e for e in load_manifest(out)}
+    rejected = {e["path"]: e["category"] for e in report.rejected}
+    assert rejected.get("jazz/Caravan2.mid") == "few velocities"
+    assert rejected.get("jazz/afine-1.MID") == "no piano notes"
+    assert len(kept) + len(rejected) == len({r["path"] for r in chosen})
+    truth = {r["path"].split("/", 1)[1]: r for r in rows}
+    for path, entry in kept.items():
+        assert entry["split"] == truth[path]["split"] and entry["piece"] == truth[path]["piece"]
+        score, velocity = load_piece(out, entry)
+        assert score.shape == (entry["steps"], 176) and velocity.shape == (entry["steps"], 88)
+        # every onset cell carries a real velocity; every silent cell carries none
+        onset = score[:, 0::2] == 1
+        assert np.all(velocity[onset] > 0) and np.all(velocity[score[:, 1::2] == 0] == 0)
+        assert onset.sum() == entry["notes"]
 
 
 # ------------------------------------------------------------------------------------------ ASAP and beats
-
-def asap_tree(root: Path, works: int = 12, takes: int = 3, folders=None) -> Path:
-    """An ASAP-shaped folder: metadata.csv, performances with beat annotations, one broken annotation.
-    `folders`: the works' folders (default Composer<w % 3>/Work <w>)."""
-    from tests.test_beats import annotation_text, recording, rubato_beats
-
-    rows = ["composer,title,folder,midi_score,midi_performance,performance_annotations,midi_score_annotations"]
-    for w in range(works):
-        folder = folders[w] if folders else f"Composer{w % 3}/Work {w}"
-        for t in range(takes):
-            times = rubato_beats(16, seed=w * 10 + t)
-            rng = np.random.default_rng(w * 10 + t)
-            recording(root / folder / f"Take{t}.mid", times, np.arange(0, 15, 0.5),
-                      pitches=rng.integers(40, 90, 30), velocities=rng.integers(20, 110, 30))
-            labels = ["db,2/4" if i == 0 else "db" if i % 2 == 0 else "b" for i in range(16)]
-            text = annotation_text(times, labels) if (w, t) != (0, 1) else "broken\n"
-            (root / folder / f"Take{t}_annotations.txt").write_text(text)
-            rows.append(f"C{w % 3},W{w},{folder},{folder}/midi_score.mid,{folder}/Take{t}.mid,"
-                        f"{folder}/Take{t}_annotations.txt,{folder}/midi_score_annotations.txt")
-    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
-    return root
 
 
 def test_asap_performances_join_as_one_genre_read_on_their_beats_split_by_work(tmp_path, raw_tree):
@@ -223,8 +202,6 @@ def test_work_split_is_seeded_stable_and_about_a_tenth():
 
 
 def test_beats_option_reads_every_file_on_the_annotation_beside_it(tmp_path):
-    from tests.test_beats import annotation_text, recording, rubato_beats
-
     raw = tmp_path / "raw"
     times = rubato_beats(12)
     rng = np.random.default_rng(0)
@@ -236,15 +213,6 @@ def test_beats_option_reads_every_file_on_the_annotation_beside_it(tmp_path):
     assert report.rejected[0]["category"] == "beats" and "cannot read beat annotations" in report.rejected[0]["reason"]
     score, _ = load_piece(tmp_path / "ds", report.kept[0])
     assert np.all(np.diff(np.flatnonzero(score[:, 0::2].any(axis=1))) == 1)
-
-
-def test_cli_builds_from_asap_alone_and_refuses_no_source(tmp_path, capsys):
-    asap = asap_tree(tmp_path / "asap", works=3, takes=1)
-    assert main(["build-dataset", "--asap", str(asap), "--asap-genre", "classical", "-o", str(tmp_path / "ds"),
-                 "-q", "-j", "1"]) == 0
-    assert {e["genre"] for e in load_manifest(tmp_path / "ds")} == {"classical"}
-    assert main(["build-dataset", "-o", str(tmp_path / "ds2")]) == 2
-    assert "name a RAW_DIR, or an ASAP folder with --asap DIR" in capsys.readouterr().err
 
 
 def test_an_asap_work_that_is_also_a_raw_test_piece_is_tested_never_learned(tmp_path):

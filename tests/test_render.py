@@ -12,8 +12,7 @@ import pytest
 from stylenet.cli import main
 from stylenet.render import (DEFAULT_TAIL, audio_seconds, default_soundfont, midi_with_tail, read_soundfont,
                              render_bytes, render_file)
-from tests.midifix import N, Song, expressive_song, write_song
-from tests.modelfix import random_performer
+from tests.helpers import N, Song, expressive_song, random_performer, write_song
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,7 @@ import pytest
 from stylenet.cli import main
 from stylenet.clips import CHORD_GAP, Notes, Window, attack_boundaries, choose_window, cut
 from stylenet.survey import KEY_FORMAT, binomial_p, make_server, page_data, store
-from tests.midifix import N, Song, write_song
-from tests.modelfix import random_performer
+from tests.helpers import N, Song, random_performer, write_song
 
 GENRES = ("classical", "jazz", "pop")
 PIECE_NAMES = {"classical": ["Zanzibarnocturne", "Quixoticetude", "Marbleprelude"],
