@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA ?= ../shared/data
 
-.PHONY: install test fuzz demo bench pretrained dataset clean browser-test
+.PHONY: install test fuzz demo bench pretrained dataset dataset-concert clean browser-test
 
 install: $(STAMP)
 
@@ -39,9 +39,13 @@ dataset: install
 	$(BIN)/stylenet build-dataset $(DATA)/raw --splits $(DATA)/splits.csv -o build/dataset
 
 # The shipped model: rerun to resume training where it stopped; then export it into the package.
-pretrained: dataset
+# raw/ plus ASAP's recorded performances (on their annotated beats) as the genre `concert`
+dataset-concert: install
+	$(BIN)/stylenet build-dataset $(DATA)/raw --splits $(DATA)/splits.csv --asap $(DATA)/asap -o build/dataset-concert
+
+pretrained: dataset-concert
 	$(BIN)/stylenet train --config configs/pretrained.yaml --run-dir runs/pretrained
-	$(BIN)/python scripts/export_pretrained.py runs/pretrained --dataset build/dataset
+	$(BIN)/python scripts/export_pretrained.py runs/pretrained --dataset build/dataset-concert
 
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"
