@@ -3,6 +3,8 @@
     track(piece)       -> Beats   beats, downbeats and meter of a `codec.MidiPiece` (feeds `beats.conform`)
     grid_share(piece)  -> float   the share of onsets on the file's own 1/32-and-triplet tick grid:
                                   near 1 for a sequenced file, near chance for a recording
+    beat_coherence(piece) -> float  whether onsets gather on the file's quarter notes at all (a file
+                                  played to a click does; a recording's do not)
     asap_split(work)   -> "train" | "test"   the project's seeded split of ASAP by work
 
 Method.  A small dilated convolutional network (a TCN: 8 residual blocks, 40 channels, kernel 5, dilations
@@ -456,6 +458,22 @@ def grid_share(piece: MidiPiece) -> float:
         bins = np.rint((quarters % period) / tolerance).astype(np.int64)
         offsets.append(float(np.bincount(bins).argmax() * tolerance))
     return max(share(offset) for offset in offsets)
+
+
+COHERENCE_THRESHOLD = 0.1  # a recording's onsets ignore its quarter notes: ASAP performances <= 0.08
+
+
+def beat_coherence(piece: MidiPiece) -> float:
+    """How strongly a file's distinct onsets gather at one place of its own quarter note: the length of
+    the mean of exp(2 pi i q) over their positions q, in quarter notes through the file's tempo map.  Near
+    0 for a recording whose ticks ignore the beat; well above for a file played in to a click, whose onsets
+    follow the beat without sitting on the tick grid (grid_share cannot tell that one from a recording).
+    A sequenced file can score anything (even sixteenths cancel out): read it after grid_share."""
+    if piece.n_notes == 0:
+        raise MidiReadError(piece.path, "no piano notes: cannot tell whether the file follows its beat")
+    grid = piece.file_grid or piece.grid
+    quarters = np.unique(grid.seconds_to_ticks(piece.start)) / grid.ticks_per_quarter
+    return float(np.abs(np.mean(np.exp(2j * np.pi * quarters))))
 
 
 # --------------------------------------------------------------------------------------------------

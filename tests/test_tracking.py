@@ -199,3 +199,14 @@ def test_real_asap_performances_are_tracked():
         assert mir_eval.beat.f_measure(reference.times, found.times) > 0.5, row["midi"]
         piece = codec.load_midi(row["midi"])
         assert tracking.grid_share(piece) < tracking.GRID_SHARE_THRESHOLD
+
+
+def test_beat_coherence_tells_a_clicked_take_from_a_free_recording(tmp_path):
+    rng = np.random.default_rng(6)
+    beats = np.arange(200) * 480
+    clicked = [N(60 + i % 12, int(t + rng.normal(0, 25)), int(t) + 300, 70) for i, t in enumerate(beats)]
+    free = [N(60 + i % 12, int(t * 1.37 + rng.normal(0, 25)), int(t * 1.37) + 300, 70) for i, t in enumerate(beats)]
+    clicked_piece, free_piece = load(tmp_path, clicked, name="clicked.mid"), load(tmp_path, free, name="free.mid")
+    assert tracking.grid_share(clicked_piece) < tracking.GRID_SHARE_THRESHOLD  # off the tick grid ...
+    assert tracking.beat_coherence(clicked_piece) > 0.5  # ... but on the beat
+    assert tracking.beat_coherence(free_piece) < tracking.COHERENCE_THRESHOLD
