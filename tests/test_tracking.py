@@ -203,7 +203,7 @@ def test_real_asap_performances_are_tracked():
 
 def test_beat_coherence_tells_a_clicked_take_from_a_free_recording(tmp_path):
     rng = np.random.default_rng(6)
-    beats = np.arange(200) * 480
+    beats = 480 + np.arange(200) * 480  # quarter notes played to a click, each within ~25 ms of it
     clicked = [N(60 + i % 12, int(t + rng.normal(0, 25)), int(t) + 300, 70) for i, t in enumerate(beats)]
     free = [N(60 + i % 12, int(t * 1.37 + rng.normal(0, 25)), int(t * 1.37) + 300, 70) for i, t in enumerate(beats)]
     clicked_piece, free_piece = load(tmp_path, clicked, name="clicked.mid"), load(tmp_path, free, name="free.mid")
