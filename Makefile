@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA ?= ../shared/data
 
-.PHONY: install test fuzz demo bench pretrained dataset clean
+.PHONY: install test fuzz demo bench pretrained dataset clean browser-test
 
 install: $(STAMP)
 
@@ -27,6 +27,13 @@ fuzz: install
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# The survey page in a real headless Chromium (Debian's chromium and chromium-driver, installed if missing).
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-test: install
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver)
+	$(BIN)/python -m pytest -q -rs tests/test_survey.py -k browser
 
 dataset: install
 	$(BIN)/stylenet build-dataset $(DATA)/raw --splits $(DATA)/splits.csv -o build/dataset

@@ -6,6 +6,13 @@ validation split (the pieces each run holds out of `train`; the `test` split is 
     python scripts/ablate.py --table              # the table of the rows done so far
     python scripts/ablate.py --rescore            # score the trained rows again (after a change to perform)
     python scripts/ablate.py --runs DIR --epochs 3 --jobs 2
+    python scripts/ablate.py --rows all +asap-concert +asap-classical --asap-dataset build/dataset-concert
+
+Rows `+asap-concert` and `+asap-classical` add ASAP's recorded performances (issue 14) to the `all` row,
+as their own genre or as more classical; they need `stylenet build-dataset ... --asap ../shared/data/asap`
+built into build/dataset-concert (and `--asap-genre classical` into build/dataset-asapclassical).  With
+`--asap-dataset`, every row is also scored on the ASAP works held out for validation (with its `concert`
+net where it has one, else its `classical` net).
 
 A row is `stylenet train --config CONFIG --set ...` for `--epochs` epochs (same for every row, no early
 stopping), then `stylenet evaluate`'s metrics on the validation split for perform's default output
@@ -40,6 +47,11 @@ ROWS.update({f"+{lever}": (SHIPPED, sets) for lever, sets in LEVERS.items()})
 ROWS["all"] = (SHIPPED, [s for sets in LEVERS.values() for s in sets])
 ROWS.update({f"all-{lever}": (SHIPPED, [s for other, sets in LEVERS.items() if other != lever for s in sets])
              for lever in LEVERS})
+ROWS["+voice"] = (SHIPPED, ["model.inputs=[voice]"])  # found later: the top and bottom sounding key
+ROWS["all+voice"] = (SHIPPED, [x.replace("[metre]", "[metre,voice]") for x in ROWS["all"][1]])
+ROWS["+asap-concert"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-concert",
+                                                   "data.genres=[classical,jazz,pop,concert]"])
+ROWS["+asap-classical"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-asapclassical"])
 DEFAULT_ROWS = ["shipped", "all", "+onset", "+metre", "+spread", "+context", "+transpose", "+ema", "+cosine", "paper"]
 
 
@@ -50,11 +62,14 @@ def train_command(row: str, runs: Path, epochs: int) -> list[str]:
         [arg for s in sets + budget for arg in ("--set", s)]
 
 
-def run_row(row: str, runs: Path, epochs: int, dataset: str) -> dict:
+def run_row(row: str, runs: Path, epochs: int, dataset: str, asap_dataset: str | None = None) -> dict:
     run_dir = runs / row
     scored = run_dir / "validation.json"
     if scored.exists() and json.loads(scored.read_text()).get("epochs") == epochs:
-        return json.loads(scored.read_text())
+        done = json.loads(scored.read_text())
+        if asap_dataset and "asap" not in done:
+            return score_row(row, run_dir, epochs, dataset, asap_dataset)
+        return done
     command = train_command(row, runs, epochs)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "row.json").write_text(json.dumps({"row": row, "command": command[2:]}, indent=1))
@@ -63,10 +78,28 @@ def run_row(row: str, runs: Path, epochs: int, dataset: str) -> dict:
         done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode:
         raise SystemExit(f"[{row}] training failed (exit {done.returncode}); see {run_dir / 'train.log'}")
-    return score_row(row, run_dir, epochs, dataset)
+    return score_row(row, run_dir, epochs, dataset, asap_dataset)
 
 
-def score_row(row: str, run_dir: Path, epochs: int, dataset: str) -> dict:
+def asap_validation_pieces(asap_dataset: str, run_config: dict, genre: str) -> list:
+    """The ASAP works every row holds out (train.split_validation holds each source out on its own, so
+    these are the same works whether ASAP was a genre, part of classical, or absent), labelled `genre`."""
+    from stylenet.config import config_from_dict
+    from stylenet.dataset import load_manifest, load_piece_and_meters
+    from stylenet.evaluate import _notes
+    from stylenet.pieces import split_genre
+
+    config = config_from_dict(run_config)
+    asap = [e for e in load_manifest(asap_dataset) if e["split"] == "train" and e["path"].startswith("asap/")]
+    held = split_genre(asap, config.data, config.train.seed)[1]
+    pieces = []
+    for e in held:
+        score, velocity, meters = load_piece_and_meters(asap_dataset, e)
+        pieces.append(_notes(e["path"], genre, score, velocity, meters))
+    return pieces
+
+
+def score_row(row: str, run_dir: Path, epochs: int, dataset: str, asap_dataset: str | None = None) -> dict:
     from stylenet.evaluate import evaluate, load_pieces
     from stylenet.fileio import atomic_write_text
     from stylenet.inference import performer_from_run
@@ -74,8 +107,14 @@ def score_row(row: str, run_dir: Path, epochs: int, dataset: str) -> dict:
     performer = performer_from_run(run_dir)
     pieces = load_pieces(dataset, "validation", performer.genres, False, performer.info["config"],
                          performer.steps_per_quarter)
+    pieces = [p for p in pieces if not p.name.startswith("asap/")]  # RAW_DIR pieces: the table every row shares
     results = evaluate(performer, pieces, False)["results"]
     out = {"row": row, "epochs": epochs, "best_epoch": performer.info.get("epoch"), "results": results}
+    if asap_dataset:
+        genre = "concert" if "concert" in performer.genres else "classical"
+        held = asap_validation_pieces(asap_dataset, performer.info["config"], genre)
+        out["asap"] = {"genre": genre, "works": len({p.name.rsplit("/", 1)[0] for p in held}),
+                       "results": evaluate(performer, held, False)["results"][genre]}
     atomic_write_text(run_dir / "validation.json", json.dumps(out, indent=1, allow_nan=True) + "\n")
     print(f"[{row}] scored: {run_dir / 'validation.json'}", flush=True)
     return out
@@ -105,6 +144,14 @@ def table(runs: Path, rows: list[str]) -> str:
         lines.append(f"| {row} | {scored['best_epoch']} | " + " | ".join(cells) + " |")
     lines.append("| flat (genre mean) | – | " + " | ".join(
         f"– | – | {flat[g]:.2f} | – | 0 | –" for g in genres) + " |")
+    asap = {row: scored["asap"] for row, scored in done.items() if "asap" in scored}
+    if asap:
+        lines += ["", "ASAP works held out for validation (recorded concert performances, on their annotated beats):",
+                  "", "| row | net | r | r/piece | MAE | SD ratio | raw r / MAE | flat MAE |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for row, a in asap.items():
+            m, raw, flat_a = (a["results"][k] for k in ("model (calibrated)", "model (raw)", "flat"))
+            lines.append(f"| {row} | {a['genre']} | {m['r']:.3f} | {m['r_piece_mean']:.3f} | {m['mae']:.2f} | "
+                         f"{m['std_ratio']:.2f} | {raw['r']:.3f} / {raw['mae']:.2f} | {flat_a['mae']:.2f} |")
     return "\n".join(lines)
 
 
@@ -115,6 +162,8 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/ablation", help="where the rows' runs live (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=3, help="training budget of every row (default: %(default)s)")
     parser.add_argument("--dataset", default="build/dataset")
+    parser.add_argument("--asap-dataset", metavar="DIR", help="also score every row on the ASAP works held out "
+                        "for validation, from this dataset (built with --asap; e.g. build/dataset-concert)")
     parser.add_argument("--jobs", type=int, default=1, help="rows trained at once (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="only print the table of the rows done")
     parser.add_argument("--rescore", action="store_true", help="score the rows trained so far again, train none")
@@ -124,10 +173,10 @@ def main() -> None:
         for row in args.rows:
             if (runs / row / "validation.json").exists():
                 score_row(row, runs / row, json.loads((runs / row / "validation.json").read_text())["epochs"],
-                          args.dataset)
+                          args.dataset, args.asap_dataset)
     elif not args.table:
         with ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(lambda row: run_row(row, runs, args.epochs, args.dataset), args.rows))
+            list(pool.map(lambda row: run_row(row, runs, args.epochs, args.dataset, args.asap_dataset), args.rows))
     print(table(runs, args.rows))
 
 

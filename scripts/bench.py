@@ -31,7 +31,24 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylenet import codec  # noqa: E402
-from tests.midifix import N, Song, write_song  # noqa: E402
+
+
+def write_piano(path: Path, notes) -> Path:
+    """A format-1 MIDI file of piano notes [(pitch, on tick, off tick, velocity)], 480 ticks a quarter at 120 qpm."""
+    import mido
+
+    events = [(on, mido.Message("note_on", note=p, velocity=v)) for p, on, _, v in notes]
+    events += [(off, mido.Message("note_off", note=p, velocity=0)) for p, _, off, _ in notes]
+    events.sort(key=lambda e: (e[0], e[1].type == "note_on"))  # at one tick, releases before strikes
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120.0))]))
+    track, last = mido.MidiTrack(), 0
+    for tick, msg in events:
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    midi.tracks.append(track)
+    midi.save(path)
+    return path
 
 
 def median_seconds(fn, repeats: int = 15) -> float:
@@ -46,10 +63,10 @@ def median_seconds(fn, repeats: int = 15) -> float:
 
 def bench_codec(n_notes: int = 5000) -> list[tuple[str, float]]:
     rng = np.random.default_rng(0)
-    notes = [N(int(rng.integers(21, 109)), int(on), int(on + rng.integers(30, 960)), int(rng.integers(20, 120)))
-             for on in np.sort(rng.integers(0, 480 * 1000, n_notes))]
+    notes = [(int(rng.integers(codec.LOWEST_KEY, codec.HIGHEST_KEY + 1)), int(on), int(on + rng.integers(30, 960)),
+              int(rng.integers(20, 120))) for on in np.sort(rng.integers(0, 480 * 1000, n_notes))]
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_song(Path(tmp) / "bench.mid", Song(notes))
+        path = write_piano(Path(tmp) / "bench.mid", notes)
         piece = codec.load_midi(path)
         score = codec.quantise(piece)
         s, v = codec.encode(score)
@@ -71,7 +88,7 @@ def bench_training(steps: int) -> dict:
 
     import_keras()
     from stylenet.model import build_model
-    from stylenet.train import Stepper
+    from stylenet.steps import Stepper
 
     import keras
 
@@ -83,8 +100,8 @@ def bench_training(steps: int) -> dict:
     stepper = Stepper(model, optimizer, "mse")
     rng = np.random.default_rng(0)
     b, t = 4, 200
-    x = (rng.random((b, t, 176)) < 0.05).astype("float32")
-    y = rng.random((b, t, 88)).astype("float32")
+    x = (rng.random((b, t, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
+    y = rng.random((b, t, codec.N_KEYS)).astype("float32")
     w = np.ones((b, t), "float32")
     keep = np.ones((b,), "float32")
     states = {g: model.zero_states(b) for g in genres}
@@ -104,7 +121,7 @@ def bench_training(steps: int) -> dict:
         t0 = time.perf_counter()
         step(genres[i % 2])
         times.append(time.perf_counter() - t0)
-    piece = (rng.random((1, 1500, 176)) < 0.05).astype("float32")
+    piece = (rng.random((1, 1500, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
     stepper.predict("jazz", piece)
     infer = []
     for _ in range(5):
@@ -135,9 +152,9 @@ def bench_perform(repeats: int = 5) -> dict:
     """`stylenet perform --timings` of a generated 3-minute piece, as a fresh process each time."""
     rng = np.random.default_rng(1)
     onsets = np.sort(rng.integers(0, 1440, 2000)) * 120  # 120 qpm: 1,440 sixteenths = 3 minutes
-    notes = [N(int(rng.integers(36, 96)), int(t), int(t + rng.integers(60, 960)), 80) for t in onsets]
+    notes = [(int(rng.integers(36, 96)), int(t), int(t + rng.integers(60, 960)), 80) for t in onsets]
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_song(Path(tmp) / "three_minutes.mid", Song(notes))
+        path = write_piano(Path(tmp) / "three_minutes.mid", notes)
         command = [str(Path(sys.executable).with_name("stylenet")), "perform", str(path), "--genre", "jazz",
                    "--force", "--timings", "-o", str(Path(tmp) / "out.mid")]
         if not Path(command[0]).exists():
@@ -162,7 +179,7 @@ def bench_numpy_inference() -> float:
     from stylenet.inference import load_performer
 
     performer = load_performer()
-    piece = (np.random.default_rng(0).random((1500, 176)) < 0.05).astype("float32")
+    piece = (np.random.default_rng(0).random((1500, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
     return median_seconds(lambda: performer.velocities(piece, performer.genres[0]), 5)
 
 

@@ -1,15 +1,15 @@
 """Training-step speed of keras.layers.LSTM vs stylenet.fast_lstm.FusedLSTM, side by side in one run.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_lstm.py [--steps 12] [--model stack|stylenet|both]
-                                    [--block] [--torch] [--threads N] [--torch-threads N]
+                                    [--torch] [--threads N] [--torch-threads N]
 
 `stack`: the paper model's LSTM stack on its own -- LSTM(176) on 176 inputs, 3 x bidirectional LSTM(176)
 (forward half with carried state, backward half go_backwards + flip, concatenated), Dense(88), MSE, Adam.
 `stylenet`: the real `stylenet.model.StyleNet` (one genre's step), built once with each LSTM class.
 
---block adds FusedLSTM with cpu_kernel="block" (tf.raw_ops.BlockLSTMV2).  --torch adds the same stack in
-plain PyTorch (nn.LSTM, as ../shared/bench/torch_reference.py; `stack` only), run by a child process: in
-one process, PyTorch's and TensorFlow's thread pools slow each other down a hundredfold.
+--torch adds the same stack in plain PyTorch (nn.LSTM, as ../shared/bench/torch_reference.py; `stack` only),
+run by a child process: in one process, PyTorch's and TensorFlow's thread pools slow each other down a
+hundredfold.
 
 Batch 4 x 200 steps.  Each variant gets 2 warm-up steps, then the variants are timed in alternation, step by
 step, so that load from other processes hits all alike.  Reports medians as time-steps per second.
@@ -26,7 +26,7 @@ from unittest import mock
 
 import numpy as np
 
-B, T, F, U, K, DEPTH = 4, 200, 176, 176, 88, 3
+B, T, F, U, K, GENRE_LAYERS = 4, 200, 176, 176, 88, 3
 
 
 def inputs():
@@ -48,7 +48,7 @@ def torch_worker():
         def __init__(self):
             super().__init__()
             self.interp = nn.LSTM(F, U, batch_first=True)
-            self.lstm = nn.LSTM(U, U, num_layers=DEPTH, bidirectional=True, batch_first=True, dropout=0.2)
+            self.lstm = nn.LSTM(U, U, num_layers=GENRE_LAYERS, bidirectional=True, batch_first=True, dropout=0.2)
             self.drop = nn.Dropout(0.2)
             self.out = nn.Linear(2 * U, K)
 
@@ -88,15 +88,15 @@ class Stack(keras.Model):
     def __init__(self, lstm):
         super().__init__()
         self.interpretation = lstm(U, return_sequences=True, return_state=True)
-        self.drop = [layers.Dropout(0.2) for _ in range(DEPTH + 1)]
-        self.fwd = [lstm(U, return_sequences=True, return_state=True) for _ in range(DEPTH)]
-        self.bwd = [lstm(U, return_sequences=True, go_backwards=True) for _ in range(DEPTH)]
+        self.drop = [layers.Dropout(0.2) for _ in range(GENRE_LAYERS + 1)]
+        self.fwd = [lstm(U, return_sequences=True, return_state=True) for _ in range(GENRE_LAYERS)]
+        self.bwd = [lstm(U, return_sequences=True, go_backwards=True) for _ in range(GENRE_LAYERS)]
         self.out = layers.Dense(K)
 
     def call(self, x, states, training=False):
         hidden, h, c = self.interpretation(x, initial_state=list(states[0]), training=training)
         new_states = [(h, c)]
-        for i in range(DEPTH):
+        for i in range(GENRE_LAYERS):
             hidden = self.drop[i](hidden, training=training)
             forward, h, c = self.fwd[i](hidden, initial_state=list(states[i + 1]), training=training)
             backward = ops.flip(self.bwd[i](hidden, training=training), axis=1)
@@ -108,7 +108,7 @@ class Stack(keras.Model):
 def make_stack(lstm):
     model = Stack(lstm)
     zeros = np.zeros((B, U), "float32")
-    model(np.zeros((B, T, F), "float32"), [(zeros, zeros)] * (DEPTH + 1))  # build
+    model(np.zeros((B, T, F), "float32"), [(zeros, zeros)] * (GENRE_LAYERS + 1))  # build
     return model.trainable_variables, lambda x, states: model(x, states, training=True)
 
 
@@ -119,7 +119,7 @@ def make_stylenet(lstm):
     with mock.patch.object(model_module, "FusedLSTM", lstm):
         model = model_module.build_model(["jazz", "classical"])
     assert all(type(l) is lstm for l in [model.interpretation] + model.genre_nets["jazz"].forward)
-    # As stylenet/train.py: a step updates the shared layer and the batch's genre.
+    # As stylenet/steps.py: a step updates the shared layer and the batch's genre.
     return model.genre_variables("jazz"), lambda x, states: model(x, genre="jazz", states=states, training=True)
 
 
@@ -136,10 +136,6 @@ def train_step(variables, forward):
         return loss, new_states
 
     return step
-
-
-class BlockFusedLSTM(FusedLSTM):
-    cpu_kernel = "block"
 
 
 def torch_step():
@@ -159,13 +155,11 @@ def torch_step():
     return step
 
 
-def bench(kind: str, steps: int, block: bool, with_torch: bool):
+def bench(kind: str, steps: int, with_torch: bool):
     make = make_stack if kind == "stack" else make_stylenet
     x, y = (tf.constant(a) for a in inputs())
     zeros = tf.zeros((B, U))
     candidates = [("keras.layers.LSTM", keras.layers.LSTM), ("FusedLSTM", FusedLSTM)]
-    if block:
-        candidates.append(("FusedLSTM[block]", BlockFusedLSTM))
     variants = {}
     for name, lstm in candidates:
         keras.utils.set_random_seed(0)  # same initial weights for all
@@ -174,7 +168,7 @@ def bench(kind: str, steps: int, block: bool, with_torch: bool):
     if with_torch and kind == "stack":
         variants["torch nn.LSTM"] = {"step": torch_step()}
     for v in variants.values():
-        v["states"], v["times"] = [(zeros, zeros)] * (DEPTH + 1), []
+        v["states"], v["times"] = [(zeros, zeros)] * (GENRE_LAYERS + 1), []
         for _ in range(2):  # warm-up: tracing + first runs
             loss, v["states"], *_ = v["step"](v["states"])
         v["first_loss"] = float(loss)
@@ -210,7 +204,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=12, help="timed steps per variant (>= 10 recommended)")
     parser.add_argument("--model", choices=["stack", "stylenet", "both"], default="stack")
-    parser.add_argument("--block", action="store_true", help="also time FusedLSTM on BlockLSTMV2")
     parser.add_argument("--torch", action="store_true", help="also time the stack in PyTorch (stack only)")
     parser.add_argument("--threads", type=int, default=0,
                         help="intra-op threads for TensorFlow and PyTorch alike (default: each library's own)")
@@ -222,7 +215,7 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     os.environ["BENCH_TORCH_THREADS"] = str(args.torch_threads if args.torch_threads is not None else args.threads)
     for kind in (["stack", "stylenet"] if args.model == "both" else [args.model]):
-        bench(kind, args.steps, args.block, args.torch)
+        bench(kind, args.steps, args.torch)
 
 
 if __name__ == "__main__":

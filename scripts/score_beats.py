@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylenet import beats, codec, tracking  # noqa: E402
-from stylenet.fileio import StyleNetError  # noqa: E402
+from stylenet.errors import StyleNetError  # noqa: E402
 
 
 def split_of(work: str) -> str:

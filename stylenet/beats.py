@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, MidiReadError, _smf, meter_steps
-from .fileio import StyleNetError
+from .codec import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, _smf, meter_steps
+from .errors import StyleNetError
 
+ANNOTATION_SUFFIX = "_annotations.txt"  # a performance's beats beside it, ASAP's name: <stem>_annotations.txt
+BESIDE = "beside"  # `--beats beside`: each input's own annotation
 MAX_TEMPO_MICROSECONDS = 2 ** 24 - 1  # a MIDI set_tempo holds 3 bytes: at most 16.8 s per quarter note
 TICK_ERROR_SECONDS = 0.001  # conformed note times stay within this of the recorded ones
 
@@ -105,6 +107,22 @@ def read_annotations(path) -> Beats:
     beats = Beats(np.array(times), np.array(downbeat, bool), np.array(meters, np.int64).reshape(-1, 3))
     check_beats(beats, path)
     return beats
+
+
+def beats_beside(midi_path) -> Path:
+    """Where a MIDI file's beat annotation lives: `<stem>_annotations.txt` in the same folder."""
+    midi_path = Path(midi_path)
+    return midi_path.with_name(midi_path.stem + ANNOTATION_SUFFIX)
+
+
+def beats_for(source, beats: str) -> Path:
+    """The annotation to read for one input of `--beats FILE|beside`: the file given, or the one beside it."""
+    if beats != BESIDE:
+        return Path(beats)
+    found = beats_beside(source)
+    if not found.exists():
+        raise StyleNetError(f"{source}: no beat annotation beside it (looked for {found.name})")
+    return found
 
 
 def check_beats(beats: Beats, path="beats") -> None:
@@ -239,7 +257,7 @@ def conform(piece: MidiPiece, beats: Beats) -> MidiPiece:
     try:
         mapped = beat_map(beats)
     except BeatsError as exc:
-        raise MidiReadError(piece.path, exc.reason) from None
+        raise BeatsError(piece.path, exc.reason) from None
     steps = piece.grid.steps_per_quarter
     return dataclasses.replace(piece, grid=mapped.grid(steps), meters_override=mapped.meter_map(steps),
                                file_grid=piece.file_grid or piece.grid)

@@ -15,6 +15,9 @@ EXAMPLES = {
     "train": "stylenet train --config configs/stylenet.yaml --set train.epochs=20",
     "perform": "stylenet perform song.mid --genre jazz --plot",
     "evaluate": "stylenet evaluate build/dataset --split test",
+    "conform": "stylenet conform performance.mid --beats performance_annotations.txt -o on_beats.mid",
+    "render": "stylenet render song.jazz.mid",
+    "survey": "stylenet survey build build/dataset -o survey/ab --pairs 20 --baselines random flat",
 }
 
 
@@ -70,18 +73,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Encode every MIDI file under RAW_DIR/<genre>/ into score and velocity matrices, "
                     "with a manifest and a report of every rejected file.",
         epilog=f"example:\n  {EXAMPLES['build-dataset']}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("raw_dir", metavar="RAW_DIR", help="folder with one sub-folder per genre")
+    build.add_argument("raw_dir", metavar="RAW_DIR", nargs="?",
+                       help="folder with one sub-folder per genre (may be left out with --asap)")
     build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
     build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
                        "without it every piece is 'train'")
-    build.add_argument("--steps-per-quarter", type=_positive, default=4,
-                       help="grid steps per quarter note (default: %(default)s = 1/16 notes, as the paper)")
-    build.add_argument("--programs", type=_programs, default=tuple(range(8)),
-                       help="General MIDI programs (0-based) that count as piano (default: 0-7)")
+    build.add_argument("--steps-per-quarter", type=_positive,
+                       help="grid steps per quarter note (default: 1/16 notes, as the paper)")
+    build.add_argument("--programs", type=_programs,
+                       help="General MIDI programs (0-based) that count as piano (default: 0-7, the pianos)")
     build.add_argument("--min-velocities", type=int, default=20, metavar="N",
                        help="reject files with fewer than N distinct velocities (default: %(default)s, the paper)")
     build.add_argument("--time-signature", type=_meter, metavar="N/D",
                        help="keep only pieces entirely in this meter (4/4 reproduces the paper; default: all)")
+    build.add_argument("--beats", action="store_true",
+                       help="recorded performances: read each file on the beats annotated beside it "
+                            "(<name>_annotations.txt, ASAP's format); a file without one is rejected")
+    build.add_argument("--asap", metavar="DIR", help="also add the performances of an ASAP folder (its "
+                       "metadata.csv), each on its annotated beats, split by work (about 10%% test)")
+    build.add_argument("--asap-genre", default="concert", metavar="NAME",
+                       help="the genre ASAP's performances join (default: %(default)s; 'classical' adds them to it)")
+    build.add_argument("--asap-seed", type=int, default=0, metavar="N", help="seed of ASAP's split by work")
     build.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: all cores)")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -117,9 +129,19 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' = the genre's typical human spread (default), "
                               "a factor, or 1 = raw model output")
+    perform.add_argument("--beats", metavar="FILE|beside",
+                         help="a recorded performance: read it on these beats (an annotation file, one line "
+                              "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "
+                              "<name>_annotations.txt; the output keeps the input's timing")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
+    perform.add_argument("--render", action="store_true",
+                         help="also write the performance's audio beside it (<output>.wav; see `stylenet render`)")
+    perform.add_argument("--render-format", choices=("wav", "opus"), default="wav",
+                         help="with --render: wav or opus (default: %(default)s)")
+    perform.add_argument("--soundfont", metavar="SF2", help="with --render: a SoundFont (default: pretty_midi's "
+                         "General MIDI TimGM6mb.sf2)")
     perform.add_argument("--force", action="store_true", help="overwrite existing outputs")
     perform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     perform.add_argument("--timings", action="store_true",
@@ -139,7 +161,120 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
     evaluate.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/evaluation)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    conform = verbs.add_parser(
+        "conform", help="re-time a recorded performance onto its annotated beats",
+        description="Write a recorded performance (no tempo map) with one tempo per annotated beat and the "
+                    "annotated meters: every event keeps its time (within 1 ms), every beat lands on a beat "
+                    "tick, bars start on the annotated downbeats.",
+        epilog=f"example:\n  {EXAMPLES['conform']}\n  stylenet conform asap/Chopin/ --beats beside -o conformed/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    conform.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    conform.add_argument("--beats", required=True, metavar="FILE|beside",
+                         help="the beat annotation (one input), or 'beside': each input's <name>_annotations.txt")
+    conform.add_argument("-o", "--out", metavar="OUT",
+                         help="output file (one input) or folder (default: <name>.conformed.mid beside each input)")
+    conform.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    conform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    render = verbs.add_parser(
+        "render", help="audio of MIDI files with a piano sound (WAV or Opus)",
+        description="Render MIDI files (a performance, a human original, a flat score) to audio with a "
+                    "General MIDI SoundFont, velocity-sensitive. Needs no system library.",
+        epilog=f"examples:\n  {EXAMPLES['render']}\n  stylenet render performed/ -o audio/ --format opus "
+               "--soundfont SalamanderGrand.sf2", formatter_class=argparse.RawDescriptionHelpFormatter)
+    render.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    render.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder "
+                        "(default: <name>.wav or <name>.opus beside each input)")
+    render.add_argument("--soundfont", metavar="SF2", help="a SoundFont 2 file (default: pretty_midi's "
+                        "small General MIDI TimGM6mb.sf2)")
+    render.add_argument("--format", dest="fmt", choices=("wav", "opus"), default="wav",
+                        help="wav (48 kHz 16-bit stereo) or opus (Ogg Opus, a sixth of the size) "
+                             "(default: %(default)s)")
+    render.add_argument("--tail", type=_seconds, default=1.0, metavar="S",
+                        help="seconds of release after the last MIDI event (default: %(default)s)")
+    render.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    _survey_parser(verbs)
     return parser
+
+
+def _survey_parser(verbs) -> None:
+    survey = verbs.add_parser(
+        "survey", help="listening tests: build one (A/B or rating), collect answers, score them",
+        description="Listening tests as in the StyleNet paper (A/B: which of two clips did a human play?) "
+                    "and the second report (rate clips 1 = surely a human ... 5 = surely a computer).",
+        epilog="examples:\n  stylenet survey build build/dataset -o survey/ab --pairs 20 --baselines random flat\n"
+               "  stylenet survey build build/dataset -o survey/rating --design rating "
+               "--sources human stylenet random mine=generated/\n"
+               "  stylenet survey serve survey/ab\n"
+               "  stylenet survey score survey/ab.key.json survey/ab.answers.sqlite",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = survey.add_subparsers(dest="survey_verb", metavar="STEP", required=True)
+
+    build = steps.add_parser(
+        "build", help="write a self-contained survey folder (index.html + audio) and its answer key",
+        description="Cut ~10 s excerpts at note boundaries, render them, and write a folder that works offline "
+                    "in a browser (nothing in it tells the answer) and, beside it, the answer key.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("dataset", metavar="DATASET", nargs="?",
+                       help="a built dataset (its human piano parts and split); needed for the sources human, "
+                            "stylenet, flat and random")
+    build.add_argument("-o", "--out", required=True, metavar="DIR", help="the survey folder to create")
+    build.add_argument("--design", choices=("ab", "rating"), default="ab",
+                       help="ab: human vs StyleNet pairs (the paper); rating: clips rated 1-5 (default: %(default)s)")
+    build.add_argument("--pairs", "--items", dest="items", type=_positive, default=10, metavar="N",
+                       help="ab: pairs per compared source; rating: clips per source (default: %(default)s)")
+    build.add_argument("--baselines", nargs="*", default=[], choices=("random", "flat"), metavar="B",
+                       help="ab: also pair the human with these (random velocities, flat velocities)")
+    build.add_argument("--sources", nargs="+", default=["human", "stylenet"], metavar="SOURCE",
+                       help="rating: human, stylenet, flat, random, or NAME=DIR (any folder of MIDI files) "
+                            "(default: human stylenet)")
+    build.add_argument("--split", default="test", help="dataset split the pieces come from (default: %(default)s)")
+    build.add_argument("--genres", nargs="+", metavar="G", help="only pieces of these genres (default: all)")
+    build.add_argument("--seconds", type=_seconds, default=10.0, metavar="S",
+                       help="length of an excerpt (default: %(default)s; cut at note onsets, so about this)")
+    build.add_argument("--seed", type=int, default=0, help="seed of the choice of pieces, excerpts and order")
+    build.add_argument("--model", metavar="RUN_OR_FILE", help="StyleNet model (default: the shipped model)")
+    build.add_argument("--soundfont", metavar="SF2", help="default: pretty_midi's General MIDI TimGM6mb.sf2")
+    build.add_argument("--format", dest="fmt", choices=("wav", "opus"), default="wav",
+                       help="audio format (default: %(default)s, plays in every browser; opus is a sixth of the size)")
+    build.add_argument("--key", metavar="FILE", help="answer key (default: DIR.key.json beside the folder)")
+    build.add_argument("--title", default="Listening test", help="the page's title (default: %(default)s)")
+    build.add_argument("--force", action="store_true", help="replace an existing survey folder and key")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    serve = steps.add_parser(
+        "serve", help="serve a survey folder and store each submission in SQLite",
+        description="A local web server for a survey folder: respondents open the page and send their answers, "
+                    "each stored as a new row (never overwritten) in an SQLite database.")
+    serve.add_argument("folder", metavar="DIR", help="a folder written by `survey build`")
+    serve.add_argument("--db", metavar="FILE", help="SQLite database (default: DIR.answers.sqlite beside the folder)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 for a network)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)")
+
+    score = steps.add_parser(
+        "score", help="score answers against the key: binomial tests (ab) or rating tables (rating)",
+        description="A/B: share of correct identifications per source, pair and respondent with an exact "
+                    "two-sided binomial test against 50%%. Rating: per source mean, variance, share rated 1-2, "
+                    "and a bar chart. Writes Markdown and JSON (and a PNG).")
+    score.add_argument("key", metavar="KEY", help="the answer key (DIR.key.json)")
+    score.add_argument("answers", nargs="+", metavar="ANSWERS",
+                       help="answer JSON files downloaded from the page, folders of them, or SQLite databases "
+                            "written by `survey serve`")
+    score.add_argument("-o", "--out", metavar="DIR", help="report folder (default: beside the key, DIR.score/)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600, got {text!r}")
+    return value
 
 
 def _unit_interval(text: str) -> float:
@@ -177,11 +312,20 @@ def _version() -> str:
 
 def _run_build_dataset(args) -> int:
     from .dataset import BuildOptions, build_dataset
+    from .errors import StyleNetError
 
-    options = BuildOptions(args.steps_per_quarter, args.programs, args.min_velocities, args.time_signature)
+    if args.raw_dir is None and not args.asap:
+        raise StyleNetError("name a RAW_DIR, or an ASAP folder with --asap DIR", exit_code=2)
+    given = {"steps_per_quarter": args.steps_per_quarter, "programs": args.programs,
+             "min_distinct_velocities": args.min_velocities, "time_signature": args.time_signature,
+             "beats": args.beats, "asap": args.asap, "asap_genre": args.asap_genre, "asap_seed": args.asap_seed}
+    options = BuildOptions(**{k: v for k, v in given.items() if v is not None})  # the rest: the dataset's defaults
     report = build_dataset(args.raw_dir, args.out, args.splits, options, jobs=args.jobs,
                            progress=not args.quiet)
     print(report.summary_table())
+    if report.same_work:
+        print(f"\n{len(report.same_work)} ASAP works are also RAW_DIR pieces; each takes its piece's side of the "
+              f"split (listed in {report.out_dir}/build.json, 'same_work')")
     print(f"\n{len(report.kept)} pieces kept, {len(report.rejected)} rejected "
           f"({report.reused} unchanged since the last build) in {report.seconds:.1f} s")
     print(f"dataset: {report.out_dir}/manifest.jsonl   rejected files and reasons: {report.out_dir}/rejected.csv")
@@ -192,7 +336,7 @@ def _run_train(args) -> int:
     from pathlib import Path
 
     from .config import load_config
-    from .fileio import StyleNetError
+    from .errors import StyleNetError
     from .train import train
 
     config = load_config(args.config, args.overrides)
@@ -212,19 +356,104 @@ def _run_train(args) -> int:
 
 
 def _run_perform(args) -> int:
-    from .perform import run
+    from .perform import PerformOptions, run
+    from .shaping import DEFAULT_LEVEL, Shaping
 
-    return run(args, STARTED)
+    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
+    options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
+                             args.force, args.beats, progress=not args.quiet,
+                             render=args.render_format if args.render else None, soundfont=args.soundfont)
+    report = run(options, STARTED)
+    if report.single:
+        result = report.performances[0]
+        print(result.line())
+        if result.plot:
+            print(f"plot: {result.plot}")
+        if result.audio:
+            print(f"audio: {result.audio}")
+    else:
+        print(f"{len(report.performances)} performed, {len(report.skipped)} skipped")
+    if args.timings:
+        print(report.timings.line(), file=sys.stderr)
+    return 1 if report.skipped else 0
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import run
+    from .evaluate import EvaluateOptions, markdown_table, multi_reference_table, run
 
-    return run(args)
+    options = EvaluateOptions(args.source, args.model, args.split, tuple(args.genres or ()), args.out,
+                              progress=not args.quiet)
+    report = run(options)
+    print(markdown_table(report.results))
+    if report.agreement:
+        print("Works with several performances (notes matched by key and grid step):\n")
+        print(multi_reference_table(report.agreement))
+    out = report.out
+    print(f"report: {report.paths['markdown']}  numbers: {report.paths['json']}  plots: {out}/scatter_*.png, "
+          f"{out}/timeline_*.png")
+    return 0
+
+
+def _run_conform(args) -> int:
+    from .conform import ConformOptions, run
+
+    report = run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
+    if report.single:
+        print(report.lines[0])
+    else:
+        print(f"{len(report.lines)} conformed, {len(report.skipped)} skipped")
+    return 1 if report.skipped else 0
+
+
+def _run_render(args) -> int:
+    from .render import RenderOptions, run
+
+    report = run(RenderOptions(tuple(args.inputs), args.out, args.soundfont, args.fmt, args.tail, args.force,
+                               not args.quiet))
+    if report.single:
+        print(report.lines[0])
+    else:
+        print(f"{len(report.lines)} rendered, {len(report.skipped)} skipped")
+    return 1 if report.skipped else 0
+
+
+def _run_survey(args) -> int:
+    if args.survey_verb == "build":
+        from .survey import BuildOptions, build
+
+        report = build(BuildOptions(
+            args.dataset, args.out, args.design, args.items, tuple(args.baselines), tuple(args.sources),
+            args.split, tuple(args.genres) if args.genres else None, args.seconds, args.seed, args.model,
+            args.soundfont, args.fmt, args.key, args.title, args.force, not args.quiet))
+        print(report.summary())
+        return 1 if report.short else 0
+    if args.survey_verb == "serve":
+        from .survey import make_server
+
+        server = make_server(args.folder, args.db, args.host, args.port, log=lambda line: print(line, flush=True))
+        host = "localhost" if args.host in ("127.0.0.1", "::1", "localhost") else args.host
+        print(f"serving {args.folder} at http://{host}:{server.server_address[1]}/  ({len(server.survey['items'])} "
+              f"items; answers go to {server.db}); Ctrl-C stops", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+        finally:
+            server.server_close()
+        return 0
+    from .survey import score_files
+
+    report = score_files(args.key, args.answers, args.out)
+    print(report.markdown)
+    if report.duplicates:
+        print(f"{report.duplicates} duplicate submissions (same respondent, same answers) counted once")
+    print(f"{report.submissions} submissions scored, {len(report.skipped)} files skipped; "
+          f"report: {report.out}/score.md")
+    return 1 if report.skipped else 0
 
 
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
-         "evaluate": _run_evaluate}
+         "evaluate": _run_evaluate, "conform": _run_conform, "render": _run_render, "survey": _run_survey}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    from .fileio import StyleNetError, internal_error
+    from .errors import StyleNetError, internal_error
 
     try:
         return VERBS[args.verb](args)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError
+from .errors import StyleNetError
 
 LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
 N_KEYS = 88
@@ -44,6 +44,7 @@ SCORE_COLUMNS = 2 * N_KEYS
 DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
 PIANO_PROGRAMS = tuple(range(8))  # General MIDI 1-8: acoustic grand ... clavinet
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
+MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 
 # Size bounds, so one file cannot exhaust memory.  pretty_midi keeps a float64 per tick up to the last event
 # (its own limit is 1e7 ticks, 80 MB); `perform` needs about 4 KB per grid step, so 2**17 steps (4.5 hours
@@ -246,10 +247,21 @@ def decode(score_matrix: np.ndarray, velocity_matrix: np.ndarray | None = None,
     return Score(key + LOWEST_KEY, onset, offset, velocity, steps_per_quarter)
 
 
+def onset_cells(score_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(step, key) of every struck cell of a score matrix, ordered by step, then key: where each note's
+    velocity is read."""
+    return np.nonzero(np.asarray(score_matrix)[:, 0::2])
+
+
+def raw_velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
+    """Velocities in MIDI units (value * 127, float64, neither rounded nor clipped) at (step, key) cells:
+    a model's prediction before it is shaped or written."""
+    return np.asarray(velocity_matrix)[step, key].astype(np.float64) * 127.0
+
+
 def velocities_at(velocity_matrix: np.ndarray, step, key) -> np.ndarray:
     """MIDI velocities (1..127) read from a velocity matrix at (step, key) cells."""
-    values = np.asarray(velocity_matrix, dtype=np.float64)[step, key]
-    return np.clip(np.rint(values * 127.0), 1, 127).astype(np.int64)
+    return np.clip(np.rint(raw_velocities_at(velocity_matrix, step, key)), 1, 127).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,9 +328,45 @@ def metre_features(meters: np.ndarray, n_steps: int, steps_per_quarter: int = DE
 OPTIONAL_INPUTS = {"metre": METRE_CHANNELS}  # input name -> its channels, after the 176 score columns
 
 
+# --------------------------------------------------------------------------------------------------
+# Voices: which key is the top (melody) and the bottom (bass) of what sounds
+
+
+def voice_channels(score_matrix: np.ndarray) -> np.ndarray:
+    """[T, 176] float32: the highest sounding key of each step (88 columns), then the lowest (88).
+
+    Pianists voice a chord: the top line (usually the melody) is played louder than the inner notes, the
+    bass a little louder too (Goebl 2001: melody lead).  An LSTM reading 176 binary columns has to learn
+    "no higher key is down" on its own; these flags say it directly.  A step with one sounding key marks it
+    as both.  Computed by the network from the (possibly transposed) score columns, so the flags always
+    follow the keys they describe.
+    """
+    held = np.asarray(score_matrix)[:, 1:SCORE_COLUMNS:2] > 0
+    at_or_above = np.cumsum(held[:, ::-1], axis=1)[:, ::-1]
+    at_or_below = np.cumsum(held, axis=1)
+    return np.concatenate([held & (at_or_above == 1), held & (at_or_below == 1)], axis=1).astype(np.float32)
+
+
+DERIVED_INPUTS = {"voice": 2 * N_KEYS}  # input name -> its width, computed by the network from the score columns
+KNOWN_INPUTS = (*OPTIONAL_INPUTS, *DERIVED_INPUTS)
+
+
 def input_columns(inputs=()) -> int:
-    """Width of the network's input: the 176 score columns, then each optional input's channels."""
-    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs)
+    """Width of the data a model reads (`encode_input`): the 176 score columns, then each optional input's
+    channels.  Derived inputs (`voice`) are not in the data: see `network_columns`."""
+    return SCORE_COLUMNS + sum(len(OPTIONAL_INPUTS[name]) for name in inputs if name in OPTIONAL_INPUTS)
+
+
+def network_columns(inputs=()) -> int:
+    """Width of what the first LSTM reads: the data, then the derived inputs the network computes from it."""
+    return input_columns(inputs) + sum(DERIVED_INPUTS[name] for name in inputs if name in DERIVED_INPUTS)
+
+
+def with_derived(x: np.ndarray, inputs=()) -> np.ndarray:
+    """The data [T, input_columns] with the derived inputs appended: what the first LSTM reads (NumPy)."""
+    if "voice" not in inputs:
+        return x
+    return np.concatenate([x, voice_channels(x[:, :SCORE_COLUMNS])], axis=1)
 
 
 def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
@@ -326,6 +374,8 @@ def input_channels(meters, n_steps: int, inputs=(), steps_per_quarter: int = DEF
     """The optional input channels [T, F] float32 of a model's layout `inputs` (None when it has none)."""
     parts = []
     for name in inputs:
+        if name in DERIVED_INPUTS:
+            continue  # the network computes it
         if name not in OPTIONAL_INPUTS:
             raise ValueError(f"unknown model input {name!r}")
         parts.append(metre_features(np.zeros((0, 3)) if meters is None else meters, n_steps, steps_per_quarter))
@@ -455,6 +505,19 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
     inside = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
     return MidiPiece(path, midi, pm, programs, pitch[inside], start[inside], end[inside], velocity[inside],
                      int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
+
+
+def find_midi(paths, skip=None) -> list[Path]:
+    """Files as given; folders searched recursively (sorted) for MIDI files, leaving out those `skip` names."""
+    found = []
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            found += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES
+                      and not f.name.startswith(".") and not (skip and skip(f))]
+        else:
+            found.append(p)
+    return found
 
 
 def _parse_failure(exc: Exception) -> str:
@@ -633,7 +696,7 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: fl
             if piece.file_grid is not None:  # read on other beats than the file's: via the note's time
                 ticks = piece.grid.seconds_to_ticks(piece.file_grid.ticks_to_seconds(ticks))
             steps = np.minimum(piece.grid.ticks_to_steps(ticks), len(velocity_matrix) - 1)
-            predicted = np.asarray(velocity_matrix, dtype=np.float64)[steps, keys] * 127.0
+            predicted = raw_velocities_at(velocity_matrix, steps, keys)
             blended = np.clip(np.rint(strength * predicted + (1.0 - strength) * own), 1, 127).astype(np.int64)
             new_velocity = dict(zip(struck, blended.tolist()))
         tracks.append([(msg.time, msg, new_velocity.get(i)) for i, msg in enumerate(track)])

@@ -16,8 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .codec import OPTIONAL_INPUTS
-from .fileio import StyleNetError
+from .codec import KNOWN_INPUTS
+from .errors import StyleNetError
 
 LOSSES = ("mse", "masked_mse", "onset_mse")
 LR_SCHEDULES = ("constant", "cosine")
@@ -42,7 +42,7 @@ class ModelConfig:
     units: int = 176
     genre_layers: int = 3  # stacked bidirectional LSTMs per GenreNet
     keep_prob: float = 0.8  # dropout keep-probability (dropout rate = 1 - keep_prob)
-    inputs: list[str] = field(default_factory=list)  # extra input channels: metre (beat and bar position)
+    inputs: list[str] = field(default_factory=list)  # extra inputs: metre (beat and bar position), voice (top/bottom key)
 
 
 @dataclass
@@ -154,7 +154,7 @@ def _check(config: Config) -> None:
     need(t.clip_norm > 0, "train.clip_norm: must be > 0 (the paper uses 10)")
     need(t.loss in LOSSES, f"train.loss: must be one of {', '.join(LOSSES)}, got {t.loss!r}")
     for name in m.inputs:
-        need(name in OPTIONAL_INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(OPTIONAL_INPUTS)})")
+        need(name in KNOWN_INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(KNOWN_INPUTS)})")
     need(len(set(m.inputs)) == len(m.inputs), f"model.inputs: an input is listed twice ({m.inputs})")
     need(t.spread_weight >= 0, "train.spread_weight: must be >= 0 (0 = off)")
     need(0 <= t.transpose <= 12, "train.transpose: must be 0..12 semitones (0 = off)")

@@ -10,6 +10,10 @@ Layout written (OUT, default `build/dataset`):
                                 + meters [(step, numerator, denominator)] (the meter map)
     midi/<genre>/<name>.mid     the piece's piano part as one format-0 track, unquantised
 
+Recorded performances (no tempo map) are read on their beats instead of the file's nominal grid
+(`beats.conform`): with `--beats`, every file uses the annotation beside it (`<name>_annotations.txt`,
+ASAP's layout); `--asap DIR` adds the ASAP dataset's performances as one genre, split by work.
+
 Filters, with the paper's choices as defaults: piano programs only (GM 1-8), at least 20 distinct
 velocities (a file with fewer was entered with flat or stepped dynamics and teaches nothing about touch),
 and optionally one meter (`--time-signature 4/4` reproduces the paper; by default every meter is kept and
@@ -27,25 +31,50 @@ import json
 import os
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .fileio import InternalError, StyleNetError, atomic_path, atomic_write_text, one_file
+from .beats import BeatsError, beats_beside
+from .codec import (DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS, onset_cells,
+                    velocities_at)
+from .errors import InternalError, StyleNetError, one_file
+from .fileio import atomic_path, atomic_write_text
 
-MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 DATASET_FORMAT = 2  # 2: pieces carry their meter map
+ASAP_TEST_SHARE = 0.1
+
+
+_ASAP_VARIANT = re.compile(r"_(no_first_repeat|no_repeat|repeat|no_trio)$")
+
+
+def asap_work(folder: str) -> str:
+    """The work an ASAP folder holds, as a title: `Beethoven/Piano_Sonatas/17-1_no_repeat` ->
+    `Piano_Sonatas_17-1`.  A folder's variants (with or without a repeat) are one work: the same music."""
+    parts = folder.replace("\\", "/").strip("/").split("/")
+    return _ASAP_VARIANT.sub("", "_".join(parts[1:]) if len(parts) > 1 else parts[0])
+
+
+def work_split(work: str, seed: int = 0, test_share: float = ASAP_TEST_SHARE) -> str:
+    """'test' for about `test_share` of works, 'train' for the rest: a hash of (seed, work), so every
+    performance of a work lands on the same side, and adding works never moves another work."""
+    digest = hashlib.sha256(f"{seed}:{work}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2 ** 64 < test_share else "train"
 
 
 @dataclass(frozen=True)
 class BuildOptions:
     """Everything that changes what a piece's arrays contain; a change forces a rebuild."""
 
-    steps_per_quarter: int = 4
-    programs: tuple[int, ...] = tuple(range(8))
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+    programs: tuple[int, ...] = PIANO_PROGRAMS
     min_distinct_velocities: int = 20
     time_signature: str | None = None
+    beats: bool = False  # read every RAW_DIR file on the beat annotation beside it
+    asap: str | None = None  # an ASAP folder whose performances join the dataset ...
+    asap_genre: str = "concert"  # ... as this genre
+    asap_seed: int = 0  # the seed of its split by work
 
     def fingerprint(self) -> dict:
         return {"format": DATASET_FORMAT, **asdict(self), "programs": list(self.programs)}
@@ -59,6 +88,7 @@ class SourceFile:
     sha256: str = ""
     split: str = "train"
     piece: str = ""
+    beats: Path | None = None  # read the file on these beats (`beats.read_annotations`)
 
 
 @dataclass
@@ -68,6 +98,7 @@ class BuildReport:
     rejected: list[dict] = field(default_factory=list)
     reused: int = 0
     seconds: float = 0.0
+    same_work: dict = field(default_factory=dict)  # ASAP work -> the RAW_DIR piece with the same score
 
     def summary_rows(self) -> list[dict]:
         genres = sorted({e["genre"] or "-" for e in self.kept + self.rejected})
@@ -109,6 +140,75 @@ def find_sources(raw_dir: Path) -> list[SourceFile]:
                 parts = rel.split("/")
                 sources.append(SourceFile(path.resolve(), rel, parts[0] if len(parts) > 1 else None))
     return sources
+
+
+def find_asap_sources(asap_dir: Path, genre: str, seed: int = 0) -> list[SourceFile]:
+    """The performances an ASAP folder lists in its metadata.csv, each with its beat annotation; the
+    piece is the work (its folder), the split `work_split` of it."""
+    metadata = asap_dir / "metadata.csv"
+    try:
+        with open(metadata, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise StyleNetError(f"{metadata}: not an ASAP folder ({exc.strerror})", exit_code=2) from None
+    missing = {"folder", "midi_performance", "performance_annotations"} - set(rows[0] if rows else ())
+    if missing:
+        raise StyleNetError(f"{metadata}: lacks column(s) {', '.join(sorted(missing))}", exit_code=2)
+    sources = []
+    for row in rows:
+        rel = row["midi_performance"].strip()
+        sources.append(SourceFile((asap_dir / rel).resolve(), f"asap/{rel}", genre,
+                                  split=work_split(asap_work(row["folder"].strip()), seed),
+                                  piece=f"asap/{row['folder'].strip()}",
+                                  beats=(asap_dir / row["performance_annotations"].strip()).resolve()))
+    return sources
+
+
+SAME_WORK_SHARE = 0.2  # measured on ASAP vs piano-midi.de: one work shares >= 0.39 of its patterns, others <= 0.06
+
+
+def pitch_patterns(score_matrix, length: int = 6) -> set[tuple]:
+    """The runs of `length` consecutive struck keys (in onset order, chords low to high): a score's
+    fingerprint, the same for two editions or performances of one work, disjoint for different works."""
+    _, key = onset_cells(score_matrix)  # by step, then key
+    keys = key.tolist()
+    return {tuple(keys[i:i + length]) for i in range(len(keys) - length + 1)}
+
+
+def same_work_share(a: set, b: set) -> float:
+    return len(a & b) / max(1, min(len(a), len(b)))
+
+
+def follow_raw_splits(kept: list[dict], asap_dir: Path, out_dir: Path) -> dict[str, str]:
+    """Put every ASAP work that is also a RAW_DIR piece (another performance of the same score) on that
+    piece's side of the split, so that no test piece is learned from under another name.  Returns
+    {ASAP work: RAW_DIR piece path}; a work matching pieces on both sides goes to test."""
+    import numpy as np
+
+    from . import codec
+
+    raw = [e for e in kept if not e["path"].startswith("asap/") and e["split"] in ("train", "test")]
+    raw_patterns = [pitch_patterns(np.load(out_dir / e["array"])["score"]) for e in raw]
+    scores = {}
+    with open(asap_dir / "metadata.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            scores.setdefault(f"asap/{row['folder'].strip()}", asap_dir / row["midi_score"].strip())
+    matched, sides = {}, {}
+    for work, score_path in scores.items():
+        try:
+            score_matrix, _ = codec.encode(codec.quantise(codec.load_midi(score_path)))
+        except codec.MidiReadError:
+            continue  # no score to compare: the work keeps its own split
+        patterns = pitch_patterns(score_matrix)
+        for entry, other in zip(raw, raw_patterns):
+            if same_work_share(patterns, other) >= SAME_WORK_SHARE:
+                matched.setdefault(work, entry["path"])
+                sides.setdefault(work, set()).add(entry["split"])
+    for entry in kept:
+        if entry["piece"] in sides:
+            entry["split"] = "test" if "test" in sides[entry["piece"]] else "train"
+            entry["same_work"] = matched[entry["piece"]]
+    return matched
 
 
 def read_splits(csv_path: Path) -> dict[str, dict]:
@@ -171,6 +271,9 @@ def process_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
     try:
         with one_file(source.rel):
             return _encode_source(source, options, out_dir)
+    except BeatsError as exc:
+        where = "" if exc.path == str(source.path) else f"{Path(exc.path).name}: "
+        return _reject(source, "beats", where + exc.reason)
     except codec.MidiReadError as exc:
         category = ("empty" if "empty" in exc.reason or "no events" in exc.reason else
                     "too long" if exc.reason.startswith("too long") else "unreadable")
@@ -186,10 +289,14 @@ def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
     from . import codec
 
     piece = codec.load_midi(source.path, options.programs, options.steps_per_quarter)
+    if source.beats is not None:
+        from . import beats
+
+        piece = beats.conform(piece, beats.read_annotations(source.beats))
     if piece.n_notes == 0:
         why = "no piano notes"
         if piece.dropped_out_of_range:
-            why += f" inside keys 21-108 ({piece.dropped_out_of_range} outside)"
+            why += f" inside keys {LOWEST_KEY}-{HIGHEST_KEY} ({piece.dropped_out_of_range} outside)"
         elif any(inst.is_drum for inst in piece.pm.instruments):
             why += " (drums only)"
         return _reject(source, "no piano notes", why)
@@ -218,7 +325,7 @@ def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
             "distinct_velocities": distinct, "dropped_out_of_range": piece.dropped_out_of_range,
             "meters": meters, "tempo_changes": piece.n_tempo_changes, "seconds": round(piece.seconds, 3),
             "sha256": source.sha256, "array": array_rel, "midi": midi_rel,
-            "steps_per_quarter": options.steps_per_quarter}
+            "steps_per_quarter": options.steps_per_quarter, "beats": source.beats is not None}
 
 
 def _process(job):
@@ -250,21 +357,34 @@ def _load_previous(out_dir: Path, options: BuildOptions) -> dict[str, dict]:
 
 def build_dataset(raw_dir, out_dir, splits_csv=None, options: BuildOptions = BuildOptions(),
                   jobs: int | None = None, progress: bool = True) -> BuildReport:
+    """Build from RAW_DIR (may be None when `options.asap` names the only source)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    if not raw_dir.is_dir():
-        raise StyleNetError(f"{raw_dir}: no such directory", exit_code=2)
-    sources = find_sources(raw_dir)
+    out_dir = Path(out_dir)
+    sources, unlisted = [], 0
+    if raw_dir is not None:
+        raw_dir = Path(raw_dir)
+        if not raw_dir.is_dir():
+            raise StyleNetError(f"{raw_dir}: no such directory", exit_code=2)
+        sources = find_sources(raw_dir)
+        if not sources:
+            raise StyleNetError(f"{raw_dir}: no MIDI files (*.mid, *.midi) found", exit_code=2)
+        if splits_csv:
+            unlisted = assign_splits(sources, read_splits(Path(splits_csv)), Path(splits_csv))
+        else:
+            for source in sources:
+                source.piece = source.rel
+        if options.beats:
+            for source in sources:
+                source.beats = beats_beside(source.path)
+    if options.asap:
+        asap_dir = Path(options.asap)
+        if not asap_dir.is_dir():
+            raise StyleNetError(f"{asap_dir}: no such directory", exit_code=2)
+        sources += find_asap_sources(asap_dir, options.asap_genre, options.asap_seed)
     if not sources:
-        raise StyleNetError(f"{raw_dir}: no MIDI files (*.mid, *.midi) found", exit_code=2)
-    unlisted = 0
-    if splits_csv:
-        unlisted = assign_splits(sources, read_splits(Path(splits_csv)), Path(splits_csv))
-    else:
-        for source in sources:
-            source.piece = source.rel
+        raise StyleNetError("nothing to build: name a RAW_DIR or --asap DIR", exit_code=2)
     for source in sources:
         try:
             source.sha256 = hashlib.sha256(source.path.read_bytes()).hexdigest()
@@ -303,6 +423,8 @@ def build_dataset(raw_dir, out_dir, splits_csv=None, options: BuildOptions = Bui
 
     order = {s.rel: i for i, s in enumerate(sources)}
     report.kept.sort(key=lambda e: order[e["path"]])
+    if options.asap:
+        report.same_work = follow_raw_splits(report.kept, Path(options.asap), out_dir)
     report.rejected.sort(key=lambda e: order[e["path"]])
     _write_outputs(report, options, raw_dir, splits_csv, unlisted)
     report.seconds = time.perf_counter() - started
@@ -318,9 +440,9 @@ def _write_outputs(report: BuildReport, options: BuildOptions, raw_dir: Path, sp
     for e in report.rejected:
         writer.writerow([e["path"], e["genre"] or "", e["category"], e["reason"]])
     atomic_write_text(out_dir / "rejected.csv", buffer.getvalue())
-    build = {"options": options.fingerprint(), "raw_dir": str(raw_dir.resolve()),
+    build = {"options": options.fingerprint(), "raw_dir": str(raw_dir.resolve()) if raw_dir else None,
              "splits": str(Path(splits_csv).resolve()) if splits_csv else None, "unlisted_in_splits": unlisted,
-             "summary": report.summary_rows(), "rejected": report.rejected}
+             "summary": report.summary_rows(), "rejected": report.rejected, "same_work": report.same_work}
     atomic_write_text(out_dir / "build.json", json.dumps(build, indent=1) + "\n")
 
 
@@ -360,7 +482,7 @@ def dataset_steps_per_quarter(dataset_dir) -> int:
     try:
         return int(json.loads((Path(dataset_dir) / "build.json").read_text())["options"]["steps_per_quarter"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 4
+        return DEFAULT_STEPS_PER_QUARTER
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:
@@ -377,8 +499,8 @@ def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]
         means, stds, notes = [], [], []
         for entry in (e for e in entries if e["genre"] == genre):
             score, velocity = load_piece(dataset_dir, entry)
-            step, key = np.nonzero(score[:, 0::2])
-            v = np.rint(velocity[step, key] * 127)
+            # float32, as these statistics were first computed: the stats stored with a model stay the same
+            v = velocities_at(velocity, *onset_cells(score)).astype(np.float32)
             if len(v) > 1:
                 means.append(v.mean())
                 stds.append(v.std())

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import StyleNetError, atomic_write_text, skip_failure
+from .codec import DEFAULT_STEPS_PER_QUARTER, onset_cells, raw_velocities_at, velocities_at
+from .errors import StyleNetError, skip_failure
+from .fileio import atomic_write_text
 
 HUMANIZE_JITTER = 10.0
 SEED = 0
@@ -41,11 +43,13 @@ class EvalPiece:
     step: np.ndarray
     key: np.ndarray
     meters: np.ndarray | None = None  # the meter map, for models that read metre
+    work: str = ""  # the piece played (the manifest's `piece`): performances of one work share it
 
 
-def _notes(name, genre, score, velocity, meters=None) -> EvalPiece:
-    step, key = np.nonzero(score[:, 0::2])
-    return EvalPiece(name, genre, score, np.rint(velocity[step, key].astype(np.float64) * 127), step, key, meters)
+def _notes(name, genre, score, velocity, meters=None, work: str = "") -> EvalPiece:
+    step, key = onset_cells(score)
+    return EvalPiece(name, genre, score, velocities_at(velocity, step, key).astype(np.float64), step, key, meters,
+                     work or name)
 
 
 def _entries(source: Path, split: str | None, genres: list[str], run_config: dict | None) -> list[dict]:
@@ -61,7 +65,7 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
         raise StyleNetError("--split validation: needs a model that records its training config "
                             "(a run directory or a model exported from one)", exit_code=2)
     from .config import config_from_dict
-    from .train import split_genre
+    from .pieces import split_genre
 
     config = config_from_dict(run_config)
     return [e for genre in genres for e in split_genre(
@@ -69,7 +73,8 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
 
 
 def load_pieces(source, split: str | None, genres: list[str], progress: bool = True,
-                run_config: dict | None = None, steps_per_quarter: int = 4) -> list[EvalPiece]:
+                run_config: dict | None = None, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
+                ) -> list[EvalPiece]:
     """Pieces from a built dataset (filtered by split) or a folder of MIDI files (RAW/<genre>/...).
     `run_config`: the model's training config, for split `validation`."""
     from tqdm import tqdm
@@ -86,7 +91,7 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
         for e in tqdm(entries, desc="loading", unit="piece", disable=not progress):
             with skip_failure(source / e["array"], skipped):
                 score, velocity, meters = load_piece_and_meters(source, e)  # no meters: an older dataset
-                pieces.append(_notes(e["path"], e["genre"], score, velocity, meters))
+                pieces.append(_notes(e["path"], e["genre"], score, velocity, meters, e.get("piece", "")))
         return _loaded(pieces, skipped, source, genres)
     if not source.is_dir():
         raise StyleNetError(f"{source}: not a built dataset or a folder of MIDI files", exit_code=2)
@@ -163,7 +168,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
             truth[g].append(piece.truth)
             for net in performer.genres:
                 velocity = performer.velocities(piece.score, net, piece.meters)
-                raw = velocity[piece.step, piece.key].astype(np.float64) * 127
+                raw = raw_velocities_at(velocity, piece.step, piece.key)
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
                     for name, level in calibrations:
@@ -187,6 +192,62 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
                for g in genres}
     return {"results": results, "predictions": predictions, "truth": truth,
             "names": {g: [p.name for p in pieces if p.genre == g] for g in genres}}
+
+
+def multi_reference(pieces: list[EvalPiece], evaluation: dict, prediction: str = "model (calibrated)") -> dict:
+    """For works with several performances: how much pianists agree with each other, beside how much the
+    model agrees with them (the ceiling the model is measured against).
+
+    Two performances of a work are compared on the notes both play: the same key struck on the same grid
+    step (pieces read on their annotated beats share a grid).  For each ordered pair (A, B): human vs human
+    is A's velocities against B's; "model vs same" is the model's prediction for A against A, "model vs
+    other" against B, on those notes.  Per genre: the mean over works of each work's mean over pairs of
+    per-pair r and MAE, and the share of notes matched.
+    """
+    out = {}
+    for genre, names in evaluation["names"].items():
+        by_name = {p.name: p for p in pieces if p.genre == genre}
+        predicted = dict(zip(names, evaluation["predictions"][genre][prediction]))
+        works: dict[str, list[str]] = {}
+        for name in names:
+            works.setdefault(by_name[name].work, []).append(name)
+        rows = []
+        for work, takes in works.items():
+            pairs = []
+            for a in takes:
+                for b in takes:
+                    if a == b:
+                        continue
+                    pa, pb = by_name[a], by_name[b]
+                    cells_b = {(s, k): i for i, (s, k) in enumerate(zip(pb.step.tolist(), pb.key.tolist()))}
+                    ia = [i for i, cell in enumerate(zip(pa.step.tolist(), pa.key.tolist())) if cell in cells_b]
+                    if len(ia) < 10:
+                        continue
+                    ib = [cells_b[(int(pa.step[i]), int(pa.key[i]))] for i in ia]
+                    human_a, human_b, model_a = pa.truth[ia], pb.truth[ib], predicted[a][ia]
+                    pairs.append({"matched": len(ia) / len(pa.truth),
+                                  "human_r": _pearson(human_a, human_b), "human_mae": float(np.abs(human_a - human_b).mean()),
+                                  "same_r": _pearson(model_a, human_a), "same_mae": float(np.abs(model_a - human_a).mean()),
+                                  "other_r": _pearson(model_a, human_b), "other_mae": float(np.abs(model_a - human_b).mean())})
+            if pairs:
+                rows.append({"work": work, "performances": len(takes), "pairs": len(pairs),
+                             **{k: float(np.nanmean([p[k] for p in pairs])) for k in pairs[0]}})
+        if rows:
+            out[genre] = {"works": len(rows), "performances": sum(r["performances"] for r in rows),
+                          **{k: float(np.nanmean([r[k] for r in rows])) for k in
+                             ("matched", "human_r", "human_mae", "same_r", "same_mae", "other_r", "other_mae")},
+                          "per_work": rows}
+    return out
+
+
+def multi_reference_table(agreement: dict) -> str:
+    lines = ["| genre | works | performances | notes matched | human vs human r/piece, MAE | "
+             "model vs same performance | model vs the other performances |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for genre, a in agreement.items():
+        lines.append(f"| {genre} | {a['works']} | {a['performances']} | {a['matched']:.0%} | "
+                     f"{a['human_r']:.3f}, {a['human_mae']:.1f} | {a['same_r']:.3f}, {a['same_mae']:.1f} | "
+                     f"{a['other_r']:.3f}, {a['other_mae']:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 COLUMNS = [("mae", "MAE", "{:.1f}"), ("rmse", "RMSE", "{:.1f}"), ("r", "r", "{:.3f}"),
@@ -213,8 +274,14 @@ def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
     out_dir = Path(out_dir)
     results = evaluation["results"]
     paths = {"json": out_dir / "evaluation.json", "markdown": out_dir / "evaluation.md"}
-    atomic_write_text(paths["json"], json.dumps({"meta": meta, "results": results}, indent=1, allow_nan=True) + "\n")
-    atomic_write_text(paths["markdown"], markdown_table(results))
+    agreement = evaluation.get("agreement") or {}
+    atomic_write_text(paths["json"], json.dumps({"meta": meta, "results": results, "agreement": agreement},
+                                                indent=1, allow_nan=True) + "\n")
+    markdown = markdown_table(results)
+    if agreement:
+        markdown += "\nWorks with several performances (notes matched by key and grid step):\n\n" + \
+            multi_reference_table(agreement)
+    atomic_write_text(paths["markdown"], markdown)
     for genre in results:
         truth = np.concatenate(evaluation["truth"][genre])
         predicted = np.concatenate(evaluation["predictions"][genre]["model (calibrated)"])
@@ -228,24 +295,42 @@ def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
     return paths
 
 
-def run(args) -> int:
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What `stylenet evaluate` is asked to do (cli.py reads it off the command line)."""
+
+    source: str  # a built dataset, or a folder of MIDI files in genre sub-folders
+    model: str | None = None  # a training run directory or a model file; None: the shipped model
+    split: str = "test"  # a dataset split, "validation" (what the model's run held out) or "all"
+    genres: tuple[str, ...] = ()  # () = every genre of the model
+    out: str | None = None  # the report's folder; None: build/evaluation
+    progress: bool = True
+
+
+@dataclass
+class EvaluateReport:
+    results: dict  # genre -> prediction -> metric -> value
+    agreement: dict  # genre -> pianists' and the model's agreement on works with several performances
+    paths: dict[str, Path]  # what write_report wrote
+    out: Path
+
+
+def run(options: EvaluateOptions) -> EvaluateReport:
     import datetime
 
     from .inference import load_performer
 
-    performer = load_performer(args.model)
-    genres = args.genres or performer.genres
+    performer = load_performer(options.model)
+    genres = list(options.genres) or performer.genres
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
-    pieces = load_pieces(args.source, None if args.split == "all" else args.split, genres, not args.quiet,
+    pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
-    evaluation = evaluate(performer, pieces, not args.quiet)
-    meta = {"source": str(args.source), "split": args.split, "model": str(args.model or "shipped"),
+    evaluation = evaluate(performer, pieces, options.progress)
+    evaluation["agreement"] = multi_reference(pieces, evaluation)
+    meta = {"source": str(options.source), "split": options.split, "model": str(options.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},
             "date": datetime.date.today().isoformat()}
-    out = Path(args.out or Path("build") / "evaluation")
-    paths = write_report(out, evaluation, meta)
-    print(markdown_table(evaluation["results"]))
-    print(f"report: {paths['markdown']}  numbers: {paths['json']}  plots: {out}/scatter_*.png, {out}/timeline_*.png")
-    return 0
+    out = Path(options.out or Path("build") / "evaluation")
+    return EvaluateReport(evaluation["results"], evaluation["agreement"], write_report(out, evaluation, meta), out)

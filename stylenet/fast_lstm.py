@@ -12,14 +12,6 @@ TensorFlow differentiates that loop op by op.  Here:
     recurrent part (one small matmul per step), and the weight and input gradients are a few big matmuls
     over the whole sequence instead of one small product per time step.
 
-The candidate first tried, TensorFlow's fused kernel `tf.raw_ops.BlockLSTMV2`, is kept as
-`cpu_kernel = "block"` for comparison only: on CPU it is slower than even Keras's loop (see
-scripts/bench_lstm.py).  Three facts about it, checked in tests/test_fast_lstm.py: it orders gates i, f, c, o
-like Keras (the older `BlockLSTM` wants i, c, f, o plus a forget bias); it does not clip when
-cell_clip <= 0; and the gradient TensorFlow registers for it (tensorflow/python/ops/rnn_grad.py) calls the
-*V1* gradient op, which assumes the other gate layout, so its gradients are wrong.  We attach
-`BlockLSTMGradV2` ourselves.
-
 What stays the same: `FusedLSTM` *is* a `keras.layers.LSTM` (a subclass), so it has the very same
 variables, made in the same order by the same `LSTMCell` (`cell.kernel` [in, 4u], `cell.recurrent_kernel`
 [u, 4u], `cell.bias` [4u], gates i, f, c, o; also the dropout seed-generator state), the same initializers,
@@ -32,14 +24,7 @@ the result is the same computation:
 
 Anything else (GPU, JAX, mixed precision, masks, ...) runs Keras's LSTM code unchanged.
 
-Where the time goes (paper-sized model, batch 4 x 200 steps, 2-core AVX-512 CPU): a training step is ~80 ms,
-forward ~29 ms, gradients ~49 ms, optimizer ~2 ms.  The big matmuls run at ~170 GFLOP/s, near the two cores'
-peak; the rest is the loops, which are sequential in time and use one core each (a bidirectional layer's two
-halves run side by side).  A forward step costs ~15 us, of which the [4, 176] x [176, 704] product is about
-half and XLA's per-step gate arithmetic and bookkeeping the other half.  Tried and dropped, for no gain:
-one loop for both halves of a BiLSTM (a batched or block-diagonal product: slower than two loops on two
-cores), one matmul for both halves' input projections, XLA flags (single-threaded Eigen, vector width,
-fast math, XNNPACK dots), sigmoid-only gate arithmetic.
+How fast it is, where the time goes and what was tried: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -184,44 +169,12 @@ def _scan_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse, jit, bucket=N
     return scan(x, h0, c0, kernel, recurrent_kernel, bias)
 
 
-# ------------------------------------------------------------------------------------ BlockLSTMV2
-
-
-def _block_lstm(x, h0, c0, kernel, recurrent_kernel, bias, reverse):
-    """Same contract as `_scan_lstm`, by `tf.raw_ops.BlockLSTMV2` (gates i, f, c, o: as Keras)."""
-    import tensorflow as tf
-
-    @tf.custom_gradient
-    def block(x, h0, c0, w, b):
-        no_peephole = tf.zeros([w.shape[-1] // 4], x.dtype)  # wci / wcf / wco, unused
-        common = dict(seq_len_max=tf.cast(tf.shape(x)[0], tf.int64), x=x, cs_prev=c0, h_prev=h0, w=w,
-                      wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=b, use_peephole=False)
-        i, cs, f, o, ci, co, h = tf.raw_ops.BlockLSTMV2(cell_clip=0.0, **common)  # <= 0: no clipping
-
-        def grad(d_h, d_cs):
-            d_cs = tf.zeros_like(cs) if d_cs is None else d_cs
-            d_h = tf.zeros_like(h) if d_h is None else d_h
-            dx, dc0, dh0, dw, _, _, _, db = tf.raw_ops.BlockLSTMGradV2(
-                i=i, cs=cs, f=f, o=o, ci=ci, co=co, h=h, cs_grad=d_cs, h_grad=d_h, **common)
-            return dx, dh0, dc0, dw, db
-
-        return (h, cs), grad
-
-    x = tf.transpose(x, [1, 0, 2])  # time-major
-    if reverse:
-        x = tf.reverse(x, [0])
-    h, c = block(x, h0, c0, tf.concat([kernel, recurrent_kernel], axis=0), bias)
-    return tf.transpose(h, [1, 0, 2]), h[-1], c[-1]
-
-
 # ----------------------------------------------------------------------------------------- layer
 
 
 @keras.saving.register_keras_serializable(package="stylenet")
 class FusedLSTM(keras.layers.LSTM):
     """`keras.layers.LSTM` with a faster time loop on TensorFlow / CPU; same arguments, variables, results."""
-
-    cpu_kernel = "scan"  # or "block": tf.raw_ops.BlockLSTMV2, slower, kept for comparison
 
     def _fusable(self, mask, training) -> bool:
         cell = self.cell
@@ -246,10 +199,6 @@ class FusedLSTM(keras.layers.LSTM):
         bias = cell.bias if cell.use_bias else tf.zeros([4 * cell.units], sequences.dtype)
         # go_backwards as Keras: read the sequence from its end, return outputs in that (reading) order.
         weights = (tf.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel, bias))
-        if self.cpu_kernel == "block":
-            outputs, h, c = _block_lstm(sequences, *initial_state, *weights, reverse=self.go_backwards)
-        else:
-            outputs, h, c = _scan_lstm(sequences, *initial_state, *weights, reverse=self.go_backwards,
-                                       jit=bool(USE_XLA),
-                                       bucket=XLA_BUCKET if USE_XLA and not training else None)
+        outputs, h, c = _scan_lstm(sequences, *initial_state, *weights, reverse=self.go_backwards,
+                                   jit=bool(USE_XLA), bucket=XLA_BUCKET if USE_XLA and not training else None)
         return h, (outputs if self.return_sequences else h), [h, c]

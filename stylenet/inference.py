@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import OPTIONAL_INPUTS, encode_input
-from .fileio import StyleNetError, atomic_path
+from .codec import DEFAULT_STEPS_PER_QUARTER, KNOWN_INPUTS, encode_input, with_derived
+from .errors import StyleNetError
+from .fileio import atomic_path
 
 FORMAT = "stylenet-performer/1"
 PROJECTION_CHUNK = 4096  # steps whose input projection is computed at once (memory stays flat in T)
@@ -75,7 +76,7 @@ class Performer:
     genres: list[str]
     interpretation: LSTMWeights
     genre_nets: dict[str, GenreWeights]
-    steps_per_quarter: int = 4
+    steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER
     stats: dict = field(default_factory=dict)  # per genre: human velocity statistics of the training data
     info: dict = field(default_factory=dict)  # provenance: config, epochs, source run
     inputs: list[str] = field(default_factory=list)  # optional input channels after the score columns
@@ -85,7 +86,8 @@ class Performer:
         matrix [T, 88] (velocity / 127; read it at onsets)."""
         if genre not in self.genre_nets:
             raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
-        hidden = self.interpretation.run(encode_input(score, meters, self.inputs, self.steps_per_quarter))
+        data = encode_input(score, meters, self.inputs, self.steps_per_quarter)
+        hidden = self.interpretation.run(with_derived(data, self.inputs))
         net = self.genre_nets[genre]
         for forward, backward in zip(net.forward, net.backward):
             hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
@@ -94,7 +96,8 @@ class Performer:
     # ------------------------------------------------------------------------------------ conversion
 
     @classmethod
-    def from_keras(cls, model, steps_per_quarter: int = 4, stats: dict | None = None, info: dict | None = None):
+    def from_keras(cls, model, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER, stats: dict | None = None,
+                   info: dict | None = None):
         from keras import ops
 
         def arr(v):
@@ -125,7 +128,8 @@ class Performer:
         return out
 
     def save(self, path, dtype=np.float16) -> Path:
-        header = {"format": FORMAT, "genres": self.genres, "layers": len(next(iter(self.genre_nets.values())).forward),
+        genre_layers = len(next(iter(self.genre_nets.values())).forward)
+        header = {"format": FORMAT, "genres": self.genres, "genre_layers": genre_layers,
                   "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info,
                   "inputs": self.inputs}
         arrays = {k: v.astype(dtype) for k, v in self._arrays().items()}
@@ -151,11 +155,13 @@ class Performer:
         def lstm(prefix):
             return LSTMWeights(arrays[f"{prefix}/kernel"], arrays[f"{prefix}/recurrent"], arrays[f"{prefix}/bias"])
 
-        nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(header["layers"])],
-                                [lstm(f"{g}/backward_{i}") for i in range(header["layers"])],
+        # models saved before the GenreNet depth had one name call it "layers" (the shipped one among them)
+        genre_layers = header["genre_layers"] if "genre_layers" in header else header["layers"]
+        nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(genre_layers)],
+                                [lstm(f"{g}/backward_{i}") for i in range(genre_layers)],
                                 arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
                 for g in header["genres"]}
-        unknown = [name for name in header.get("inputs", []) if name not in OPTIONAL_INPUTS]
+        unknown = [name for name in header.get("inputs", []) if name not in KNOWN_INPUTS]
         if unknown:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")
@@ -182,8 +188,8 @@ def load_performer(model=None) -> Performer:
 
 def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
     """Rebuild a run's Keras model from its config and best (or latest) weights.  Imports TensorFlow."""
+    from .checkpoint import BEST, CHECKPOINT, load_checkpoint
     from .config import load_config
-    from .train import BEST, CHECKPOINT
 
     run_dir = Path(run_dir)
     candidates = [checkpoint] if checkpoint else [BEST, CHECKPOINT]
@@ -194,14 +200,13 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
 
     import_keras()
     from .model import build_model
-    from .train import load_checkpoint
 
     config = load_config(run_dir / "config.yaml")
     model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob,
                         config.model.inputs)
     meta, _ = load_checkpoint(weights, model)
     info = {"run": str(run_dir), "weights": weights.name, "epoch": meta.get("epoch"), "config": config.to_dict()}
-    stats, steps_per_quarter = {}, 4
+    stats, steps_per_quarter = {}, DEFAULT_STEPS_PER_QUARTER
     if (Path(config.data.dataset) / "manifest.jsonl").exists():
         from .dataset import dataset_steps_per_quarter, velocity_stats
 

@@ -1,6 +1,7 @@
 """The StyleNet network (Malik & Ek, 2017), written only against `keras` / `keras.ops`.
 
     score [batch, time, 176 (+ optional channels: `inputs`, e.g. metre; codec.encode_input)]
+      (+ voice: the top and bottom sounding key, computed here from the score columns; codec.voice_channels)
       -> interpretation: LSTM(176)                      shared by every genre: "reading" the score
       -> GenreNet[genre]: 3 x (Dropout, BiLSTM(176))    one per genre: how that genre plays what it read
                           Dropout, Dense(88)            linear, one velocity per key (velocity / 127)
@@ -25,27 +26,27 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .codec import N_KEYS, input_columns
+from .codec import N_KEYS, SCORE_COLUMNS, input_columns, network_columns
 from .fast_lstm import FusedLSTM
 
 
 class GenreNet(layers.Layer):
     """How one genre plays: stacked bidirectional LSTMs and a linear read-out to 88 velocities."""
 
-    def __init__(self, genre: str, units: int = 176, depth: int = 3, keep_prob: float = 0.8, **kwargs):
+    def __init__(self, genre: str, units: int = 176, genre_layers: int = 3, keep_prob: float = 0.8, **kwargs):
         super().__init__(name=f"genre_{genre}", **kwargs)
-        self.genre, self.units, self.depth, self.keep_prob = genre, units, depth, keep_prob
+        self.genre, self.units, self.genre_layers, self.keep_prob = genre, units, genre_layers, keep_prob
         rate = 1.0 - keep_prob
-        self.dropouts = [layers.Dropout(rate, name=f"dropout_{i}") for i in range(depth + 1)]
+        self.dropouts = [layers.Dropout(rate, name=f"dropout_{i}") for i in range(genre_layers + 1)]
         self.forward = [FusedLSTM(units, return_sequences=True, return_state=True, name=f"forward_{i}")
-                        for i in range(depth)]
+                        for i in range(genre_layers)]
         self.backward = [FusedLSTM(units, return_sequences=True, go_backwards=True, name=f"backward_{i}")
-                         for i in range(depth)]
+                         for i in range(genre_layers)]
         self.velocity = layers.Dense(N_KEYS, name="velocity")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        for i in range(self.depth):
+        for i in range(self.genre_layers):
             self.forward[i].build(shape)
             self.backward[i].build(shape)
             shape = shape[:-1] + (2 * self.units,)
@@ -53,9 +54,9 @@ class GenreNet(layers.Layer):
         self.built = True
 
     def call(self, hidden, states=None, training=False):
-        """hidden [B, T, units] -> (velocity [B, T, 88], forward states [(h, c)] * depth)."""
+        """hidden [B, T, units] -> (velocity [B, T, 88], forward states [(h, c)] * genre_layers)."""
         new_states = []
-        for i in range(self.depth):
+        for i in range(self.genre_layers):
             hidden = self.dropouts[i](hidden, training=training)
             forward, h, c = self.forward[i](hidden, initial_state=None if states is None else list(states[i]),
                                             training=training)
@@ -63,6 +64,16 @@ class GenreNet(layers.Layer):
             hidden = ops.concatenate([forward, backward], axis=-1)
             new_states.append((h, c))
         return self.velocity(self.dropouts[-1](hidden, training=training)), new_states
+
+
+def voice_channels(score):
+    """codec.voice_channels in keras.ops: [B, T, 176] score columns -> [B, T, 176] top and bottom keys."""
+    held = ops.cast(score[..., 1:SCORE_COLUMNS:2] > 0, "float32")
+    at_or_above = ops.flip(ops.cumsum(ops.flip(held, axis=-1), axis=-1), axis=-1)
+    at_or_below = ops.cumsum(held, axis=-1)
+    top = held * ops.cast(ops.equal(at_or_above, 1.0), "float32")
+    bottom = held * ops.cast(ops.equal(at_or_below, 1.0), "float32")
+    return ops.cast(ops.concatenate([top, bottom], axis=-1), score.dtype)
 
 
 class StyleNet(keras.Model):
@@ -78,7 +89,7 @@ class StyleNet(keras.Model):
 
     def build(self, input_shape=None):
         input_shape = input_shape or (None, None, input_columns(self.inputs_layout))
-        self.interpretation.build(tuple(input_shape))
+        self.interpretation.build(tuple(input_shape[:-1]) + (network_columns(self.inputs_layout),))
         for net in self.genre_nets.values():
             net.build(tuple(input_shape[:-1]) + (self.units,))
         self.built = True
@@ -91,6 +102,8 @@ class StyleNet(keras.Model):
         """
         if genre not in self.genre_nets:
             raise ValueError(f"unknown genre {genre!r}; this model knows {', '.join(self.genres)}")
+        if "voice" in self.inputs_layout:
+            score = ops.concatenate([score, voice_channels(score[..., :SCORE_COLUMNS])], axis=-1)
         hidden, h, c = self.interpretation(score, initial_state=None if states is None else list(states[0]),
                                            training=training)
         velocity, genre_states = self.genre_nets[genre](hidden, states=None if states is None else states[1:],

@@ -7,7 +7,6 @@ the input back with only its piano velocities changed.
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,8 +16,10 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
-from .fileio import StyleNetError, atomic_write_bytes, one_file, skip_failure
-from .shaping import DEFAULT_LEVEL, Shaping, shape
+from .beats import BESIDE, beats_for, conform, read_annotations
+from .errors import StyleNetError, one_file, skip_failure
+from .fileio import atomic_write_bytes
+from .shaping import Shaping, shape
 
 
 @dataclass
@@ -39,6 +40,24 @@ class Timings:
         return "timings: " + ", ".join(f"{name} {s:.3f} s" for name, s in self.seconds.items())
 
 
+@dataclass(frozen=True)
+class PerformOptions:
+    """What `stylenet perform` is asked to do (cli.py reads it off the command line)."""
+
+    inputs: tuple[str, ...]  # MIDI files or folders of them
+    genre: str
+    model: str | None = None  # a training run directory or a model file; None: the shipped model
+    out: str | None = None  # an output file (one input) or folder; None: beside each input
+    shaping: Shaping = Shaping()
+    quantize: bool = False  # write the quantised piano part instead of the original file
+    plot: bool = False
+    force: bool = False  # overwrite existing outputs
+    beats: str | None = None  # a recorded performance's beats: an annotation file, or BESIDE (each input's own)
+    progress: bool = True
+    render: str | None = None  # also write each performance's audio in this format ("wav" or "opus")
+    soundfont: str | None = None  # for render: a SoundFont; None: pretty_midi's General MIDI TimGM6mb.sf2
+
+
 @dataclass
 class Performance:
     source: Path
@@ -47,6 +66,7 @@ class Performance:
     before: np.ndarray  # the input's piano velocities, one per (quantised) note
     after: np.ndarray  # what was written
     plot: Path | None = None
+    audio: Path | None = None  # `render`: the performance's audio
 
     def line(self) -> str:
         return (f"{self.source} -> {self.output}  ({len(self.before)} notes; velocity "
@@ -54,7 +74,10 @@ class Performance:
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
-                 plot: bool = False, force: bool = False, timings: Timings | None = None) -> Performance:
+                 plot: bool = False, force: bool = False, timings: Timings | None = None,
+                 beats_file: Path | None = None) -> Performance:
+    """Perform one file.  `beats_file`: read a recorded performance on these beats (`beats.conform`)
+    rather than on its file's nominal tempo map; the output keeps the input's own timing either way."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     if output.resolve() == path.resolve():
@@ -63,6 +86,8 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
     with timings.phase("read+encode"):
         piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
+        if beats_file is not None:
+            piece = conform(piece, read_annotations(beats_file))
         if piece.n_notes == 0:
             raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
         score = codec.quantise(piece)
@@ -70,7 +95,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     with timings.phase("forward"):
         predicted_matrix = performer.velocities(score_matrix, genre, piece.meter_map())
     key = score.pitch - codec.LOWEST_KEY
-    predicted = predicted_matrix[score.onset, key].astype(np.float64) * 127.0
+    predicted = codec.raw_velocities_at(predicted_matrix, score.onset, key)
     shaped = shape(predicted, score.velocity, shaping, performer.stats.get(genre))
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
@@ -93,21 +118,17 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     return result
 
 
-def find_inputs(paths: list[str], genres: list[str]) -> list[Path]:
-    """Files as given; folders searched recursively for MIDI files, skipping our own outputs (*.jazz.mid)."""
-    from .dataset import MIDI_SUFFIXES
+@dataclass
+class PerformReport:
+    performances: list[Performance]
+    skipped: list[str]  # "FILE: reason" of each file a batch skipped (a single input that fails raises)
+    single: bool  # one file was named, not a folder
+    timings: Timings
 
-    found = []
-    for text in paths:
-        p = Path(text)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES and not any(
-                        f.stem.endswith(f".{g}") for g in genres):
-                    found.append(f)
-        else:
-            found.append(p)
-    return found
+
+def find_inputs(paths, genres: list[str]) -> list[Path]:
+    """Files as given; folders searched recursively for MIDI files, skipping our own outputs (*.jazz.mid)."""
+    return codec.find_midi(paths, skip=lambda f: any(f.stem.endswith(f".{g}") for g in genres))
 
 
 def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path:
@@ -120,41 +141,63 @@ def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path
     return out_path / name
 
 
-def run(args, started: float) -> int:
-    """`started`: when the process began running StyleNet (perf_counter), so --timings counts the imports."""
+def run(options: PerformOptions, started: float) -> PerformReport:
+    """`started`: when the process began running StyleNet (perf_counter), so the timings count the imports."""
     timings = Timings({"imports": time.perf_counter() - started})
     with timings.phase("imports"):
         from .inference import load_performer
     with timings.phase("model load"):
-        performer = load_performer(args.model)
-    status = _perform_all(args, performer, timings)
-    if args.timings:
-        print(timings.line(), file=sys.stderr)
-    return status
+        performer = load_performer(options.model)
+    return _perform_all(options, performer, timings)
 
 
-def _perform_all(args, performer, timings: Timings) -> int:
-    if args.genre not in performer.genres:
-        raise StyleNetError(f"unknown genre {args.genre!r}; this model knows: {', '.join(performer.genres)}",
-                            exit_code=2)
-    inputs = find_inputs(args.inputs, performer.genres)
+def _perform_all(options: PerformOptions, performer, timings: Timings) -> PerformReport:
+    genre = options.genre
+    if genre not in performer.genres:
+        raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
+    inputs = find_inputs(options.inputs, performer.genres)
     if not inputs:
-        raise StyleNetError(f"no MIDI files in {' '.join(args.inputs)}", exit_code=2)
-    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
-    single = len(inputs) == 1 and not Path(args.inputs[0]).is_dir()
-    if single:
+        raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
+    single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+    if options.beats and not single and options.beats != BESIDE:
+        raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
+                            f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
+    report = PerformReport([], [], single, timings)
+
+    render = _renderer(options, timings)
+
+    def perform(source: Path) -> Performance:
+        beats = beats_for(source, options.beats) if options.beats else None
+        result = perform_file(source, performer, genre, output_path(source, genre, options.out, single),
+                              options.shaping, options.quantize, options.plot, options.force, timings, beats)
+        if render is not None:
+            result.audio = render(result.output)
+        return result
+
+    if single:  # a failure is the command's one line
         with one_file(inputs[0]):
-            result = perform_file(inputs[0], performer, args.genre, output_path(inputs[0], args.genre, args.out, True),
-                                  shaping, args.quantize, args.plot, args.force, timings)
-        print(result.line())
-        if result.plot:
-            print(f"plot: {result.plot}")
-        return 0
-    skipped = []
-    for source in tqdm(inputs, desc=f"perform ({args.genre})", unit="file", disable=args.quiet):
-        with skip_failure(source, skipped, tqdm.write):
-            result = perform_file(source, performer, args.genre, output_path(source, args.genre, args.out, False),
-                                  shaping, args.quantize, args.plot, args.force, timings)
-            tqdm.write(result.line())
-    print(f"{len(inputs) - len(skipped)} performed, {len(skipped)} skipped")
-    return 1 if skipped else 0
+            report.performances.append(perform(inputs[0]))
+        return report
+    for source in tqdm(inputs, desc=f"perform ({genre})", unit="file", disable=not options.progress):
+        with skip_failure(source, report.skipped, tqdm.write):
+            report.performances.append(perform(source))
+            tqdm.write(report.performances[-1].line())
+            if report.performances[-1].audio:
+                tqdm.write(f"audio: {report.performances[-1].audio}")
+    return report
+
+
+def _renderer(options: PerformOptions, timings: Timings):
+    """`perform --render`: a function that writes a performed file's audio beside it, or None."""
+    if not options.render:
+        return None
+    from .render import read_soundfont, render_file
+
+    soundfont = read_soundfont(options.soundfont)
+
+    def render(output: Path) -> Path:
+        with timings.phase("render"):
+            return render_file(output, output.with_suffix(f".{options.render}"), soundfont, options.render,
+                               force=options.force)
+
+    return render

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .codec import LOWEST_KEY, N_KEYS
 from .fileio import atomic_path
 
 SNAPSHOT_STEPS = 256  # 16 bars of 4/4 at 1/16 resolution
@@ -50,9 +51,9 @@ def velocity_roll(ax, score: np.ndarray, velocity: np.ndarray, title: str):
     sounding = score[:, 1::2] > 0
     shown = np.where(sounding, np.clip(velocity, 0, 1) * 127, np.nan).T
     keys = np.flatnonzero(sounding.any(axis=0))
-    lo, hi = (keys.min(), keys.max() + 1) if len(keys) else (0, 88)
+    lo, hi = (keys.min(), keys.max() + 1) if len(keys) else (0, N_KEYS)
     image = ax.imshow(shown[lo:hi], origin="lower", aspect="auto", cmap="magma_r", vmin=0, vmax=127,
-                      interpolation="nearest", extent=(0, len(score), 21 + lo - 0.5, 21 + hi - 0.5))
+                      interpolation="nearest", extent=(0, len(score), LOWEST_KEY + lo - 0.5, LOWEST_KEY + hi - 0.5))
     ax.set(title=title, ylabel="MIDI pitch")
     return image
 
@@ -122,4 +123,22 @@ def eval_timelines(names, truths, predictions, flats, path: Path, genre: str) ->
         ax.set(title=f"{genre}: {name} (first {n} notes)", ylabel="velocity", ylim=(0, 127))
         ax.legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("note (in time order of the score matrix)")
+    return _save(fig, path)
+
+
+def rating_bars(counts: dict[str, dict[int, int]], path: Path, title: str,
+                labels=("1 surely a human", "2", "3", "4", "5 surely a computer")) -> Path:
+    """A listening test's ratings: for each rating 1..5, one bar per source with how often it was given."""
+    plt = _pyplot()
+    sources = list(counts)
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(sources) + 4), 4.2))
+    width = 0.8 / max(len(sources), 1)
+    x = np.arange(1, 6)
+    for i, source in enumerate(sources):
+        heights = [counts[source].get(r, 0) for r in range(1, 6)]
+        ax.bar(x + (i - (len(sources) - 1) / 2) * width, heights, width, label=source)
+    ax.set_xticks(x, labels)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="rating", ylabel="times given", title=title)
+    ax.legend(title="source")
     return _save(fig, path)

@@ -42,8 +42,6 @@ than the score's.
 from __future__ import annotations
 
 import csv
-import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
@@ -57,19 +55,17 @@ FPS = 50  # frames per second of the activation and the decoder (20 ms: well ins
 # ASAP: which works are for training, which for testing
 
 
-_VARIANT = re.compile(r"_(no_first_repeat|no_repeat|repeat|no_trio)$")
-
-
 def asap_work(folder_or_title) -> str:
-    """The ASAP work a folder, a file inside it, or a `metadata.csv` title belongs to, as its title.
-
-    A work's folder variants (`17-1` and `17-1_no_repeat`: the same music with or without a repeat) are one
-    work, as `metadata.csv`'s title says: 'Beethoven/Piano_Sonatas/17-1_no_repeat/Lee01.mid' ->
+    """The ASAP work a folder, a file inside it, or a `metadata.csv` title belongs to, as its title
+    (`dataset.asap_work`): a work's folder variants (`17-1` and `17-1_no_repeat`, the same music with or
+    without a repeat) are one work, 'Beethoven/Piano_Sonatas/17-1_no_repeat/Lee01M.mid' ->
     'Piano_Sonatas_17-1'.  An absolute path is read relative to the ASAP root above it (the folder holding
     metadata.csv)."""
+    from .dataset import asap_work as folder_work  # here, not at the top: the dataset builder may import us
+
     text = str(folder_or_title).replace("\\", "/").strip("/")
     if "/" not in text:
-        return _VARIANT.sub("", text)
+        return folder_work(text)
     path = Path(str(folder_or_title))
     if path.is_absolute():
         for parent in path.parents:
@@ -77,18 +73,19 @@ def asap_work(folder_or_title) -> str:
                 path = path.relative_to(parent)
                 break
     parts = list(path.parts)
-    if parts and Path(parts[-1]).suffix.lower() in (".mid", ".midi", ".txt"):
+    if len(parts) > 1 and Path(parts[-1]).suffix.lower() in (".mid", ".midi", ".txt"):
         parts = parts[:-1]
-    return _VARIANT.sub("", "_".join(parts[1:]) if len(parts) > 1 else "_".join(parts))
+    return folder_work("/".join(parts))
 
 
 def asap_split(folder_or_title, seed: int = 0, test_share: float = 0.1) -> str:
-    """"train" or "test" for an ASAP work: a deterministic hash of its title (`asap_work`), so every
-    performance of a work, and every folder variant of it, lands on the same side, on any machine.
-    About `test_share` of the works are "test"; another `seed` draws another split."""
-    key = f"{int(seed)}:{asap_work(folder_or_title)}".encode("utf-8")
-    draw = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2.0 ** 64
-    return "test" if draw < test_share else "train"
+    """"train" or "test" for an ASAP work: `dataset.work_split` of its title (`asap_work`), a hash of
+    (seed, work), so every performance of a work, and every folder variant of it, lands on the same side,
+    on any machine, for the tracker and the dataset builder alike.  About `test_share` of the works are
+    "test"; another `seed` draws another split."""
+    from .dataset import work_split
+
+    return work_split(asap_work(folder_or_title), int(seed), test_share)
 
 
 def asap_validation(folder_or_title, seed: int = 0, share: float = 0.15) -> bool:

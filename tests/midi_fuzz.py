@@ -405,7 +405,7 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
 
 
 def run(count: int, seed: int, perform_every: int, seconds_per_file: float) -> dict:
-    from tests.modelfix import random_performer
+    from tests.helpers import random_performer
 
     performer = random_performer(("jazz",), units=8)
     # The bound is on CPU time, not wall time: the machines that run this are shared and their load varies.

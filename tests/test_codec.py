@@ -1,3 +1,5 @@
+"""The MIDI codec: grid, matrices, reading (and refusing) files, writing velocities back."""
+
 import io
 
 import mido
@@ -8,10 +10,12 @@ from hypothesis import strategies as st
 
 from stylenet import codec
 from stylenet.codec import BeatGrid, MidiReadError, Score, decode, encode, make_score
-from tests.midifix import N, Song, write_song
+from tests.helpers import REAL_DATA, N, Song, needs_real_data, real_data_rows, write_song
+from tests.midi_fuzz import conductor, piano, smf
 
 TPB = 480  # ticks per quarter in the fixtures
 STEP = TPB // 4  # one 1/16 step
+MELODY = [(60 + i % 12, i * 240, i * 240 + 200, 40 + i) for i in range(40)]
 
 
 def score_of(*notes):
@@ -330,3 +334,54 @@ def test_encode_input_appends_optional_channels_after_the_score_columns():
     np.testing.assert_array_equal(with_metre[:, 176:], codec.metre_features(np.array([[0, 4, 4]]), 16))
     with pytest.raises(ValueError, match="unknown model input"):
         codec.encode_input(score, None, ["chords"])
+
+
+def test_riff_wrapped_midi_is_read_as_the_midi_inside(tmp_path):
+    data = smf([conductor(), piano(MELODY)])
+    wrapped = b"RIFF" + (4 + 8 + len(data)).to_bytes(4, "little") + b"RMID" + b"data" + len(data).to_bytes(4, "little") + data
+    assert codec.load_midi("x.rmi", data=wrapped).n_notes == codec.load_midi("x.mid", data=data).n_notes == 40
+
+
+def test_a_piece_over_the_step_limit_is_refused_before_its_grid_exists(tmp_path, monkeypatch):
+    piece = codec.load_midi(write_song(tmp_path / "s.mid", Song([N(60, 0, 480), N(62, 480 * 100, 480 * 101)])))
+    monkeypatch.setattr(codec, "MAX_STEPS", 400)  # the piece is 404 steps
+    monkeypatch.setattr(codec, "encode", lambda *a: pytest.fail("encode must not be reached"))
+    with pytest.raises(codec.MidiReadError, match=r"too long: the piano part lasts 101 quarter notes \(404 grid"):
+        codec.quantise(piece)
+
+
+@needs_real_data
+def test_a_real_file_keeps_every_event_but_its_velocities(tmp_path):
+    path = REAL_DATA / next(r["path"] for r in real_data_rows() if r["genre"] == "jazz")
+    piece = codec.load_midi(path)
+    _, velocity = codec.encode(codec.quantise(piece))
+    out = mido.MidiFile(file=io.BytesIO(codec.apply_velocities(piece, velocity * 0.5)))
+    original = mido.MidiFile(path)
+    for a, b in zip(original.tracks, out.tracks):
+        assert len(a) == len(b)
+        for ma, mb in zip(a, b):
+            if ma.type == "note_on" and ma.velocity and ma != mb:
+                assert ma.copy(velocity=mb.velocity) == mb
+            else:
+                assert ma == mb
+
+
+def test_voice_channels_flag_the_top_and_bottom_sounding_keys():
+    score = np.zeros((4, 176), np.uint8)
+    for step, keys in {0: [10, 40, 70], 1: [40], 3: [5, 6]}.items():  # step 2: silence
+        for key in keys:
+            score[step, 2 * key + 1] = 1
+    score[0, 2 * 70] = 1  # an onset flag alone does not make a key sound: the held column does
+    voices = codec.voice_channels(score)
+    top, bottom = voices[:, :88], voices[:, 88:]
+    assert [list(np.flatnonzero(row)) for row in top] == [[70], [40], [], [6]]
+    assert [list(np.flatnonzero(row)) for row in bottom] == [[10], [40], [], [5]]
+    assert voices.dtype == np.float32
+
+
+def test_voice_is_computed_by_the_network_not_stored_with_the_data():
+    assert codec.input_columns(["voice"]) == 176 and codec.network_columns(["voice"]) == 352
+    assert codec.network_columns(["metre", "voice"]) == 176 + 5 + 176
+    assert codec.input_channels(None, 8, ["voice"]) is None
+    x = np.zeros((8, 176), np.float32)
+    assert codec.with_derived(x, ["voice"]).shape == (8, 352) and codec.with_derived(x, []).shape == (8, 176)

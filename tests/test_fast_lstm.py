@@ -15,11 +15,10 @@ on_tf = keras.backend.backend() == "tensorflow"
 needs_tf = pytest.mark.skipif(not on_tf, reason="the fused path is TensorFlow-only")
 
 
-def pair(cpu_kernel="scan", **kwargs):
+def pair(**kwargs):
     """A keras LSTM and a FusedLSTM with the same (non-default) weights."""
     ref = keras.layers.LSTM(U, return_sequences=True, return_state=True, **kwargs)
     fused = FusedLSTM(U, return_sequences=True, return_state=True, **kwargs)
-    fused.cpu_kernel = cpu_kernel
     ref.build((None, None, F))
     fused.build((None, None, F))
     rng = np.random.default_rng(1)
@@ -105,15 +104,13 @@ def _uses_fused_path():
 
 
 @needs_tf
-@pytest.mark.parametrize("cpu_kernel, xla", [("scan", True), ("scan", False), ("block", None)],
-                         ids=["scan_xla", "scan_no_xla", "block"])
+@pytest.mark.parametrize("xla", [True, False], ids=["xla", "no_xla"])
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "go_backwards"])
 @pytest.mark.parametrize("use_state", [False, True], ids=["zero_state", "initial_state"])
 @pytest.mark.parametrize("mode", ["eager", "tf_function", "dynamic_length"])
-def test_matches_keras_lstm(cpu_kernel, xla, go_backwards, use_state, mode, monkeypatch):
-    if xla is not None:
-        monkeypatch.setattr(fast_lstm, "USE_XLA", xla)
-    ref, fused = pair(cpu_kernel, go_backwards=go_backwards)
+def test_matches_keras_lstm(xla, go_backwards, use_state, mode, monkeypatch):
+    monkeypatch.setattr(fast_lstm, "USE_XLA", xla)
+    ref, fused = pair(go_backwards=go_backwards)
     x, h0, c0 = data()
     ref_out, ref_grads = _run(ref, x, h0, c0, use_state)
     if mode == "eager":
@@ -184,14 +181,14 @@ def test_layers_of_other_shapes(xla, monkeypatch):
 
 
 @needs_tf
-@pytest.mark.parametrize("cpu_kernel, training", [("scan", True), ("scan", False), ("block", True)])
-def test_fast_path_is_taken_on_cpu(cpu_kernel, training):
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_fast_path_is_taken_on_cpu(training):
     """Guard against silently falling back to Keras's loop: look at the traced graph."""
     import tensorflow as tf
 
     if not _uses_fused_path():
         pytest.skip("a GPU is visible: FusedLSTM defers to Keras (cuDNN)")
-    _, fused = pair(cpu_kernel)
+    _, fused = pair()
     x, h0, c0 = data()
 
     @tf.function
@@ -202,12 +199,6 @@ def test_fast_path_is_taken_on_cpu(cpu_kernel, training):
         return tape.gradient(loss, x)
 
     graph_def = step.get_concrete_function(tf.constant(x)).graph.as_graph_def()
-    op_types = {n.op for n in graph_def.node} | {n.op for f in graph_def.library.function for n in f.node_def}
-    if cpu_kernel == "block":
-        assert {"BlockLSTMV2", "BlockLSTMGradV2"} <= op_types
-        assert not {"While", "StatelessWhile"} & op_types
-        return
-    assert not {"BlockLSTMV2", "BlockLSTMGradV2"} & op_types
     # Keras's loop (and its gradient loop) would sit in the step's own graph; ours are two calls to the
     # loop functions, XLA-compiled (USE_XLA = True).
     assert not {"While", "StatelessWhile"} & {n.op for n in graph_def.node}
@@ -216,32 +207,6 @@ def test_fast_path_is_taken_on_cpu(cpu_kernel, training):
     assert len(called) == 2 and "_backward_loop_" in called[0] and "_forward_loop_" in called[1], called
     assert fast_lstm.USE_XLA is True
     assert [n.attr["_XlaMustCompile"].b for n in calls] == [True, True]
-
-
-@needs_tf
-def test_block_lstm_v2_registered_gradient_is_wrong():
-    """Why _block_lstm attaches BlockLSTMGradV2 itself: TF's registered gradient for BlockLSTMV2 (V1's op,
-    gate layout i, c, f, o) gives wrong weight gradients.  If this starts failing, TF has fixed it."""
-    import tensorflow as tf
-
-    ref, _ = pair()
-    x, h0, c0 = data()
-    cell = ref.cell
-    w = tf.concat([cell.kernel, cell.recurrent_kernel], 0)
-    zeros = tf.zeros([U])
-    with tf.GradientTape() as tape:
-        tape.watch(w)
-        h = tf.raw_ops.BlockLSTMV2(seq_len_max=tf.constant(T, tf.int64), x=tf.transpose(x, [1, 0, 2]),
-                                   cs_prev=c0, h_prev=h0, w=w, wci=zeros, wcf=zeros, wco=zeros,
-                                   b=tf.convert_to_tensor(cell.bias), cell_clip=0.0, use_peephole=False)[6]
-        loss = tf.reduce_sum(h)
-    registered = tape.gradient(loss, w)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(ref(x, initial_state=[h0, c0])[0])
-    true = tf.concat(tape.gradient(loss, [cell.kernel, cell.recurrent_kernel]), 0)
-    np.testing.assert_allclose(np.asarray(h), np.asarray(tf.transpose(ref(x, initial_state=[h0, c0])[0], [1, 0, 2])),
-                               atol=1e-5)  # the forward pass is right
-    assert np.max(np.abs(np.asarray(registered) - np.asarray(true))) > 1e-2
 
 
 @needs_tf

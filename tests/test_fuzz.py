@@ -11,17 +11,11 @@ import pytest
 from stylenet import codec
 from stylenet.cli import main
 from tests import midi_fuzz
+from tests.helpers import expressive_song, write_song
 from tests.midi_fuzz import conductor, key_signature, piano, smf, tempo, track
-from tests.midifix import expressive_song, write_song
-from tests.modelfix import random_performer
 
 ROOT = Path(__file__).resolve().parents[1]
 MELODY = [(60 + i % 12, i * 240, i * 240 + 200, 40 + i) for i in range(40)]
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    return random_performer().save(tmp_path_factory.mktemp("model") / "m.npz")
 
 
 def test_a_seeded_sample_of_fuzzed_files_is_read_or_rejected_and_never_crashes():
@@ -78,12 +72,6 @@ def test_each_crash_class_found_is_one_line_naming_the_file(name, tmp_path, mode
         return
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert f"{path}: " in err and reason in err and "internal error" not in err
-
-
-def test_riff_wrapped_midi_is_read(tmp_path):
-    data = smf([conductor(), piano(MELODY)])
-    wrapped = b"RIFF" + (4 + 8 + len(data)).to_bytes(4, "little") + b"RMID" + b"data" + len(data).to_bytes(4, "little") + data
-    assert codec.load_midi("x.rmi", data=wrapped).n_notes == codec.load_midi("x.mid", data=data).n_notes == 40
 
 
 def test_a_batch_of_fuzzed_files_skips_each_bad_one_and_performs_every_good_one(tmp_path, model_file, capsys):

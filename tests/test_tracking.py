@@ -1,7 +1,7 @@
 """Beat tracking (stylenet.tracking) on generated performances; a few real ASAP files when ../shared/data is here."""
 
+import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,9 +9,9 @@ import pytest
 from stylenet import codec, tracking
 from stylenet.beats import Beats, BeatsError, check_beats
 from stylenet.codec import MidiReadError
-from tests.midifix import N, Song, write_song
+from tests.helpers import REAL_DATA, N, Song, write_song
 
-ASAP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "asap"
+ASAP = REAL_DATA / "asap"
 TICKS_PER_SECOND = 960  # the fixtures' files: 480 ticks a quarter at 120 quarters a minute
 
 
@@ -130,8 +130,8 @@ def test_too_few_notes_is_a_one_line_error(tmp_path, n_notes):
     notes = [N(60 + i, i * 480, i * 480 + 400, 70) for i in range(n_notes)]
     piece = load(tmp_path, notes or [N(60, 0, 10, 70)])
     if not n_notes:
-        piece = codec.MidiPiece(piece.path, piece.midi, piece.pm, piece.programs, piece.pitch[:0], piece.start[:0],
-                                piece.end[:0], piece.velocity[:0], 0, piece.grid)
+        piece = dataclasses.replace(piece, pitch=piece.pitch[:0], start=piece.start[:0], end=piece.end[:0],
+                                    velocity=piece.velocity[:0])
     with pytest.raises(MidiReadError) as caught:
         tracking.track(piece)
     assert "\n" not in str(caught.value) and "cannot track beats" in str(caught.value)
@@ -181,6 +181,18 @@ def test_asap_split_is_by_work_seeded_and_about_a_tenth():
     assert 0.08 < share < 0.12
     other = np.mean([tracking.asap_split(n, seed=1) == tracking.asap_split(n) for n in names])
     assert other < 0.9  # another seed draws another split
+
+
+@pytest.mark.skipif(not (ASAP / "metadata.csv").exists(), reason="../shared/data/asap is not here")
+def test_the_tracker_and_the_dataset_builder_split_asap_alike():
+    from stylenet import dataset
+
+    rows = tracking.asap_performances(ASAP)
+    for row in rows:
+        side = dataset.work_split(dataset.asap_work(row["folder"]))
+        assert tracking.asap_split(row["folder"]) == tracking.asap_split(row["midi"]) == side
+    tested = {r["work"] for r in rows if tracking.asap_split(r["work"]) == "test"}
+    assert 0.05 < len(tested) / len({r["work"] for r in rows}) < 0.15
 
 
 @pytest.mark.skipif(not (ASAP / "metadata.csv").exists(), reason="../shared/data/asap is not here")

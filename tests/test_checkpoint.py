@@ -1,4 +1,4 @@
-"""Training faults for real: SIGKILL mid-epoch, damaged checkpoints, a run directory in use, a full disk."""
+"""Checkpoints for real: SIGKILL mid-epoch, damaged checkpoints, a run directory in use, a full disk."""
 
 import errno
 import json
@@ -12,17 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stylenet.checkpoint import CHECKPOINT, CheckpointDamaged, previous_checkpoint, read_verified
 from stylenet.config import dump_config
-from stylenet.fileio import StyleNetError
-from stylenet.train import CHECKPOINT, CheckpointDamaged, _read_verified, previous_checkpoint, train
-from tests.test_train import dataset, tiny  # noqa: F401 (the module's dataset fixture, shared)
+from stylenet.errors import StyleNetError
+from stylenet.train import train
+from tests.helpers import ROOT, tiny
 
-ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 2
 
 
-def config(dataset, **train_options):
-    c = tiny(dataset, epochs=EPOCHS, **train_options)
+def config(genre_dataset, **train_options):
+    c = tiny(genre_dataset, epochs=EPOCHS, **train_options)
     c.data.genres = ["jazz", "pop"]
     return c
 
@@ -47,10 +47,10 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(dataset, tmp_path_factory):  # noqa: F811
+def reference(genre_dataset, tmp_path_factory):
     """The weights of an uninterrupted run."""
     run = tmp_path_factory.mktemp("whole") / "run"
-    result = train(config(dataset), run, progress=False)
+    result = train(config(genre_dataset), run, progress=False)
     assert result.epochs_done == EPOCHS
     return weights(run)
 
@@ -60,9 +60,9 @@ def _stylenet_train(cfg: Path, run: Path, **kw):
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True, **kw)
 
 
-def test_sigkill_mid_epoch_then_rerun_reaches_the_uninterrupted_weights(dataset, reference, tmp_path):  # noqa: F811
+def test_sigkill_mid_epoch_then_rerun_reaches_the_uninterrupted_weights(genre_dataset, reference, tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(dump_config(config(dataset, checkpoint_minutes=1e-6)))  # a checkpoint after every batch
+    cfg.write_text(dump_config(config(genre_dataset, checkpoint_minutes=1e-6)))  # a checkpoint after every batch
     run = tmp_path / "run"
     first = _stylenet_train(cfg, run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
@@ -91,10 +91,10 @@ def test_sigkill_mid_epoch_then_rerun_reaches_the_uninterrupted_weights(dataset,
 
 
 @pytest.fixture(scope="module")
-def stopped_run(dataset, tmp_path_factory):  # noqa: F811
+def stopped_run(genre_dataset, tmp_path_factory):
     """A run stopped after 5 batches, checkpointing every batch: checkpoint at step 5, previous at step 4."""
     run = tmp_path_factory.mktemp("stopped") / "run"
-    train(config(dataset, checkpoint_minutes=1e-6), run, progress=False, stop_after_batches=5)
+    train(config(genre_dataset, checkpoint_minutes=1e-6), run, progress=False, stop_after_batches=5)
     return run
 
 
@@ -132,20 +132,20 @@ DAMAGE = {
 def test_a_damaged_checkpoint_is_detected(stopped_run, tmp_path, kind):
     copy = tmp_path / CHECKPOINT
     copy.write_bytes((stopped_run / CHECKPOINT).read_bytes())
-    assert json.loads(str(_read_verified(copy)["meta"]))["global_step"] == 5
+    assert json.loads(str(read_verified(copy)["meta"]))["global_step"] == 5
     damage, words = DAMAGE[kind]
     damage(copy)
     with pytest.raises(CheckpointDamaged, match=words):
-        _read_verified(copy)
+        read_verified(copy)
 
 
-def test_a_damaged_checkpoint_resumes_from_the_previous_one_to_the_same_weights(dataset, reference, stopped_run,  # noqa: F811
+def test_a_damaged_checkpoint_resumes_from_the_previous_one_to_the_same_weights(genre_dataset, reference, stopped_run,
                                                                                 tmp_path, capsys):
     run = copy_run(stopped_run, tmp_path / "run")
     assert meta(run / CHECKPOINT)["global_step"] == 5 and meta(previous_checkpoint(run / CHECKPOINT))["global_step"] == 4
     _stale_checksum(run / CHECKPOINT)
     capsys.readouterr()
-    result = train(config(dataset), run, progress=False)
+    result = train(config(genre_dataset), run, progress=False)
     out = capsys.readouterr().out
     assert f"{run / CHECKPOINT}: damaged (checksum mismatch); resuming from checkpoint.prev.npz" in out
     assert f"resuming {run} at epoch 1, batch 4 (step 4)" in out
@@ -153,18 +153,18 @@ def test_a_damaged_checkpoint_resumes_from_the_previous_one_to_the_same_weights(
     assert_same_weights(weights(run), reference)
 
 
-def test_both_checkpoints_damaged_is_one_line(dataset, stopped_run, tmp_path):  # noqa: F811
+def test_both_checkpoints_damaged_is_one_line(genre_dataset, stopped_run, tmp_path):
     run = copy_run(stopped_run, tmp_path / "run", names=["config.yaml"])
     for name in (CHECKPOINT, previous_checkpoint(Path(CHECKPOINT)).name):
         (run / name).write_bytes(b"not a checkpoint")
     with pytest.raises(StyleNetError) as err:
-        train(config(dataset), run, progress=False)
+        train(config(genre_dataset), run, progress=False)
     message = str(err.value)
     assert "\n" not in message and message.startswith(f"{run / CHECKPOINT}: damaged (unreadable")
     assert "and checkpoint.prev.npz too (unreadable" in message and "cannot resume" in message
 
 
-def test_a_checkpoint_write_failing_half_way_keeps_the_last_good_one(dataset, stopped_run, tmp_path, monkeypatch):  # noqa: F811
+def test_a_checkpoint_write_failing_half_way_keeps_the_last_good_one(genre_dataset, stopped_run, tmp_path, monkeypatch):
     run = copy_run(stopped_run, tmp_path / "run")
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     real = np.savez
@@ -175,7 +175,7 @@ def test_a_checkpoint_write_failing_half_way_keeps_the_last_good_one(dataset, st
 
     monkeypatch.setattr(np, "savez", disk_full)
     with pytest.raises(StyleNetError, match=r"checkpoint.npz: cannot write \(No space left on device\); nothing was written"):
-        train(config(dataset, checkpoint_minutes=1e-6), run, progress=False)
+        train(config(genre_dataset, checkpoint_minutes=1e-6), run, progress=False)
     for name in (CHECKPOINT, previous_checkpoint(Path(CHECKPOINT)).name):
         assert (run / name).read_bytes() == before[name], name
     assert not [p for p in run.iterdir() if p.name.startswith(".checkpoint")]  # no temp file left behind

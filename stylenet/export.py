@@ -1,0 +1,63 @@
+"""The shipped model's recipe: turn a training run into `stylenet/pretrained/` (`make pretrained`).
+
+Writes stylenet.npz (float16 weights + the training data's velocity statistics), card.json (data and
+licences, config, epochs, date, and `evaluate`'s numbers on the dataset's `test` split, measured on exactly
+what ships) and evaluation.md (those numbers as a table).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dataset import load_manifest
+from .evaluate import evaluate, load_pieces, markdown_table
+from .fileio import atomic_write_text
+from .inference import SHIPPED, Performer, performer_from_run
+
+NAME = "StyleNet (Malik & Ek 2017), classical / jazz / pop"
+SOURCE = "../shared/data (piano-midi.de, Doug McKenzie jazz recordings, POP909), split 'train'"
+LICENCES = {
+    "classical": "piano-midi.de (Bernd Krueger): the site's own terms, reported as CC BY-SA 3.0 DE; "
+                 "credit Bernd Krueger; study and research use",
+    "jazz": "Doug McKenzie's jazz piano recordings: no licence stated; research use only, not redistributed",
+    "pop": "POP909 (Music X Lab): MIT",
+}
+
+
+@dataclass
+class Export:
+    model: Path
+    card: Path
+    table: Path
+    markdown: str  # evaluate's table on the test split
+
+
+def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, progress: bool = True) -> Export:
+    performer = performer_from_run(run_dir)
+    out = Path(out)
+    model_path = performer.save(out / "stylenet.npz")
+    shipped = Performer.load(model_path)  # evaluate exactly what ships (float16 weights)
+    pieces = load_pieces(dataset, "test", shipped.genres, progress)
+    evaluation = evaluate(shipped, pieces, progress)
+    manifest = load_manifest(dataset)
+    train_pieces = {g: sum(1 for e in manifest if e["genre"] == g and e["split"] == "train") for g in shipped.genres}
+    history_csv = Path(run_dir) / "history.csv"
+    card = {
+        "name": NAME,
+        "date": datetime.date.today().isoformat(),
+        "data": {"source": SOURCE, "licences": LICENCES,
+                 "train_pieces_before_validation_holdout": train_pieces,
+                 "velocity_stats": shipped.stats},
+        "training": {"epochs": shipped.info.get("epoch"), "weights": shipped.info.get("weights"),
+                     "config": performer.info.get("config"),
+                     "history_rows": sum(1 for _ in open(history_csv)) - 1 if history_csv.exists() else None},
+        "evaluation": {"split": "test", "results": evaluation["results"]},
+        "file": {"name": model_path.name, "bytes": model_path.stat().st_size, "weights_dtype": "float16"},
+    }
+    atomic_write_text(out / "card.json", json.dumps(card, indent=1) + "\n")
+    table = markdown_table(evaluation["results"])
+    atomic_write_text(out / "evaluation.md", table)
+    return Export(model_path, out / "card.json", out / "evaluation.md", table)

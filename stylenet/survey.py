@@ -1,0 +1,867 @@
+"""`stylenet survey build|serve|score`: listening tests of StyleNet's performances.
+
+Two designs, after the two source documents:
+
+* **ab** (the StyleNet paper): pairs of excerpts of the same score, one played by the human, one by StyleNet
+  (the flattened piece performed with the piece's genre); the respondent picks the one a human played.
+  Optional baseline pairs pit the human against random velocities or flat velocities.
+* **rating** (the second report): single excerpts from any sources (human, stylenet, flat, random, or any
+  folder of MIDI files), each rated 1 = surely a human ... 5 = surely a computer.
+
+`build` writes a folder that works offline in a browser: `index.html` and `audio/<token>.wav`, nothing
+else.  Nothing in it tells the answer: file names are random tokens given in the order the page plays them,
+every file is written afresh in that order with one modification time, the two clips of a pair have the same
+length, and the page names no source, piece or genre.  The answer key goes beside the folder
+(`DIR.key.json`).  Respondents download their answers as JSON, or send them to `serve`, which stores every
+submission as a new row of an SQLite database (never overwritten: the table refuses updates and deletes).
+`score` reads the key and the answers (JSON files or the database) and writes Markdown, JSON and, for
+ratings, a bar chart.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StyleNetError, one_file, skip_failure
+from .fileio import atomic_write_text
+
+KEY_FORMAT = "stylenet-survey-key/1"
+ANSWERS_FORMAT = "survey-answers/1"
+DESIGNS = ("ab", "rating")
+DATASET_SOURCES = ("human", "stylenet", "flat", "random")
+PERFORMER_SOURCES = ("stylenet", "flat", "random")  # need the model (or its genre statistics)
+NATURAL = (1, 2)  # ratings that count as "perceived as natural" (the report's share)
+MAX_SUBMISSION_BYTES = 1 << 20
+PEAK_DBFS = -1.0  # a survey's WAV clips share one gain that brings the loudest peak here ...
+MAX_GAIN_DB = 30.0  # ... but no more than this
+PAGE_TEMPLATE = Path(__file__).resolve().parent / "survey_page.html"
+DATA_TAG = re.compile(r'<script type="application/json" id="survey-data">(.*?)</script>', re.S)
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received TEXT NOT NULL,
+    survey TEXT NOT NULL,
+    respondent TEXT NOT NULL,
+    answers TEXT NOT NULL,
+    client TEXT
+);
+CREATE TRIGGER IF NOT EXISTS submissions_never_change BEFORE UPDATE ON submissions
+BEGIN SELECT RAISE(ABORT, 'a stored submission is never changed'); END;
+CREATE TRIGGER IF NOT EXISTS submissions_never_vanish BEFORE DELETE ON submissions
+BEGIN SELECT RAISE(ABORT, 'a stored submission is never deleted'); END;
+"""
+
+
+# ================================================================================================ build
+
+@dataclass(frozen=True)
+class Piece:
+    name: str  # the piece (the manifest's "piece", or the file's name)
+    path: Path  # the MIDI file its clips are cut from
+    genre: str | None
+    label: str  # where it came from, for the key
+
+
+@dataclass
+class BuildOptions:
+    dataset: str | None
+    out: str
+    design: str = "ab"
+    items: int = 10
+    baselines: tuple = ()
+    sources: tuple = ("human", "stylenet")
+    split: str = "test"
+    genres: tuple | None = None
+    seconds: float = 10.0
+    seed: int = 0
+    model: str | None = None
+    soundfont: str | None = None
+    fmt: str = "wav"
+    key: str | None = None
+    title: str = "Listening test"
+    force: bool = False
+    progress: bool = True
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    key: Path
+    design: str
+    counts: Counter
+    wanted: int
+    skipped: list = field(default_factory=list)
+    seconds: float = 0.0
+    audio_bytes: int = 0
+
+    @property
+    def short(self) -> int:
+        return self.wanted - sum(self.counts.values())
+
+    def summary(self) -> str:
+        unit = "pairs" if self.design == "ab" else "clips"
+        what = ", ".join(f"{n} {'human vs ' if self.design == 'ab' else ''}{s}" for s, n in self.counts.items())
+        lines = [f"{sum(self.counts.values())} {unit} ({what}) in {self.seconds:.1f} s; "
+                 f"{self.audio_bytes / 2 ** 20:.1f} MB of audio"]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} pieces skipped (reasons above)")
+        if self.short:
+            lines.append(f"warning: {self.short} of the {self.wanted} {unit} asked for could not be made "
+                         "(not enough usable pieces)")
+        lines += [f"survey folder (give this to respondents): {self.out}/index.html",
+                  f"answer key (keep this): {self.key}",
+                  f"collect answers:  stylenet survey serve {self.out}",
+                  f"score them:       stylenet survey score {self.key} {default_db(self.out)}"]
+        return "\n".join(lines)
+
+
+def default_key(out: Path) -> Path:
+    return out.parent / f"{out.name}.key.json"
+
+
+def default_db(folder: Path) -> Path:
+    folder = Path(folder)
+    return folder.parent / f"{folder.resolve().name}.answers.sqlite"
+
+
+def parse_sources(specs) -> list[tuple[str, Path | None]]:
+    """Rating sources: human, stylenet, flat, random, or NAME=DIR."""
+    out = []
+    for spec in specs:
+        if "=" in spec:
+            name, _, folder = spec.partition("=")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise StyleNetError(f"source {spec!r}: the name before '=' must be letters, digits, '_', '-' or '.'",
+                                    exit_code=2)
+            if name in DATASET_SOURCES:
+                raise StyleNetError(f"source {spec!r}: {name!r} names a dataset source; call the folder otherwise",
+                                    exit_code=2)
+            if not Path(folder).is_dir():
+                raise StyleNetError(f"{folder}: source {name!r} is not a folder", exit_code=2)
+            out.append((name, Path(folder)))
+        elif spec in DATASET_SOURCES:
+            out.append((spec, None))
+        else:
+            raise StyleNetError(f"unknown source {spec!r}: use {', '.join(DATASET_SOURCES)} or NAME=DIR", exit_code=2)
+    names = [name for name, _ in out]
+    if len(set(names)) < len(names):
+        raise StyleNetError(f"a source is named twice: {' '.join(specs)}", exit_code=2)
+    return out
+
+
+def dataset_pieces(dataset, split: str, genres=None) -> list[Piece]:
+    dataset = Path(dataset)
+    manifest = dataset / "manifest.jsonl"
+    if not manifest.is_file():
+        raise StyleNetError(f"{dataset}: not a built dataset (no manifest.jsonl; see `stylenet build-dataset`)",
+                            exit_code=2)
+    pieces = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if split != "all" and entry.get("split") != split:
+            continue
+        if genres and entry.get("genre") not in genres:
+            continue
+        pieces.append(Piece(entry.get("piece") or Path(entry["path"]).stem, dataset / entry["midi"],
+                            entry.get("genre"), entry["path"]))
+    return pieces
+
+
+def folder_pieces(folder: Path) -> list[Piece]:
+    from .codec import find_midi
+
+    return [Piece(f.stem, f, None, str(f)) for f in find_midi([str(folder)])]
+
+
+class Pool:
+    """Pieces handed out one at a time, each at most once: genre by genre in turns (a test split is mostly one
+    genre, and every compared source should hear them all), pieces in a seeded order within a genre."""
+
+    def __init__(self, pieces: list[Piece], rng: np.random.Generator):
+        by_genre: dict = {}
+        for piece in pieces:
+            by_genre.setdefault(piece.genre, []).append(piece)
+        genres = sorted(by_genre, key=str)
+        self.genres = [genres[i] for i in rng.permutation(len(genres))]
+        self.queues = {g: [by_genre[g][i] for i in rng.permutation(len(by_genre[g]))] for g in genres}
+
+    def next(self, turn: int = 0) -> Piece | None:
+        """A piece of genre number `turn` (cycling), or of the next genre that has pieces left."""
+        for offset in range(len(self.genres)):
+            queue = self.queues[self.genres[(turn + offset) % len(self.genres)]]
+            if queue:
+                return queue.pop(0)
+        return None
+
+
+class ClipMaker:
+    """Cuts one excerpt of a piece and renders it as each source would play it."""
+
+    def __init__(self, performer, soundfont: bytes, seconds: float, fmt: str, rng: np.random.Generator,
+                 workdir: Path):
+        self.performer, self.soundfont, self.seconds, self.fmt = performer, soundfont, seconds, fmt
+        self.rng, self.workdir = rng, workdir
+
+    def make(self, piece: Piece, sources: list[str]):
+        """-> (window, {source: audio bytes}): the same excerpt for every source."""
+        from . import codec
+        from .clips import choose_window, cut, piece_notes
+
+        midi = codec.load_midi(piece.path)
+        if midi.n_notes == 0:
+            raise StyleNetError(f"{piece.path}: no piano notes (General MIDI programs 1-8) to cut an excerpt from")
+        human = piece_notes(midi)
+        window = choose_window(human, self.seconds, self.rng)
+        audio = {}
+        for source in sources:
+            notes = self.variant(source, piece, midi, human)
+            audio[source] = self.render(cut(notes, window), piece.path)
+        return window, audio
+
+    def genre_stats(self, piece: Piece) -> dict:
+        if self.performer is None or piece.genre not in self.performer.genres:
+            raise StyleNetError(f"{piece.path}: genre {piece.genre!r} is not one the model knows")
+        return self.performer.stats.get(piece.genre, {})
+
+    def variant(self, source: str, piece: Piece, midi, human):
+        if source not in PERFORMER_SOURCES:
+            return human  # the human, or a folder source: as written
+        stats = self.genre_stats(piece)
+        flat = float(np.rint(stats.get("mean", 64.0)))
+        if source == "flat":  # every note at the genre's mean velocity (as `evaluate`'s flat baseline)
+            return human.with_velocity(flat)
+        if source == "random":  # uniform over the genre's range (as `evaluate`'s random baseline)
+            low, high = stats.get("low", 1.0), stats.get("high", 127.0)
+            return human.with_velocity(self.rng.uniform(low, high, len(human)))
+        return self.performed(piece, midi, flat)
+
+    def performed(self, piece: Piece, midi, flat: float):
+        """The whole piece flattened, then performed by StyleNet with its genre (its context matters to the
+        network), read back: the same notes and timing as the human's, StyleNet's velocities."""
+        from . import codec
+        from .clips import piece_notes
+        from .fileio import atomic_write_bytes
+        from .perform import perform_file
+
+        flat_file = self.workdir / "flat.mid"
+        performed_file = self.workdir / "performed.mid"
+        atomic_write_bytes(flat_file, codec.apply_velocities(midi, np.full((1, codec.N_KEYS), flat / 127.0)))
+        perform_file(flat_file, self.performer, piece.genre, performed_file, force=True)
+        return piece_notes(codec.load_midi(performed_file))
+
+    def render(self, clip, where) -> bytes:
+        from .clips import clip_midi
+        from .render import midi_with_tail, render_bytes
+
+        if not len(clip):
+            raise StyleNetError(f"{where}: the excerpt has no notes")
+        return render_bytes(midi_with_tail(where, data=clip_midi(clip)), self.soundfont, self.fmt, where=where)
+
+
+def _check_outputs(out: Path, key: Path, force: bool) -> None:
+    if out.resolve() == key.resolve() or out.resolve() in key.resolve().parents:
+        raise StyleNetError(f"{key}: the answer key must not be inside the survey folder {out}", exit_code=2)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not force:
+            raise StyleNetError(f"{out}: already exists; pass --force to replace it", exit_code=2)
+        if not (out / "index.html").is_file():
+            raise StyleNetError(f"{out}: exists and is not a survey folder (no index.html); not replacing it",
+                                exit_code=2)
+    if key.exists() and not force:
+        raise StyleNetError(f"{key}: already exists; pass --force to replace it", exit_code=2)
+
+
+def build(options: BuildOptions) -> BuildReport:
+    from tqdm import tqdm
+
+    from .render import read_soundfont
+
+    started = time.perf_counter()
+    if options.design not in DESIGNS:
+        raise StyleNetError(f"unknown design {options.design!r}; choose {' or '.join(DESIGNS)}", exit_code=2)
+    out = Path(options.out)
+    key_path = Path(options.key) if options.key else default_key(out)
+    _check_outputs(out, key_path, options.force)
+    if options.design == "ab":
+        compared = ["stylenet", *dict.fromkeys(options.baselines)]
+        sources = [("human", None)] + [(name, None) for name in compared]
+    else:
+        sources = parse_sources(options.sources)
+    needs_dataset = any(folder is None for _, folder in sources)
+    if needs_dataset and not options.dataset:
+        raise StyleNetError("name a built dataset (DATASET) for the sources human, stylenet, flat and random",
+                            exit_code=2)
+    performer = None
+    if any(name in PERFORMER_SOURCES and folder is None for name, folder in sources):
+        from .inference import load_performer
+
+        performer = load_performer(options.model)
+    soundfont = read_soundfont(options.soundfont)
+    rng = np.random.default_rng(options.seed)
+
+    pools: dict = {}
+    if needs_dataset:
+        pieces = dataset_pieces(options.dataset, options.split, options.genres)
+        if performer is not None:
+            pieces = [p for p in pieces if p.genre in performer.genres]
+        if not pieces:
+            raise StyleNetError(f"{options.dataset}: no pieces in split {options.split!r}"
+                                + (f" of genres {' '.join(options.genres)}" if options.genres else "")
+                                + (f" that the model knows ({', '.join(performer.genres)})" if performer else ""),
+                                exit_code=2)
+        pools[None] = Pool(pieces, rng)
+    for name, folder in sources:
+        if folder is not None:
+            found = folder_pieces(folder)
+            if not found:
+                raise StyleNetError(f"{folder}: no MIDI files for source {name!r}", exit_code=2)
+            pools[folder] = Pool(found, rng)
+
+    # each job: the sources of one item, its pool, and its turn in the pool's genres (each compared source
+    # starts on another genre, so every source hears every genre)
+    if options.design == "ab":
+        jobs = [(["human", name], pools[None], k + i) for k in range(options.items) for i, name in enumerate(compared)]
+    else:
+        jobs = [([name], pools[folder], k + i)
+                for k in range(options.items) for i, (name, folder) in enumerate(sources)]
+
+    items, skipped, counts = [], [], Counter()
+    with tempfile.TemporaryDirectory(prefix="stylenet-survey-") as work:
+        work = Path(work)
+        maker = ClipMaker(performer, soundfont, options.seconds, options.fmt, rng, work)
+        progress = tqdm(jobs, desc=f"survey ({options.design})", unit="pair" if options.design == "ab" else "clip",
+                        disable=not options.progress)
+        for job_sources, pool, turn in progress:
+            while (piece := pool.next(turn)) is not None:
+                try:
+                    with one_file(piece.path):
+                        window, audio = maker.make(piece, job_sources)
+                except StyleNetError as exc:
+                    skipped.append(str(exc))
+                    tqdm.write(f"skipped: {exc}", file=sys.stderr)
+                    continue
+                item = {"source": job_sources[-1], "piece": piece.name, "genre": piece.genre, "file": piece.label,
+                        "start": round(window.start, 3), "end": round(window.end, 3)}
+                if options.design == "ab":
+                    human_first = bool(rng.integers(2))
+                    item["human"] = "a" if human_first else "b"
+                    order = job_sources if human_first else job_sources[::-1]
+                else:
+                    order = job_sources
+                item["_audio"] = []
+                for source in order:
+                    path = work / f"clip{len(items):05d}-{len(item['_audio'])}"
+                    path.write_bytes(audio[source])
+                    item["_audio"].append(path)
+                items.append(item)
+                counts[item["source"]] += 1
+                break
+        progress.close()
+        wanted = len(jobs)
+        if not items:
+            raise StyleNetError("no excerpt could be made: every piece was skipped (reasons above)")
+        survey_id = secrets.token_hex(6)
+        order = rng.permutation(len(items))
+        items = [items[i] for i in order]
+        audio_bytes, gain_db = _write_folder(out, items, survey_id, options, rng)
+    key = {"format": KEY_FORMAT, "survey": survey_id, "design": options.design, "title": options.title,
+           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": options.seed,
+           "dataset": str(options.dataset) if options.dataset else None, "split": options.split,
+           "seconds": options.seconds, "format_audio": options.fmt, "gain_db": gain_db,
+           "model": options.model or ("shipped" if performer is not None else None),
+           "sources": [{"name": name, "folder": str(folder) if folder else None} for name, folder in sources],
+           "items": items, "skipped": skipped}
+    atomic_write_text(key_path, json.dumps(key, indent=1) + "\n")
+    return BuildReport(out, key_path, options.design, counts, wanted, skipped, time.perf_counter() - started,
+                       audio_bytes)
+
+
+def _write_folder(out: Path, items: list[dict], survey_id: str, options: BuildOptions, rng) -> tuple[int, float]:
+    """index.html and audio/, written into a staging folder beside `out` and renamed onto it at the end.
+
+    Files are named by fresh random tokens and written afresh in the order the page plays them, all with
+    one modification time, so neither names, sizes within a pair, creation order nor times tell a source.
+    WAV clips share one gain (`survey_gain`).  -> (bytes of audio written, the gain in dB)
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    stamp = time.time()
+    total = 0
+    used = set()
+    gain = survey_gain([f for item in items for f in item["_audio"]]) if options.fmt == "wav" else 1.0
+    try:
+        (staging / "audio").mkdir()
+        page_items = []
+        for index, item in enumerate(items, start=1):
+            item["id"] = str(index)
+            names = []
+            for source_file in item.pop("_audio"):
+                token = None
+                while token is None or token in used:
+                    token = f"{int(rng.integers(1 << 40)):010x}"
+                used.add(token)
+                name = f"audio/{token}.{options.fmt}"
+                data = Path(source_file).read_bytes()
+                if gain != 1.0:
+                    data = scale_wav(data, gain)
+                (staging / name).write_bytes(data)
+                total += len(data)
+                names.append(name)
+            item["clips"] = names
+            page_items.append({"id": item["id"], "clips": names})
+        data = {"survey": survey_id, "design": options.design, "items": page_items}
+        payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+        page = PAGE_TEMPLATE.read_text(encoding="utf-8")
+        page = page.replace("{{TITLE}}", html.escape(options.title)).replace("{{DATA}}", payload)
+        (staging / "index.html").write_text(page, encoding="utf-8")
+        for path in [staging / "index.html", *sorted((staging / "audio").iterdir()), staging / "audio", staging]:
+            os.utime(path, (stamp, stamp))
+        os.chmod(staging, 0o777 & ~_umask())
+        if out.exists():
+            shutil.rmtree(out)  # checked before any work: a survey folder, and --force was given
+        os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # reorder the key's fields for reading: id first
+    for item in items:
+        ordered = {k: item[k] for k in ("id", "clips", "source", "human") if k in item}
+        ordered.update({k: v for k, v in item.items() if k not in ordered})
+        item.clear()
+        item.update(ordered)
+    return total, round(20 * float(np.log10(gain)), 2)
+
+
+def _wav_samples(data: bytes):
+    import io
+    import wave
+
+    with wave.open(io.BytesIO(data)) as w:
+        params = w.getparams()
+        frames = w.readframes(w.getnframes())
+    if params.sampwidth != 2:
+        raise StyleNetError(f"unexpected WAV sample width {params.sampwidth} from the synthesiser")
+    return params, np.frombuffer(frames, np.int16)
+
+
+def survey_gain(files) -> float:
+    """One gain for every clip of a survey, so the loudest peak reaches PEAK_DBFS (at most MAX_GAIN_DB).
+
+    General MIDI SoundFonts render quietly (TimGM6mb peaks near -20 dBFS); one gain for all clips keeps
+    every difference in loudness between clips and sources, which is what the listeners judge."""
+    peak = max((int(np.abs(_wav_samples(Path(f).read_bytes())[1].astype(np.int32)).max(initial=0))
+                for f in files), default=0)
+    if peak == 0:
+        return 1.0
+    return float(min(10 ** (PEAK_DBFS / 20) * 32767 / peak, 10 ** (MAX_GAIN_DB / 20)))
+
+
+def scale_wav(data: bytes, gain: float) -> bytes:
+    """16-bit WAV bytes with every sample multiplied by `gain` (plain RIFF: fmt and data chunks only)."""
+    import io
+    import wave
+
+    params, samples = _wav_samples(data)
+    scaled = np.clip(np.rint(samples.astype(np.float64) * gain), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(params.nchannels)
+        w.setsampwidth(2)
+        w.setframerate(params.framerate)
+        w.writeframes(scaled.tobytes())
+    return buffer.getvalue()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ================================================================================================ answers
+
+def page_data(folder) -> dict:
+    """The survey's public description (id, design, items and their audio) as the page holds it."""
+    page = Path(folder) / "index.html"
+    try:
+        text = page.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StyleNetError(f"{page}: cannot read ({exc.strerror or exc}); is {folder} a survey folder "
+                            "written by `stylenet survey build`?", exit_code=2) from None
+    match = DATA_TAG.search(text)
+    if not match:
+        raise StyleNetError(f"{page}: not a survey page written by `stylenet survey build`", exit_code=2)
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def check_submission(data, survey: dict) -> dict:
+    """A submission as the page sends it, checked against the survey (page data or key).
+    -> {"respondent", "answered", "answers"}; ValueError with a reason otherwise."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("survey") != survey["survey"]:
+        raise ValueError(f"answers to survey {data.get('survey')!r}, not to this survey ({survey['survey']})")
+    answers = data.get("answers")
+    if not isinstance(answers, dict) or not answers:
+        raise ValueError("no answers")
+    ids = {item["id"] for item in survey["items"]}
+    checked = {}
+    for item_id, value in answers.items():
+        if item_id not in ids:
+            raise ValueError(f"answer to unknown item {item_id!r}")
+        if survey["design"] == "ab":
+            if value not in ("a", "b"):
+                raise ValueError(f"item {item_id}: answer must be 'a' or 'b', got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+            raise ValueError(f"item {item_id}: rating must be a whole number from 1 to 5, got {value!r}")
+        checked[item_id] = value
+    respondent = " ".join(str(data.get("respondent") or "").split())[:200] or "anonymous"
+    return {"respondent": respondent, "answered": str(data.get("answered") or "")[:40], "answers": checked}
+
+
+def open_db(path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=30)
+    connection.executescript(SCHEMA)
+    return connection
+
+
+def store(db, survey_id: str, submission: dict, client: str = "") -> int:
+    """Insert one submission as a new row; returns its number.  Rows are never updated or deleted."""
+    connection = open_db(db)
+    try:
+        with connection:
+            cursor = connection.execute(
+                "INSERT INTO submissions (received, survey, respondent, answers, client) VALUES (?, ?, ?, ?, ?)",
+                (datetime.now(timezone.utc).isoformat(timespec="seconds"), survey_id, submission["respondent"],
+                 json.dumps({"answered": submission["answered"], "answers": submission["answers"]}), client))
+        return int(cursor.lastrowid)
+    finally:
+        connection.close()
+
+
+# ================================================================================================ serve
+
+def make_server(folder, db=None, host: str = "127.0.0.1", port: int = 8000, log=None):
+    """A ThreadingHTTPServer for a survey folder (call serve_forever); GET serves the folder's files (no
+    listings), POST /answers stores a submission.  `log(line)` hears of each stored submission and of a
+    failure to store one; the server's `db`, `survey` and `folder` say what it serves."""
+    log = log or (lambda line: None)
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = Path(folder)
+    survey = page_data(folder)
+    db = Path(db) if db else default_db(folder)
+    if db.resolve().parent == folder.resolve() or folder.resolve() in db.resolve().parents:
+        raise StyleNetError(f"{db}: the database must not be inside the survey folder (it would be served)",
+                            exit_code=2)
+    try:
+        open_db(db).close()
+    except sqlite3.Error as exc:
+        raise StyleNetError(f"{db}: cannot open the answers database ({exc})", exit_code=2) from None
+
+    class Handler(SimpleHTTPRequestHandler):
+        server_version = "survey"
+        sys_version = ""
+
+        def list_directory(self, path):
+            self.send_error(404, "Not found")
+            return None
+
+        def log_message(self, format, *args):  # quiet: one line per stored submission instead
+            pass
+
+        def reply(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            if self.path.split("?", 1)[0] != "/answers":
+                return self.reply(404, {"error": "not found"})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 < length <= MAX_SUBMISSION_BYTES:
+                return self.reply(413 if length > 0 else 400, {"error": "bad or missing Content-Length"})
+            try:
+                submission = check_submission(json.loads(self.rfile.read(length)), survey)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self.reply(400, {"error": str(exc)[:300]})
+            try:
+                row = store(db, survey["survey"], submission, self.client_address[0])
+            except sqlite3.Error as exc:
+                log(f"could not store a submission: {exc}")
+                return self.reply(500, {"error": "the server could not store the answers"})
+            log(f"stored submission {row}: {submission['respondent']}, {len(submission['answers'])} answers")
+            return self.reply(201, {"stored": row})
+
+    try:
+        server = ThreadingHTTPServer((host, port), partial(Handler, directory=str(folder)))
+    except OSError as exc:
+        raise StyleNetError(f"cannot listen on {host}:{port} ({exc.strerror or exc})", exit_code=2) from None
+    server.db, server.survey, server.folder = db, survey, folder
+    return server
+
+
+# ================================================================================================ score
+
+@dataclass
+class Submission:
+    respondent: str
+    answers: dict
+    origin: str  # file, or database#row
+
+
+def read_key(path) -> dict:
+    path = Path(path)
+    try:
+        key = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StyleNetError(f"{path}: cannot read ({exc.strerror or exc})", exit_code=2) from None
+    except (ValueError, UnicodeDecodeError):
+        raise StyleNetError(f"{path}: not JSON; expected the answer key written by `stylenet survey build`",
+                            exit_code=2) from None
+    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
+        raise StyleNetError(f"{path}: not an answer key written by `stylenet survey build`", exit_code=2)
+    return key
+
+
+def read_answers(path: Path, key: dict) -> list[Submission]:
+    """One answers file (JSON downloaded from the page) or every submission of a `survey serve` database;
+    submissions to other surveys in a database are left out."""
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head == SQLITE_MAGIC:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT id, survey, respondent, answers FROM submissions ORDER BY id").fetchall()
+        except sqlite3.Error as exc:
+            raise StyleNetError(f"{path}: not a database written by `stylenet survey serve` ({exc})") from None
+        finally:
+            connection.close()
+        out = []
+        for row, survey_id, respondent, answers in rows:
+            if survey_id != key["survey"]:
+                continue
+            stored = json.loads(answers)
+            checked = check_submission({"survey": survey_id, "respondent": respondent,
+                                        "answers": stored.get("answers")}, key)
+            out.append(Submission(checked["respondent"], checked["answers"], f"{path}#{row}"))
+        return out
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise StyleNetError(f"{path}: neither answers JSON nor an SQLite database") from None
+    try:
+        checked = check_submission(data, key)
+    except ValueError as exc:
+        raise StyleNetError(f"{path}: {exc}") from None
+    return [Submission(checked["respondent"], checked["answers"], str(path))]
+
+
+def binomial_p(correct: int, n: int) -> float | None:
+    """Exact two-sided binomial test of `correct` successes in `n` against chance (50 %)."""
+    if n == 0:
+        return None
+    from scipy.stats import binomtest
+
+    return float(binomtest(correct, n, 0.5, alternative="two-sided").pvalue)
+
+
+def _tally(correct: list[bool]) -> dict:
+    n, k = len(correct), int(sum(correct))
+    return {"judgments": n, "correct": k, "share": k / n if n else None, "p": binomial_p(k, n)}
+
+
+def _sources(key: dict) -> list[str]:
+    """The key's sources that have items, in the order the survey was built with."""
+    present = {item["source"] for item in key["items"]}
+    named = [s["name"] for s in key.get("sources", []) if s["name"] in present]
+    return list(dict.fromkeys(named + sorted(present)))
+
+
+def score_ab(key: dict, submissions: list[Submission]) -> dict:
+    """Share of judgments that picked the human's clip, per source, per pair and per respondent, each with
+    an exact two-sided binomial test against 50 %."""
+    items = {item["id"]: item for item in key["items"]}
+    sources = _sources(key)
+    judged = [(s.respondent, item_id, value == items[item_id]["human"])
+              for s in submissions for item_id, value in s.answers.items()]
+    per_source = {}
+    for source in sources:
+        pairs = [i for i in items.values() if i["source"] == source]
+        per_source[source] = {"pairs": len(pairs),
+                              **_tally([c for _, i, c in judged if items[i]["source"] == source])}
+    per_pair = [{"id": item["id"], "source": item["source"], "genre": item.get("genre"), "piece": item["piece"],
+                 "start": item["start"], "end": item["end"], **_tally([c for _, i, c in judged if i == item["id"]])}
+                for item in key["items"]]
+    respondents = list(dict.fromkeys(s.respondent for s in submissions))
+    per_respondent = [{"respondent": r, "source": source,
+                       **_tally([c for who, i, c in judged if who == r and items[i]["source"] == source])}
+                      for r in respondents for source in sources]
+    per_respondent = [row for row in per_respondent if row["judgments"]]
+    return {"per_source": per_source, "per_pair": per_pair, "per_respondent": per_respondent}
+
+
+def _ratings_summary(values: list[int]) -> dict:
+    v = np.asarray(values, np.float64)
+    return {"ratings": len(v), "mean": float(v.mean()) if len(v) else None,
+            "variance": float(v.var(ddof=1)) if len(v) > 1 else None,
+            "natural": float(np.isin(v, NATURAL).mean()) if len(v) else None,
+            "counts": {str(r): int((v == r).sum()) for r in range(1, 6)}}
+
+
+def score_rating(key: dict, submissions: list[Submission]) -> dict:
+    """Per source: mean, sample variance (n - 1) and share rated 1-2 ("perceived as natural"), rating counts;
+    per clip: mean."""
+    items = {item["id"]: item for item in key["items"]}
+    sources = _sources(key)
+    given = [(item_id, value) for s in submissions for item_id, value in s.answers.items()]
+    per_source = {source: {"clips": sum(1 for i in items.values() if i["source"] == source),
+                           **_ratings_summary([v for i, v in given if items[i]["source"] == source])}
+                  for source in sources}
+    per_clip = [{"id": item["id"], "source": item["source"], "genre": item.get("genre"), "piece": item["piece"],
+                 **_ratings_summary([v for i, v in given if i == item["id"]])} for item in key["items"]]
+    return {"per_source": per_source, "per_clip": per_clip}
+
+
+def score(key: dict, submissions: list[Submission]) -> dict:
+    scored = score_ab(key, submissions) if key["design"] == "ab" else score_rating(key, submissions)
+    return {"survey": key["survey"], "design": key["design"], "title": key.get("title"),
+            "respondents": len({s.respondent for s in submissions}), "submissions": len(submissions), **scored}
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _p(x) -> str:
+    return "–" if x is None else (f"{x:.3g}" if x >= 0.001 else f"{x:.1e}")
+
+
+def _num(x, digits=2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# {result.get('title') or 'Listening test'}: scores", ""]
+    lines.append(f"Survey `{result['survey']}`, design {result['design']}: {result['submissions']} submissions "
+                 f"from {result['respondents']} respondents.")
+    lines.append("")
+    if result["design"] == "ab":
+        lines += ["Each judgment picked one clip of a pair as the human's. *Correct* = it picked the human's clip; "
+                  "50 % is chance, and below 50 % the other source was taken for the human more often than the "
+                  "human. *p*: exact two-sided binomial test against 50 %.", "",
+                  "| human vs | pairs | judgments | correct | share correct | p |", "|---|---:|---:|---:|---:|---:|"]
+        for source, row in result["per_source"].items():
+            lines.append(f"| {source} | {row['pairs']} | {row['judgments']} | {row['correct']} | {_pct(row['share'])} "
+                         f"| {_p(row['p'])} |")
+        lines += ["", "## Per pair", "", "| pair | human vs | genre | piece | excerpt (s) | judgments | correct "
+                  "| share | p |", "|---:|---|---|---|---|---:|---:|---:|---:|"]
+        for row in result["per_pair"]:
+            lines.append(f"| {row['id']} | {row['source']} | {row['genre'] or ''} | {row['piece']} | "
+                         f"{row['start']:.1f}–{row['end']:.1f} | {row['judgments']} | {row['correct']} | "
+                         f"{_pct(row['share'])} | {_p(row['p'])} |")
+        lines += ["", "## Per respondent", "", "| respondent | human vs | judgments | correct | share | p |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for row in result["per_respondent"]:
+            lines.append(f"| {row['respondent']} | {row['source']} | {row['judgments']} | {row['correct']} | "
+                         f"{_pct(row['share'])} | {_p(row['p'])} |")
+    else:
+        lines += ["Ratings: 1 = surely a human … 5 = surely a computer. *Natural*: share rated 1 or 2 "
+                  "(\"probability to be perceived as natural\"). Variance: sample variance (n − 1).", "",
+                  "| source | clips | ratings | mean | variance | natural (1–2) | 1 | 2 | 3 | 4 | 5 |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for source, row in result["per_source"].items():
+            counts = " | ".join(str(row["counts"][str(r)]) for r in range(1, 6))
+            lines.append(f"| {source} | {row['clips']} | {row['ratings']} | {_num(row['mean'])} | "
+                         f"{_num(row['variance'])} | {_pct(row['natural'])} | {counts} |")
+        if result.get("plot"):
+            lines += ["", f"![ratings per source]({Path(result['plot']).name})"]
+        lines += ["", "## Per clip", "", "| clip | source | genre | piece | ratings | mean |",
+                  "|---:|---|---|---|---:|---:|"]
+        for row in result["per_clip"]:
+            lines.append(f"| {row['id']} | {row['source']} | {row['genre'] or ''} | {row['piece']} | "
+                         f"{row['ratings']} | {_num(row['mean'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def default_score_dir(key_path: Path) -> Path:
+    name = key_path.name
+    stem = name[:-len(".key.json")] if name.endswith(".key.json") else key_path.stem
+    return key_path.parent / f"{stem}.score"
+
+
+@dataclass
+class ScoreReport:
+    result: dict  # what score.json holds
+    markdown: str  # what score.md holds
+    out: Path
+    submissions: int
+    duplicates: int  # the same respondent's identical answers met again, counted once
+    skipped: list  # "FILE: reason" of each answers file skipped
+
+
+def score_files(key_file, answer_paths, out=None) -> ScoreReport:
+    """Score answers (JSON files, folders of them, `survey serve` databases) against a key; writes
+    score.md, score.json and, for ratings, ratings.png into `out` (default: beside the key, NAME.score/)."""
+    key_path = Path(key_file)
+    key = read_key(key_path)
+    files = []
+    for text in answer_paths:
+        path = Path(text)
+        files += sorted(f for f in path.rglob("*.json") if f.is_file()) if path.is_dir() else [path]
+    submissions, skipped, seen, duplicates = [], [], set(), 0
+    for path in files:
+        found = []
+        with skip_failure(path, skipped):
+            if not path.is_file():
+                raise StyleNetError(f"{path}: no such file")
+            found = read_answers(path, key)
+        for submission in found:
+            fingerprint = (submission.respondent, json.dumps(submission.answers, sort_keys=True))
+            if fingerprint in seen:  # the same answers sent twice (a download also sent, a double click)
+                duplicates += 1
+                continue
+            seen.add(fingerprint)
+            submissions.append(submission)
+    if not submissions:
+        raise StyleNetError(f"no answers to survey {key['survey']} in {' '.join(map(str, answer_paths))}")
+    result = score(key, submissions)
+    result["duplicates_dropped"] = duplicates
+    out_dir = Path(out) if out else default_score_dir(key_path)
+    if key["design"] == "rating":
+        from .plots import rating_bars
+
+        counts = {s: {r: row["counts"][str(r)] for r in range(1, 6)} for s, row in result["per_source"].items()}
+        result["plot"] = str(rating_bars(counts, out_dir / "ratings.png",
+                                         f"{key.get('title') or 'Listening test'}: ratings per source"))
+    text = markdown(result)
+    atomic_write_text(out_dir / "score.md", text)
+    atomic_write_text(out_dir / "score.json", json.dumps(result, indent=1) + "\n")
+    return ScoreReport(result, text, out_dir, len(submissions), duplicates, skipped)

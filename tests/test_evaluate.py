@@ -1,0 +1,102 @@
+"""`stylenet evaluate`: the metrics, the model beside every baseline, the report, and bad inputs skipped."""
+
+import numpy as np
+import pytest
+
+from stylenet import codec
+from stylenet.cli import main
+from stylenet.evaluate import EvalPiece, evaluate, markdown_table, note_metrics, wasserstein
+from tests.helpers import TEMPO_ZERO, damaged_dataset, expressive_song, random_performer, write_song
+
+
+def test_metrics_match_hand_computed_cases():
+    m = note_metrics([np.array([10.0, 20.0, 30.0])], [np.array([10.0, 20.0, 36.0])])
+    assert m["mae"] == pytest.approx(2.0) and m["rmse"] == pytest.approx(np.sqrt(12))
+    assert m["within_6.4"] == 1.0 and m["within_12.7"] == 1.0
+    assert m["std_ratio"] == pytest.approx(np.std([10, 20, 30]) / np.std([10, 20, 36]))
+    assert m["r"] == pytest.approx(np.corrcoef([10, 20, 30], [10, 20, 36])[0, 1])
+    # level vs shape: a prediction off by a constant has MAE 5 but no shape error
+    shifted = note_metrics([np.array([15.0, 25.0]), np.array([55.0, 45.0])], [np.array([10.0, 20.0]), np.array([50.0, 40.0])])
+    assert shifted["mae"] == pytest.approx(5.0) and shifted["shape_mae"] == pytest.approx(0.0)
+    assert shifted["r_piece_mean"] == pytest.approx(1.0) and shifted["within_6.4"] == 1.0
+    assert wasserstein(np.array([1.0, 2.0, 3.0]), np.array([11.0, 12.0, 13.0])) == pytest.approx(10.0)
+    assert wasserstein(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0])) == pytest.approx(0.0)
+
+
+def test_evaluate_table_has_model_and_every_baseline(tmp_path):
+    performer = random_performer(("jazz", "pop"))
+    pieces = []
+    for i, genre in enumerate(["jazz", "pop", "jazz"]):
+        score, velocity = codec.encode(codec.quantise(codec.load_midi(write_song(tmp_path / f"{i}.mid", expressive_song(30, seed=i)))))
+        step, key = np.nonzero(score[:, 0::2])
+        pieces.append(EvalPiece(f"{i}", genre, score, np.rint(velocity[step, key] * 127), step, key))
+    result = evaluate(performer, pieces, progress=False)["results"]
+    assert set(result) == {"jazz", "pop"}
+    assert list(result["jazz"]) == ["model (calibrated)", "model (calibrated, level genre)", "model (raw)", "model as pop",
+                                    "flat", "humanizer", "random"]
+    assert result["jazz"]["model (raw)"]["pieces"] == 2 and result["pop"]["flat"]["notes"] == 30
+    flat = result["jazz"]["flat"]
+    truth = np.concatenate([p.truth for p in pieces if p.genre == "jazz"])
+    assert flat["mae"] == pytest.approx(np.mean(np.abs(truth - 60.0)))  # the jazz training mean of random_performer
+    assert "| model (raw) |" in markdown_table(result)
+
+
+def test_a_folder_of_midi_files_is_scored_into_json_markdown_and_plots(tmp_path, model_file, capsys):
+    folder = tmp_path / "raw"
+    for genre in ("jazz", "pop"):
+        for i in range(2):
+            write_song(folder / genre / f"{i}.mid", expressive_song(25, seed=i))
+    assert main(["evaluate", str(folder), "--model", str(model_file), "--genres", "jazz", "pop",
+                 "-o", str(tmp_path / "rep"), "-q"]) == 0
+    assert "| flat |" in capsys.readouterr().out
+    for name in ("evaluation.json", "evaluation.md", "scatter_jazz.png", "timeline_pop.png"):
+        assert (tmp_path / "rep" / name).exists(), name
+
+
+def test_bad_files_are_skipped_and_counted(tmp_path, model_file, capsys):
+    folder = tmp_path / "raw"
+    for genre in ("jazz", "pop"):
+        for i in range(2):
+            write_song(folder / genre / f"{i}.mid", expressive_song(25, seed=i))
+    (folder / "jazz" / "tempo0.mid").write_bytes(TEMPO_ZERO)
+    (folder / "pop" / "cut.mid").write_bytes(TEMPO_ZERO[:40])
+    assert main(["evaluate", str(folder), "--model", str(model_file), "-o", str(tmp_path / "rep"), "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "2 file(s) skipped, 4 piece(s) loaded"
+    assert any("tempo0.mid: tempo event of 0" in line for line in err) and any("cut.mid: unreadable" in line for line in err)
+    assert (tmp_path / "rep" / "evaluation.json").exists()
+
+
+def test_a_damaged_dataset_piece_is_skipped_in_one_line(tmp_path, model_file, capsys):
+    dataset, damaged = damaged_dataset(tmp_path)
+    assert main(["evaluate", str(dataset), "--model", str(model_file), "--split", "train",
+                 "-o", str(tmp_path / "rep"), "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"skipped: {damaged}: damaged dataset piece (") and len(err) == 2
+    assert err[1] == "1 file(s) skipped, 5 piece(s) loaded"
+
+
+def test_multi_reference_sets_pianists_agreement_beside_the_models():
+    from stylenet.evaluate import multi_reference, multi_reference_table
+
+    def piece(name, work, cells, truth):
+        step, key = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
+        return EvalPiece(name, "classical", np.zeros((40, 176)), np.array(truth, float), step, key, work=work)
+
+    cells = [(i, 40 + i % 5) for i in range(20)]
+    a_truth = np.arange(20) * 3.0 + 20
+    a = piece("a", "W", cells, a_truth)
+    b = piece("b", "W", cells[:15] + [(30 + i, 10) for i in range(5)], list(a_truth[:15] + 5) + [99] * 5)
+    alone = piece("c", "V", cells, a_truth)
+    predictions = {"a": a_truth[::-1].copy(), "b": np.arange(20) * 2.0 + 30, "c": a_truth}
+    evaluation = {"names": {"classical": ["a", "b", "c"]},
+                  "predictions": {"classical": {"model (calibrated)": [predictions[n] for n in "abc"]}}}
+    agreement = multi_reference([a, b, alone], evaluation)["classical"]
+    assert agreement["works"] == 1 and agreement["performances"] == 2  # the lone performance has no partner
+    assert agreement["human_r"] == pytest.approx(1.0) and agreement["human_mae"] == pytest.approx(5.0)
+    assert agreement["matched"] == pytest.approx(15 / 20)
+    # a's prediction is a's truth reversed (r = -1 against a, and against b = a + 5 on the shared notes);
+    # b's rises with b and with a (r = +1): the pair means are 0
+    assert agreement["per_work"][0]["pairs"] == 2
+    assert agreement["same_r"] == pytest.approx(0.0) and agreement["other_r"] == pytest.approx(0.0)
+    assert "| classical | 1 | 2 | 75% | 1.000, 5.0 |" in multi_reference_table({"classical": agreement})

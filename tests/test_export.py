@@ -1,0 +1,39 @@
+"""The shipped model's recipe: a training run exported with its card, scored on exactly what ships."""
+
+import json
+
+import numpy as np
+
+from stylenet.dataset import build_dataset
+from stylenet.export import LICENCES, export_pretrained
+from stylenet.inference import Performer, performer_from_run
+from stylenet.train import train
+from tests.helpers import GENRES, genre_song, tiny, write_song
+
+
+def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_path):
+    raw, rows = tmp_path / "raw", ["path,genre,piece,split"]
+    for genre in GENRES:
+        for i in range(4):
+            write_song(raw / genre / f"{i}.mid", genre_song(genre, i, 60))
+            rows.append(f"{genre}/{i}.mid,{genre},{genre} {i},{'test' if i == 3 else 'train'}")
+    (tmp_path / "splits.csv").write_text("\n".join(rows) + "\n")
+    build_dataset(raw, tmp_path / "ds", tmp_path / "splits.csv", jobs=1, progress=False)
+    config = tiny(tmp_path / "ds", epochs=1, window=16)
+    config.data.validation_fraction = 0.0
+    train(config, tmp_path / "run", progress=False)
+
+    export = export_pretrained(tmp_path / "run", tmp_path / "ds", tmp_path / "out", progress=False)
+    shipped, run = Performer.load(export.model), performer_from_run(tmp_path / "run")
+    assert shipped.genres == GENRES and shipped.stats == run.stats and shipped.inputs == run.inputs
+    score = (np.random.default_rng(0).random((40, 176)) < 0.1).astype(np.uint8)
+    np.testing.assert_allclose(shipped.velocities(score, "jazz"), run.velocities(score, "jazz"), atol=2e-2)
+    card = json.loads(export.card.read_text())
+    assert card["data"]["licences"] == LICENCES and card["data"]["velocity_stats"] == shipped.stats
+    assert card["data"]["train_pieces_before_validation_holdout"] == {g: 3 for g in GENRES}
+    assert card["training"]["epochs"] == 1 and card["training"]["history_rows"] == 1
+    assert card["training"]["config"]["model"]["genre_layers"] == 1
+    assert card["evaluation"]["split"] == "test" and set(card["evaluation"]["results"]) == set(GENRES)
+    assert card["evaluation"]["results"]["jazz"]["model (raw)"]["pieces"] == 1
+    assert card["file"] == {"name": "stylenet.npz", "bytes": export.model.stat().st_size, "weights_dtype": "float16"}
+    assert export.table.read_text() == export.markdown and "| model (raw) |" in export.markdown

@@ -1,0 +1,19 @@
+"""Training pieces: the validation hold-out."""
+
+from stylenet.pieces import split_validation
+
+
+def test_validation_pieces_are_held_out_by_piece():
+    entries = [{"path": f"{i}-{v}", "piece": f"tune{i}"} for i in range(20) for v in range(2)]
+    train_part, val = split_validation(entries, 0.05, seed=0)
+    assert len(val) == 2 and val[0]["piece"] == val[1]["piece"]
+    assert not {e["piece"] for e in val} & {e["piece"] for e in train_part}
+
+
+def test_adding_asap_to_a_genre_leaves_its_validation_pieces_as_they_were():
+    raw = [{"path": f"{i}.mid", "piece": f"tune{i}"} for i in range(60)]
+    asap = [{"path": f"asap/w{i}/p{v}.mid", "piece": f"asap/w{i}"} for i in range(40) for v in range(3)]
+    _, raw_alone = split_validation(raw, 0.05, seed=0)
+    _, asap_alone = split_validation(asap, 0.05, seed=0)
+    _, both = split_validation(raw + asap, 0.05, seed=0)
+    assert both == raw_alone + asap_alone and len(raw_alone) == 3 and len(asap_alone) == 2 * 3
