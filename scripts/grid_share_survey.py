@@ -64,7 +64,8 @@ def main(argv=None) -> int:
             if not len(v):
                 continue
             p = np.percentile(v, [0, 5, 50, 95, 100])
-            lines.append(f"| {name} | {len(v)} | " + " | ".join(f"{x:.3f}" for x in p) + f" | {np.sum(v < threshold)} |")
+            cells = " | ".join(f"{x:.3f}" for x in p)
+            lines.append(f"| {name} | {len(v)} | {cells} | {np.sum(v < threshold)} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({k: v for k, v in groups.items()}, indent=1))

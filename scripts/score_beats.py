@@ -67,8 +67,8 @@ def summary(rows: list[dict]) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| split | performances | works | beat F | downbeat F | beat F (mean of works) | downbeat F (mean of works) "
-             "| right tempo level |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| split | performances | works | beat F | downbeat F | beat F (mean of works) "
+             "| downbeat F (mean of works) | right tempo level |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for split, s in results["splits"].items():
         lines.append(f"| {split} | {s['performances']} | {s['works']} | {s['beat_f']:.3f} | {s['downbeat_f']:.3f} "
                      f"| {s['beat_f_by_work']:.3f} | {s['downbeat_f_by_work']:.3f} | {s['tempo_level_right']:.0%} |")

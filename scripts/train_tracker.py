@@ -188,7 +188,8 @@ def main(argv=None) -> int:
     best, history = -1.0, []
     for epoch in range(1, args.epochs + 1):
         started = time.time()
-        batch = [example(train[i], rng, stretch_range=args.stretch) for i in rng.choice(len(train), args.crops, p=weights)]
+        chosen = rng.choice(len(train), args.crops, p=weights)
+        batch = [example(train[i], rng, stretch_range=args.stretch) for i in chosen]
         x = (np.stack([b[0] for b in batch]) - mean) / std
         y = np.stack([b[1] for b in batch])
         m = np.stack([b[2] for b in batch])

@@ -51,8 +51,8 @@ def performance(beat_times, per_bar=4, seed=0, jitter=0.008, tail=1.0):
     out = []
     for pitch, start, end, velocity in notes:
         shift = rng.normal(0, jitter)
-        out.append(N(pitch, int(round((start + shift) * TICKS_PER_SECOND)), int(round((end + shift) * TICKS_PER_SECOND)),
-                     velocity))
+        on, off = (int(round((t + shift) * TICKS_PER_SECOND)) for t in (start, end))
+        out.append(N(pitch, on, off, velocity))
     return out, np.arange(len(beat_times)) % per_bar == 0
 
 
