@@ -213,11 +213,12 @@ def _tempo_model(fps=FPS, min_s=MIN_BEAT_SECONDS, max_s=MAX_BEAT_SECONDS, n_temp
 
 
 def viterbi_beats(activation, tempo_logp=None, tempo_weight=TEMPO_WEIGHT, obs_lambda=OBS_LAMBDA,
-                  fps=FPS, beat_bonus=0.0, prior_weight=0.0, prior_seconds=0.55, correct=True, **tempo) -> np.ndarray:
+                  fps=FPS, correct=True, **tempo) -> np.ndarray:
     """Frames of the most likely beats given a beat activation [T] in (0, 1) (madmom's bar-pointer model,
     Krebs, Böck & Widmer 2015, for one beat: a state is (beat length in frames, frames since the beat);
     the length may change only on a beat).  `tempo_logp` [T, len(TEMPO_BINS)], the network's estimate of
     the beat length at each frame, weighs each state by `tempo_weight` times its length's log-probability.
+    With `correct`, each beat moves to the activation's peak among the frames that may sound it.
     Returns int64 frame indices, increasing."""
     act = np.clip(np.asarray(activation, np.float64), 1e-6, 1 - 1e-6)
     n = len(act)
@@ -231,8 +232,6 @@ def viterbi_beats(activation, tempo_logp=None, tempo_weight=TEMPO_WEIGHT, obs_la
     log_other = np.log((1 - act) / (obs_lambda - 1))
     gain = log_beat - log_other
     columns = np.arange(len(intervals))
-    log_a = log_a + beat_bonus
-    prior = -prior_weight * np.log(np.repeat(intervals, intervals) / fps / prior_seconds) ** 2
     if tempo_logp is not None:
         state_bin = np.repeat(tempo_bin(intervals / fps), intervals)
         tempo_term = tempo_weight * np.asarray(tempo_logp, np.float64)
@@ -250,8 +249,6 @@ def viterbi_beats(activation, tempo_logp=None, tempo_weight=TEMPO_WEIGHT, obs_la
         new[first] = candidates[best, columns]
         new += log_other[t]
         new[beat_states] += gain[t]
-        if prior_weight:
-            new += prior
         if tempo_logp is not None:
             new += tempo_term[t, state_bin]
         delta = new
