@@ -133,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="a recorded performance: read it on these beats (an annotation file, one line "
                               "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "
                               "<name>_annotations.txt; the output keeps the input's timing")
+    perform.add_argument("--grid", choices=("nominal", "beats", "auto"), default="auto",
+                         help="the beat grid notes are read on: 'nominal' = the file's tempo map; 'beats' = the "
+                              "--beats annotation, else beats tracked from the notes; 'auto' (default) = "
+                              "--beats when given, tracked beats for a recording (notes off the file's own "
+                              "beat), else the file's tempo map")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -361,11 +366,13 @@ def _run_perform(args) -> int:
 
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
-                             args.force, args.beats, progress=not args.quiet,
+                             args.force, args.beats, args.grid, progress=not args.quiet,
                              render=args.render_format if args.render else None, soundfont=args.soundfont)
     report = run(options, STARTED)
     if report.single:
         result = report.performances[0]
+        if result.note:
+            print(f"note: {result.note}", file=sys.stderr)
         print(result.line())
         if result.plot:
             print(f"plot: {result.plot}")

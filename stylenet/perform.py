@@ -7,6 +7,7 @@ the input back with only its piano velocities changed.
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import codec
-from .beats import BESIDE, beats_for, conform, read_annotations
+from .beats import BESIDE, BeatsError, beats_for, conform, read_annotations
 from .errors import StyleNetError, one_file, skip_failure
 from .fileio import atomic_write_bytes
 from .shaping import Shaping, shape
@@ -53,6 +54,7 @@ class PerformOptions:
     plot: bool = False
     force: bool = False  # overwrite existing outputs
     beats: str | None = None  # a recorded performance's beats: an annotation file, or BESIDE (each input's own)
+    grid: str = "auto"  # GRIDS: which beat grid the notes are read on
     progress: bool = True
     render: str | None = None  # also write each performance's audio in this format ("wav" or "opus")
     soundfont: str | None = None  # for render: a SoundFont; None: pretty_midi's General MIDI TimGM6mb.sf2
@@ -67,17 +69,54 @@ class Performance:
     after: np.ndarray  # what was written
     plot: Path | None = None
     audio: Path | None = None  # `render`: the performance's audio
+    grid: str = "the file's tempo map"  # the grid the notes were read on, in words
+    note: str | None = None  # something the user should know about that choice (one line)
 
     def line(self) -> str:
+        on = "" if self.grid == "the file's tempo map" else f"; on {self.grid}"
         return (f"{self.source} -> {self.output}  ({len(self.before)} notes; velocity "
-                f"{self.before.mean():.0f}±{self.before.std():.0f} -> {self.after.mean():.0f}±{self.after.std():.0f})")
+                f"{self.before.mean():.0f}±{self.before.std():.0f} -> {self.after.mean():.0f}±{self.after.std():.0f}{on})")
+
+
+GRIDS = ("nominal", "beats", "auto")
+
+
+def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
+    """(piece, grid in words, note or None): the piece on the beat grid asked for.
+
+    nominal  the file's own tempo map (a file made in a sequencer, or played to its click)
+    beats    the annotated beats (`beats_file`), else beats tracked from the notes (tracking.py)
+    auto     annotated beats when given; else a recording (onsets neither on the file's ticks nor
+             gathered on its quarter notes: tracking.grid_share, tracking.beat_coherence) is read on
+             tracked beats, anything else on its own tempo map
+    """
+    if beats_file is not None and grid != "nominal":
+        return conform(piece, read_annotations(beats_file)), "annotated beats", None
+    if grid == "nominal" or piece.n_notes == 0:
+        return piece, "the file's tempo map", None
+    from . import tracking
+
+    if grid == "auto":
+        sequenced = tracking.grid_share(piece) >= tracking.GRID_SHARE_THRESHOLD
+        if sequenced or tracking.beat_coherence(piece) >= tracking.COHERENCE_THRESHOLD:
+            return piece, "the file's tempo map", None
+    try:
+        tracked = tracking.track(piece)
+    except (codec.MidiReadError, BeatsError) as exc:
+        if grid == "beats":
+            raise
+        return piece, "the file's tempo map", (f"{piece.path}: looks like a recording (its notes do not follow its "
+                                               f"tempo map) but {exc.reason}; read on its tempo map — give --beats")
+    note = (f"{piece.path}: a recording (its notes do not follow its tempo map): read on {tracked.n_beats} tracked "
+            f"beats; give --beats FILE for annotated ones, --grid nominal for its own") if grid == "auto" else None
+    return conform(piece, tracked), "tracked beats", note
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
                  plot: bool = False, force: bool = False, timings: Timings | None = None,
-                 beats_file: Path | None = None) -> Performance:
-    """Perform one file.  `beats_file`: read a recorded performance on these beats (`beats.conform`)
-    rather than on its file's nominal tempo map; the output keeps the input's own timing either way."""
+                 beats_file: Path | None = None, grid: str = "auto") -> Performance:
+    """Perform one file, read on the beat grid `grid` chooses (`read_on_grid`; `beats_file`: a recorded
+    performance's annotated beats).  The output keeps the input's own timing whatever the grid."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     if output.resolve() == path.resolve():
@@ -86,8 +125,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
     with timings.phase("read+encode"):
         piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
-        if beats_file is not None:
-            piece = conform(piece, read_annotations(beats_file))
+        piece, on_grid, note = read_on_grid(piece, grid, beats_file)
         if piece.n_notes == 0:
             raise StyleNetError(f"{path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
         score = codec.quantise(piece)
@@ -107,7 +145,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         else:
             data = codec.apply_velocities(piece, matrix, shaping.strength)
         atomic_write_bytes(output, data)
-    result = Performance(path, output, genre, score.velocity.astype(np.float64), after)
+    result = Performance(path, output, genre, score.velocity.astype(np.float64), after, grid=on_grid, note=note)
     if plot:
         with timings.phase("plot"):
             from .plots import before_after
@@ -159,6 +197,9 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
     if not inputs:
         raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
     single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+    if options.beats and options.grid == "nominal":
+        raise StyleNetError("--beats reads a file on its annotated beats; --grid nominal reads it on its own "
+                            "tempo map: choose one", exit_code=2)
     if options.beats and not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
@@ -169,7 +210,8 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
     def perform(source: Path) -> Performance:
         beats = beats_for(source, options.beats) if options.beats else None
         result = perform_file(source, performer, genre, output_path(source, genre, options.out, single),
-                              options.shaping, options.quantize, options.plot, options.force, timings, beats)
+                              options.shaping, options.quantize, options.plot, options.force, timings, beats,
+                              options.grid)
         if render is not None:
             result.audio = render(result.output)
         return result
@@ -181,6 +223,8 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
     for source in tqdm(inputs, desc=f"perform ({genre})", unit="file", disable=not options.progress):
         with skip_failure(source, report.skipped, tqdm.write):
             report.performances.append(perform(source))
+            if report.performances[-1].note:
+                tqdm.write(f"note: {report.performances[-1].note}", file=sys.stderr)
             tqdm.write(report.performances[-1].line())
             if report.performances[-1].audio:
                 tqdm.write(f"audio: {report.performances[-1].audio}")

@@ -186,12 +186,46 @@ def test_a_recording_performed_on_its_beats_keeps_its_own_timing(tmp_path, model
     out_beats, out_nominal = tmp_path / "beats.mid", tmp_path / "nominal.mid"
     assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--beats", "beside",
                  "-o", str(out_beats)]) == 0
-    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-o", str(out_nominal)]) == 0
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "nominal",
+                 "-o", str(out_nominal)]) == 0
     original, on_beats, nominal = (events(p.read_bytes()) for p in (src, out_beats, out_nominal))
     for ta, tb in zip(original, on_beats):
         assert [(a["type"], t) for a, t in ta] == [(b["type"], t) for b, t in tb]
     velocities = [[a["velocity"] for a, _ in t if a["type"] == "note_on"] for t in (on_beats[1], nominal[1])]
     assert velocities[0] != velocities[1]  # the grid the notes were read on changed what the model heard
+
+
+def test_auto_grid_tracks_a_recording_and_says_so_but_leaves_a_sequenced_file_alone(tmp_path, model_file, capsys):
+    times = 0.6 + np.cumsum(np.concatenate([[0.0], 0.5 * np.exp(np.linspace(0, 0.3, 63))]))  # a slowing take
+    src, _ = recording(tmp_path / "take.mid", times, np.arange(0, 63, 0.5),
+                       pitches=np.tile([48, 60, 64, 67], 32), velocities=np.tile([90, 50, 60, 55], 32))
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-o", str(tmp_path / "a.mid")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"note: {src}: a recording") and captured.err.count("\n") == 1
+    assert "on tracked beats)" in captured.out
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "nominal",
+                 "-o", str(tmp_path / "n.mid")]) == 0
+    assert capsys.readouterr().err == ""
+    sequenced = write_song(tmp_path / "song.mid", expressive_song(60))
+    for grid in ("auto", "nominal"):
+        assert main(["perform", str(sequenced), "--genre", "jazz", "--model", str(model_file), "--grid", grid,
+                     "-o", str(tmp_path / f"{grid}.mid")]) == 0
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "auto.mid").read_bytes() == (tmp_path / "nominal.mid").read_bytes()
+
+
+def test_grid_beats_on_a_file_too_short_to_track_is_one_line(tmp_path, model_file, capsys):
+    src, _ = recording(tmp_path / "short.mid", rubato_beats(4), np.arange(0, 1.5, 0.5))
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "beats"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot track beats" in err and "short.mid" in err
+
+
+def test_beats_and_a_nominal_grid_contradict_each_other(tmp_path, model_file, capsys):
+    src = write_song(tmp_path / "song.mid", expressive_song(20))
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "nominal",
+                 "--beats", "beside"]) == 2
+    assert "choose one" in capsys.readouterr().err
 
 
 def test_one_annotation_file_for_a_batch_is_refused(tmp_path, model_file, capsys):
