@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
@@ -401,6 +403,13 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
         written = codec.apply_velocities(piece, predicted)
         again = codec.load_midi(name, data=written)  # what perform writes must read back, notes intact
         assert again.n_notes == piece.n_notes, (again.n_notes, piece.n_notes)
+        from stylenet.perform import read_on_grid
+
+        on_grid, _, _ = read_on_grid(piece, "auto")  # perform's default: a recording is tracked, never a crash
+        if on_grid is not piece:
+            on_beats = codec.quantise(on_grid)
+            written = codec.apply_velocities(on_grid, np.zeros((on_beats.n_steps, codec.N_KEYS)) + 0.5)
+            assert codec.load_midi(name, data=written).n_notes == piece.n_notes
     return "ok", f"{piece.n_notes} notes, {score.n_steps} steps"
 
 
