@@ -136,8 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--grid", choices=("nominal", "beats", "auto"), default="auto",
                          help="the beat grid notes are read on: 'nominal' = the file's tempo map; 'beats' = the "
                               "--beats annotation, else beats tracked from the notes; 'auto' (default) = "
-                              "--beats when given, tracked beats for a recording (notes off the file's own "
-                              "beat), else the file's tempo map")
+                              "--beats when given, else the file's tempo map, with a note when the file looks "
+                              "like a recording")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")

@@ -79,16 +79,19 @@ class Performance:
 
 
 GRIDS = ("nominal", "beats", "auto")
+MAX_TRACKED_SECONDS = 3600
 
 
 def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
     """(piece, grid in words, note or None): the piece on the beat grid asked for.
 
-    nominal  the file's own tempo map (a file made in a sequencer, or played to its click)
+    nominal  the file's own tempo map
     beats    the annotated beats (`beats_file`), else beats tracked from the notes (tracking.py)
-    auto     annotated beats when given; else a recording (onsets neither on the file's ticks nor
-             gathered on its quarter notes: tracking.grid_share, tracking.beat_coherence) is read on
-             tracked beats, anything else on its own tempo map
+    auto     the annotated beats when given, else the file's tempo map; a recording (onsets neither on the
+             file's ticks nor gathered on its quarter notes: tracking.grid_share, tracking.beat_coherence)
+             gets a one-line note pointing to --beats and --grid beats.  Not tracked by default: on the
+             ASAP validation works, tracked beats scored no better than the recording's own ticks
+             (README "Which grid `perform` reads a file on").
     """
     if beats_file is not None and grid != "nominal":
         return conform(piece, read_annotations(beats_file)), "annotated beats", None
@@ -97,19 +100,20 @@ def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
     from . import tracking
 
     if grid == "auto":
-        sequenced = tracking.grid_share(piece) >= tracking.GRID_SHARE_THRESHOLD
-        if sequenced or tracking.beat_coherence(piece) >= tracking.COHERENCE_THRESHOLD:
-            return piece, "the file's tempo map", None
+        recording = (tracking.grid_share(piece) < tracking.GRID_SHARE_THRESHOLD
+                     and tracking.beat_coherence(piece) < tracking.COHERENCE_THRESHOLD)
+        note = (f"{piece.path}: looks like a recording (its notes follow neither its ticks nor its beat): read on "
+                f"its own tempo map; --beats FILE reads it on annotated beats, --grid beats on tracked ones"
+                ) if recording else None
+        return piece, "the file's tempo map", note
+    if piece.seconds > MAX_TRACKED_SECONDS:  # tracking time grows with the length (50 frames a second)
+        raise codec.MidiReadError(piece.path, f"cannot track beats: the piano part lasts {piece.seconds / 3600:.1f} "
+                                              f"hours, tracking reads at most {MAX_TRACKED_SECONDS // 3600} (give --beats)")
     try:
         tracked = tracking.track(piece)
-    except (codec.MidiReadError, BeatsError) as exc:
-        if grid == "beats":
-            raise
-        return piece, "the file's tempo map", (f"{piece.path}: looks like a recording (its notes do not follow its "
-                                               f"tempo map) but {exc.reason}; read on its tempo map — give --beats")
-    note = (f"{piece.path}: a recording (its notes do not follow its tempo map): read on {tracked.n_beats} tracked "
-            f"beats; give --beats FILE for annotated ones, --grid nominal for its own") if grid == "auto" else None
-    return conform(piece, tracked), "tracked beats", note
+    except BeatsError as exc:
+        raise codec.MidiReadError(piece.path, f"cannot track beats: {exc.reason}") from None
+    return conform(piece, tracked), "tracked beats", None
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,

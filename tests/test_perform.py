@@ -195,17 +195,24 @@ def test_a_recording_performed_on_its_beats_keeps_its_own_timing(tmp_path, model
     assert velocities[0] != velocities[1]  # the grid the notes were read on changed what the model heard
 
 
-def test_auto_grid_tracks_a_recording_and_says_so_but_leaves_a_sequenced_file_alone(tmp_path, model_file, capsys):
+def test_auto_grid_notes_a_recording_and_grid_beats_tracks_it(tmp_path, model_file, capsys):
     times = 0.6 + np.cumsum(np.concatenate([[0.0], 0.5 * np.exp(np.linspace(0, 0.3, 63))]))  # a slowing take
     src, _ = recording(tmp_path / "take.mid", times, np.arange(0, 63, 0.5),
                        pitches=np.tile([48, 60, 64, 67], 32), velocities=np.tile([90, 50, 60, 55], 32))
-    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-o", str(tmp_path / "a.mid")]) == 0
+    run = ["perform", str(src), "--genre", "jazz", "--model", str(model_file)]
+    assert main(run + ["-o", str(tmp_path / "a.mid")]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith(f"note: {src}: a recording") and captured.err.count("\n") == 1
-    assert "on tracked beats)" in captured.out
-    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "nominal",
-                 "-o", str(tmp_path / "n.mid")]) == 0
+    assert captured.err.startswith(f"note: {src}: looks like a recording") and captured.err.count("\n") == 1
+    assert "--grid beats" in captured.err and "on tracked beats" not in captured.out
+    assert main(run + ["--grid", "nominal", "-o", str(tmp_path / "n.mid")]) == 0
     assert capsys.readouterr().err == ""
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "n.mid").read_bytes()
+    assert main(run + ["--grid", "beats", "-o", str(tmp_path / "b.mid")]) == 0
+    assert "on tracked beats)" in capsys.readouterr().out
+    assert (tmp_path / "b.mid").read_bytes() != (tmp_path / "n.mid").read_bytes()
+
+
+def test_auto_grid_leaves_a_sequenced_file_alone(tmp_path, model_file, capsys):
     sequenced = write_song(tmp_path / "song.mid", expressive_song(60))
     for grid in ("auto", "nominal"):
         assert main(["perform", str(sequenced), "--genre", "jazz", "--model", str(model_file), "--grid", grid,
@@ -219,6 +226,12 @@ def test_grid_beats_on_a_file_too_short_to_track_is_one_line(tmp_path, model_fil
     assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "beats"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot track beats" in err and "short.mid" in err
+
+
+def test_grid_beats_refuses_to_track_hours_of_music_in_one_line(tmp_path, model_file, capsys):
+    src = write_song(tmp_path / "long.mid", Song([N(60, i * 480 * 150, i * 480 * 150 + 240, 40 + i) for i in range(80)]))
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--grid", "beats"]) == 1
+    assert "cannot track beats: the piano part lasts 1.6 hours, tracking reads at most 1" in capsys.readouterr().err
 
 
 def test_beats_and_a_nominal_grid_contradict_each_other(tmp_path, model_file, capsys):
