@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .codec import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, _smf, meter_steps
-from .errors import StyleNetError
+from .errors import FileError, StyleNetError
 
 ANNOTATION_SUFFIX = "_annotations.txt"  # a performance's beats beside it, ASAP's name: <stem>_annotations.txt
 BESIDE = "beside"  # `--beats beside`: each input's own annotation
@@ -29,13 +29,8 @@ MAX_TEMPO_MICROSECONDS = 2 ** 24 - 1  # a MIDI set_tempo holds 3 bytes: at most 
 TICK_ERROR_SECONDS = 0.001  # conformed note times stay within this of the recorded ones
 
 
-class BeatsError(StyleNetError, ValueError):
+class BeatsError(FileError):
     """A beat annotation that cannot be read or used, with its file and a one-line reason."""
-
-    def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

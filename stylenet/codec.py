@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StyleNetError
+from .errors import FileError, StyleNetError
 
 LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
 N_KEYS = 88
@@ -54,13 +54,8 @@ MAX_STEPS = 2 ** 17
 MAX_FILE_BYTES = 16 * 2 ** 20
 
 
-class MidiReadError(StyleNetError, ValueError):
-    """A file that cannot be used, with a reason a person can act on."""
-
-    def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
+class MidiReadError(FileError):
+    """A MIDI file that cannot be used, with a reason a person can act on."""
 
 
 # --------------------------------------------------------------------------------------------------

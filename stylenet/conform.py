@@ -16,7 +16,8 @@ from . import beats as beat_maps
 from . import codec
 from .beats import BESIDE, beats_for
 from .errors import StyleNetError, one_file, skip_failure
-from .fileio import atomic_write_bytes
+from . import fileio
+from .fileio import atomic_write_bytes, refuse_overwrite
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,12 @@ class ConformOptions:
 
 
 def output_path(source: Path, out: str | None, single: bool) -> Path:
-    name = f"{source.stem}.conformed.mid"
-    if out is None:
-        return source.with_name(name)
-    if single and Path(out).suffix.lower() in (".mid", ".midi"):
-        return Path(out)
-    return Path(out) / name
+    return fileio.output_path(source, f"{source.stem}.conformed.mid", out, single)
 
 
 def conform_file(source: Path, annotation: Path, output: Path, force: bool = False) -> str:
     """Write `source` re-timed onto the beats of `annotation`; return a one-line summary."""
-    if output.resolve() == source.resolve():
-        raise StyleNetError(f"{source}: output would overwrite the input; choose another -o")
-    if output.exists() and not force:
-        raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
+    refuse_overwrite(source, output, force)
     piece = codec.load_midi(source)
     beats = beat_maps.read_annotations(annotation)
     atomic_write_bytes(output, beat_maps.conformed_midi(piece, beats))

@@ -19,6 +19,15 @@ class StyleNetError(Exception):
         self.exit_code = exit_code
 
 
+class FileError(StyleNetError, ValueError):
+    """One file that cannot be used (`path`), with a one-line `reason` a person can act on."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
 class InternalError(StyleNetError):
     """A failure that is StyleNet's bug rather than a bad input (see `internal_error`)."""
 

@@ -10,6 +10,24 @@ from pathlib import Path
 from .errors import StyleNetError
 
 
+def output_path(source: Path, name: str, out: str | None, single: bool, suffixes=(".mid", ".midi")) -> Path:
+    """Where a verb writes its output `name` for `source`: beside it (no `out`), `out` itself (one input,
+    `out` ending in one of `suffixes`), or inside the folder `out`."""
+    if out is None:
+        return source.with_name(name)
+    if single and Path(out).suffix.lower() in suffixes:
+        return Path(out)
+    return Path(out) / name
+
+
+def refuse_overwrite(source: Path, output: Path, force: bool) -> None:
+    """Inputs are never overwritten; an existing output only with --force."""
+    if output.resolve() == Path(source).resolve():
+        raise StyleNetError(f"{source}: output would overwrite the input; choose another -o")
+    if output.exists() and not force:
+        raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
+
+
 @contextmanager
 def atomic_path(path, suffix: str | None = None):
     """Yield a temporary path beside `path`; on success it is renamed onto `path` in one step.

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from . import codec
 from .beats import BESIDE, BeatsError, beats_for, conform, read_annotations
 from .errors import StyleNetError, one_file, skip_failure
-from .fileio import atomic_write_bytes
+from . import fileio
+from .fileio import atomic_write_bytes, refuse_overwrite
 from .shaping import Shaping, shape
 
 
@@ -123,10 +124,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     performance's annotated beats).  The output keeps the input's own timing whatever the grid."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
-    if output.resolve() == path.resolve():
-        raise StyleNetError(f"{path}: output would overwrite the input; choose another -o")
-    if output.exists() and not force:
-        raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
+    refuse_overwrite(path, output, force)
     with timings.phase("read+encode"):
         piece = codec.load_midi(path, steps_per_quarter=performer.steps_per_quarter)
         piece, on_grid, note = read_on_grid(piece, grid, beats_file)
@@ -174,13 +172,7 @@ def find_inputs(paths, genres: list[str]) -> list[Path]:
 
 
 def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path:
-    name = f"{source.stem}.{genre}.mid"
-    if out is None:
-        return source.with_name(name)
-    out_path = Path(out)
-    if single and out_path.suffix.lower() in (".mid", ".midi"):
-        return out_path
-    return out_path / name
+    return fileio.output_path(source, f"{source.stem}.{genre}.mid", out, single)
 
 
 def run(options: PerformOptions, started: float) -> PerformReport:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StyleNetError, one_file, skip_failure
-from .fileio import atomic_write_bytes
+from . import fileio
+from .fileio import atomic_write_bytes, refuse_overwrite
 
 FORMATS = ("wav", "opus")
 SAMPLE_RATE = 48_000  # what midirenderer writes
@@ -90,27 +91,18 @@ def render_file(path, output, soundfont: bytes, fmt: str = "wav", tail: float = 
     """Render one MIDI file to `output` (written atomically; never the input, never an existing file
     unless `force`)."""
     path, output = Path(path), Path(output)
-    if output.resolve() == path.resolve():
-        raise StyleNetError(f"{path}: output would overwrite the input; choose another -o")
-    if output.exists() and not force:
-        raise StyleNetError(f"{output}: already exists; pass --force to overwrite it")
+    refuse_overwrite(path, output, force)
     audio = render_bytes(midi_with_tail(path, tail), soundfont, fmt, where=str(path))
     atomic_write_bytes(output, audio)
     return output
 
 
 def output_path(source: Path, fmt: str, out: str | None, single: bool) -> Path:
-    name = f"{source.stem}.{fmt}"
-    if out is None:
-        return source.with_name(name)
-    out_path = Path(out)
-    suffix = out_path.suffix.lower()
-    if single and suffix == f".{fmt}":
-        return out_path
-    if single and suffix in AUDIO_AND_MIDI_SUFFIXES:
+    suffix = Path(out).suffix.lower() if out else ""
+    if single and suffix in AUDIO_AND_MIDI_SUFFIXES and suffix != f".{fmt}":
         raise StyleNetError(f"{out}: not a .{fmt} file name; name a .{fmt} file or a folder (or pass --format)",
                             exit_code=2)
-    return out_path / name
+    return fileio.output_path(source, f"{source.stem}.{fmt}", out, single, (f".{fmt}",))
 
 
 def audio_seconds(data: bytes) -> float:
