@@ -28,6 +28,8 @@ from .fileio import atomic_write_text
 from .pieces import TrainingData, load_training_data
 from .steps import Stepper, device_line, make_strategy, velocity_loss
 
+SPIKE = 10  # a batch whose loss is this many times the epoch's running mean is reported by name
+
 
 @dataclass
 class Progress:
@@ -154,6 +156,10 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
                            f"stopped, the last good checkpoint is {checkpoint}")
                 break
             states[genre] = new_states
+            if run.loss_count >= 20 and loss > SPIKE * run.loss_sum / run.loss_count:
+                # an epoch mean can hide one huge batch; name it so a regression can be traced to its window
+                bar.write(f"epoch {epoch + 1}, batch {run.batch + 1} ({genre}): loss {loss:.4f}, "
+                          f"{loss / (run.loss_sum / run.loss_count):.0f}x the epoch's mean so far")
             run.batch += 1
             run.global_step += 1
             run.loss_sum += loss

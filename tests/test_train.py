@@ -200,3 +200,21 @@ def test_a_run_from_before_the_levers_existed_resumes(genre_dataset, tmp_path):
     del saved["model"]["inputs"]
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     assert train(tiny(genre_dataset, epochs=2), run, progress=False).epochs_done == 2
+
+
+def test_a_batch_far_above_the_epoch_mean_is_reported_by_name(genre_dataset, tmp_path, monkeypatch, capsys):
+    from stylenet.steps import Stepper
+
+    real = Stepper.train
+    calls = {"n": 0}
+
+    def spiking(self, *args):
+        calls["n"] += 1
+        loss, states = real(self, *args)
+        return (1000 * float(loss) if calls["n"] == 22 else loss), states
+
+    monkeypatch.setattr(Stepper, "train", spiking)
+    train(tiny(genre_dataset, epochs=1, window=4), tmp_path / "run", progress=False)
+    assert calls["n"] > 22
+    reported = [line for line in capsys.readouterr().out.splitlines() if "the epoch's mean so far" in line]
+    assert len(reported) == 1 and reported[0].startswith("epoch 1, batch 22 (")
