@@ -17,14 +17,24 @@ from .evaluate import evaluate, load_pieces, markdown_table
 from .fileio import atomic_write_text
 from .inference import SHIPPED, Performer, performer_from_run
 
-NAME = "StyleNet (Malik & Ek 2017), classical / jazz / pop"
-SOURCE = "../shared/data (piano-midi.de, Doug McKenzie jazz recordings, POP909), split 'train'"
+SOURCES = {
+    "classical": "../shared/data/raw/classical (piano-midi.de, sequenced by hand)",
+    "jazz": "../shared/data/raw/jazz (Doug McKenzie's jazz piano recordings)",
+    "pop": "../shared/data/raw/pop (POP909)",
+    "concert": "../shared/data/asap (ASAP: recorded concert performances, re-timed onto their annotated beats)",
+}
 LICENCES = {
     "classical": "piano-midi.de (Bernd Krueger): the site's own terms, reported as CC BY-SA 3.0 DE; "
                  "credit Bernd Krueger; study and research use",
     "jazz": "Doug McKenzie's jazz piano recordings: no licence stated; research use only, not redistributed",
     "pop": "POP909 (Music X Lab): MIT",
+    "concert": "ASAP (Foscarin et al., ISMIR 2020; performances from the MAESTRO / Yamaha e-Competition "
+               "recordings): CC BY-NC-SA 4.0; the weights derived from it are non-commercial, share alike",
 }
+
+
+def model_name(genres) -> str:
+    return f"StyleNet (Malik & Ek 2017), {' / '.join(genres)}"
 
 
 @dataclass
@@ -46,9 +56,11 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
     train_pieces = {g: sum(1 for e in manifest if e["genre"] == g and e["split"] == "train") for g in shipped.genres}
     history_csv = Path(run_dir) / "history.csv"
     card = {
-        "name": NAME,
+        "name": model_name(shipped.genres),
         "date": datetime.date.today().isoformat(),
-        "data": {"source": SOURCE, "licences": LICENCES,
+        "data": {"split": "train",
+                 "sources": {g: SOURCES.get(g, "unknown") for g in shipped.genres},
+                 "licences": {g: LICENCES.get(g, "unknown") for g in shipped.genres},
                  "train_pieces_before_validation_holdout": train_pieces,
                  "velocity_stats": shipped.stats},
         "training": {"epochs": shipped.info.get("epoch"), "weights": shipped.info.get("weights"),

@@ -29,7 +29,8 @@ def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_p
     score = (np.random.default_rng(0).random((40, 176)) < 0.1).astype(np.uint8)
     np.testing.assert_allclose(shipped.velocities(score, "jazz"), run.velocities(score, "jazz"), atol=2e-2)
     card = json.loads(export.card.read_text())
-    assert card["data"]["licences"] == LICENCES and card["data"]["velocity_stats"] == shipped.stats
+    assert card["data"]["licences"] == {g: LICENCES[g] for g in GENRES}  # each genre's data names its licence
+    assert card["name"].endswith(" / ".join(GENRES)) and card["data"]["velocity_stats"] == shipped.stats
     assert card["data"]["train_pieces_before_validation_holdout"] == {g: 3 for g in GENRES}
     assert card["training"]["epochs"] == 1 and card["training"]["history_rows"] == 1
     assert card["training"]["config"]["model"]["genre_layers"] == 1
