@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA ?= ../shared/data
 
-.PHONY: install test fuzz demo bench pretrained dataset dataset-concert clean browser-test
+.PHONY: install test fuzz demo compose-demo bench pretrained dataset dataset-concert clean browser-test
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ fuzz: install
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# The second report's pipeline: the shipped composer writes two pieces, the shipped StyleNet model plays them.
+compose-demo: install
+	$(BIN)/python scripts/compose_demo.py
 
 # The survey page in a real headless Chromium (Debian's chromium and chromium-driver, installed if missing).
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)

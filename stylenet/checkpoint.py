@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import dataclasses
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +108,7 @@ def load_checkpoint(path: Path, model, optimizer=None) -> tuple[dict, dict]:
         for i, v in enumerate(optimizer.variables):
             v.assign(f[f"optimizer/{i}"])
     states = {}
-    for genre in model.genres:
+    for genre in getattr(model, "genres", ()):  # StyleNet's carried LSTM states; other models have none
         if f"state/{genre}/0/h" in f:
             states[genre] = [(f[f"state/{genre}/{i}/h"], f[f"state/{genre}/{i}/c"])
                              for i in range(1 + model.genre_layers)]
@@ -146,3 +148,35 @@ def lock_run_dir(run_dir: Path) -> None:
     file.flush()
     _LOCKS[key] = file
 
+
+def patience_spent(history: list[dict], patience: int | None) -> str:
+    """Early stopping, from a run's history alone (so a resumed run decides as the uninterrupted one would):
+    the reason to stop, or "" to go on."""
+    scored = [h for h in history if "val_loss" in h]
+    if not patience or not scored:
+        return ""
+    best = min(scored, key=lambda h: h["val_loss"])
+    if history[-1]["epoch"] - best["epoch"] < patience:
+        return ""
+    return (f"stopping early: val_loss has not improved for {patience} epochs "
+            f"(best {best['val_loss']:.5f} at epoch {best['epoch']}, kept in {BEST})")
+
+
+@dataclass
+class Progress:
+    """Where a run stands, saved as its checkpoint's `meta` (as a dict of these fields, in this order)."""
+
+    epoch: int = 0  # epochs done
+    batch: int = 0  # batches done in the current epoch
+    global_step: int = 0
+    best_val_loss: float | None = None
+    loss_sum: float = 0.0  # the current epoch's training loss so far, for its mean
+    loss_count: int = 0
+    history: list[dict] = field(default_factory=list)  # one row of logs per epoch done
+
+    def meta(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "Progress":
+        return cls(**{f.name: meta[f.name] for f in dataclasses.fields(cls)})

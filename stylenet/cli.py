@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ EXAMPLES = {
     "conform": "stylenet conform performance.mid --beats performance_annotations.txt -o on_beats.mid",
     "render": "stylenet render song.jazz.mid",
     "survey": "stylenet survey build build/dataset -o survey/ab --pairs 20 --baselines random flat",
+    "compose": "stylenet compose sample --model runs/compose_lstm -n 4 --bars 16 --seed 0 -o generated/",
 }
 
 
@@ -202,6 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     _survey_parser(verbs)
+    _compose_parser(verbs)
     return parser
 
 
@@ -272,24 +275,93 @@ def _survey_parser(verbs) -> None:
     score.add_argument("-o", "--out", metavar="DIR", help="report folder (default: beside the key, DIR.score/)")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 3600.0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600, got {text!r}")
-    return value
+def _compose_parser(verbs) -> None:
+    compose = verbs.add_parser(
+        "compose", help="compose new pieces (the second report's autoencoder and token LSTM) for `perform`",
+        description="The second report's composers: an autoencoder of 16-bar piano rolls and an LSTM over "
+                    "chord tokens. Train one on a built dataset, sample flat-velocity MIDI from it (then give it "
+                    "dynamics with `stylenet perform`), and measure generated against human music.",
+        epilog="examples:\n  stylenet compose train --config configs/compose_lstm.yaml\n"
+               f"  {EXAMPLES['compose']}\n"
+               "  stylenet perform generated/ --genre jazz -o performed/\n"
+               "  stylenet compose report lstm=generated/ --model runs/compose_lstm",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = compose.add_subparsers(dest="compose_verb", metavar="STEP", required=True)
+
+    train = steps.add_parser(
+        "train", help="train (or resume) a composer from a YAML config",
+        description="Read the pieces through the report's filters (tempo 110-130 qpm, leading silence, one key), "
+                    "train the composer the config names, and keep checkpoints, the best weights, history.csv "
+                    "and plots/loss.png in the run directory. Rerunning the same command resumes the run.")
+    train.add_argument("--config", required=True, metavar="YAML", help="e.g. configs/compose_lstm.yaml")
+    train.add_argument("--run-dir", metavar="DIR", help="default: runs/<config name>")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one config value, e.g. --set train.epochs=3 (repeatable)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    sample = steps.add_parser(
+        "sample", help="write new pieces as flat-velocity MIDI",
+        description="Autoencoder: decode latent vectors drawn from the spread of the training passages' codes. "
+                    "Token LSTM: continue 64 random tokens (or a real opening) one token at a time, sampled at "
+                    "a temperature. Every note at one velocity and a set tempo, for `stylenet perform`.")
+    sample.add_argument("--model", metavar="RUN", help="a `stylenet compose train` run directory (default: the "
+                        "shipped composer, a small token LSTM)")
+    sample.add_argument("-o", "--out", required=True, metavar="DIR", help="folder the pieces are written into")
+    sample.add_argument("-n", dest="count", type=_positive, default=4, help="how many pieces (default: %(default)s)")
+    sample.add_argument("--bars", type=_positive, default=16, help="bars of 4 quarter notes a piece (default: %(default)s)")
+    sample.add_argument("--seed", type=int, default=0, help="the same seed writes the same pieces (default: %(default)s)")
+    sample.add_argument("--threshold", type=_unit_interval, default=0.5,
+                        help="autoencoder: a cell sounds above this probability (default: %(default)s, the report's)")
+    sample.add_argument("--components", type=_positive, metavar="K",
+                        help="autoencoder: draw along the first K principal components of the latent codes "
+                             "(default: all)")
+    sample.add_argument("--temperature", type=_temperature, default=1.0, metavar="T",
+                        help="token LSTM: 0 = always the likeliest token (greedy), 1 = the network's "
+                             "probabilities, higher = wilder (default: %(default)s)")
+    sample.add_argument("--opening", metavar="MIDI", help="token LSTM: start from this piece's first tokens "
+                        "instead of random ones")
+    sample.add_argument("--qpm", type=_qpm, default=120.0, help="tempo written (default: %(default)s)")
+    sample.add_argument("--velocity", type=_velocity, default=64, help="every note's velocity (default: %(default)s)")
+    sample.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+    report = steps.add_parser(
+        "report", help="measure generated sets against human music (table + PNG)",
+        description="Per set: notes per bar, polyphony, pitch-class entropy, scale consistency, empty-bar rate, "
+                    "and the longest run of bars and of chord tokens shared with the run's training pieces. "
+                    "A human set (the run's data source, --human-split, cut to --bars) is measured beside them.")
+    report.add_argument("sets", nargs="+", metavar="SET", help="NAME=DIR or DIR: folders of generated MIDI")
+    report.add_argument("--model", required=True, metavar="RUN",
+                        help="a compose run: its data source and filters give the training pieces and the human set")
+    report.add_argument("--human-split", default="test", help="split of the human set, or 'none' (default: %(default)s)")
+    report.add_argument("--bars", type=_positive, default=16,
+                        help="human pieces are cut to their first N bars (default: %(default)s)")
+    report.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/compose-report)")
+    report.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
-    return value
+def _number_in(low: float, high: float, what: str):
+    """An argparse type: a number from `low` to `high`, else a usage error saying `what` it must be."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
+
+
+_temperature = _number_in(0.0, 10.0, "a number from 0 (greedy) to 10")
+_qpm = _number_in(10.0, 400.0, "a tempo from 10 to 400 quarter notes a minute")
+_seconds = _number_in(0.0, 3600.0, "a number of seconds from 0 to 3600")
+_unit_interval = _number_in(0.0, 1.0, "a number from 0 to 1")
+
+
+def _velocity(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 127:
+        raise argparse.ArgumentTypeError(f"must be a MIDI velocity from 1 to 127, got {text!r}")
+    return int(text)
 
 
 def _level(text: str):
@@ -337,23 +409,30 @@ def _run_build_dataset(args) -> int:
     return 0
 
 
-def _run_train(args) -> int:
+def _train_run(args, command: str, load, train):
+    """Train (or resume) the run `args` name, then say where it lives and how to resume it: (config, run dir)."""
     from pathlib import Path
 
-    from .config import load_config
     from .errors import StyleNetError
-    from .train import train
 
-    config = load_config(args.config, args.overrides)
+    config = load(args.config, args.overrides)
     run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
     print(f"run directory: {run_dir}")
     result = train(config, run_dir, progress=not args.quiet)
     if result.stopped:
         raise StyleNetError(result.stopped)
-    again = f"stylenet train --config {args.config}" + (f" --run-dir {args.run_dir}" if args.run_dir else "")
+    again = f"{command} --config {args.config}" + (f" --run-dir {args.run_dir}" if args.run_dir else "")
     again += "".join(f" --set {o}" for o in args.overrides)
     print(f"\ntrained {result.epochs_done} epochs ({result.global_step} steps); the run lives in {run_dir}/")
     print(f"  resume or extend:  {again} --set train.epochs=N")
+    return config, run_dir
+
+
+def _run_train(args) -> int:
+    from .config import load_config
+    from .train import train
+
+    config, run_dir = _train_run(args, "stylenet train", load_config, train)
     print(f"  loss curves:       {run_dir}/plots/loss.png   (TensorBoard: tensorboard --logdir {run_dir}/tensorboard)")
     print(f"  evaluate:          stylenet evaluate {config.data.dataset} --model {run_dir} --split test")
     print(f"  perform:           stylenet perform song.mid --genre {config.data.genres[0]} --model {run_dir}")
@@ -459,8 +538,40 @@ def _run_survey(args) -> int:
     return 1 if report.skipped else 0
 
 
+def _run_compose(args) -> int:
+    if args.compose_verb == "train":
+        from .compose_train import train
+        from .config import load_compose_config
+
+        _, run_dir = _train_run(args, "stylenet compose train", load_compose_config, train)
+        print(f"  loss curves:       {run_dir}/plots/loss.png")
+        print(f"  compose:           stylenet compose sample --model {run_dir} -n 4 --bars 16 -o generated/")
+        return 0
+    if args.compose_verb == "sample":
+        from .compose_sample import SampleOptions, sample
+
+        result = sample(SampleOptions(args.model, args.out, args.count, args.bars, args.seed, args.threshold,
+                                      args.components, args.temperature, args.opening, args.qpm, args.velocity,
+                                      args.force))
+        for line in result.notes:
+            print(f"note: {line}", file=sys.stderr)
+        for line in result.lines:
+            print(line)
+        print(f"{len(result.written)} pieces written by the {result.composer.replace('_', ' ')}; give them "
+              f"dynamics with: stylenet perform {args.out} --genre jazz")
+        return 0 if result.written else 1
+    from .compose_report import ReportOptions, report
+
+    result = report(ReportOptions(tuple(args.sets), args.model, None if args.human_split == "none" else args.human_split,
+                                  args.bars, args.out, not args.quiet))
+    print(result.markdown)
+    print(f"report: {result.out}/report.md  numbers: {result.out}/report.json  plot: {result.out}/report.png")
+    return 1 if result.skipped else 0
+
+
 VERBS = {"build-dataset": _run_build_dataset, "train": _run_train, "perform": _run_perform,
-         "evaluate": _run_evaluate, "conform": _run_conform, "render": _run_render, "survey": _run_survey}
+         "evaluate": _run_evaluate, "conform": _run_conform, "render": _run_render, "survey": _run_survey,
+         "compose": _run_compose}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,9 @@
     model:  the network's size (the paper: 176 units, 3 bidirectional layers per genre, keep-prob 0.8)
     train:  optimisation and bookkeeping (the paper: batch 4, Adam 1e-3, clip 10, windows of 200 steps)
 
+`stylenet compose train` reads a `ComposeConfig` the same way (sections data, autoencoder, token_lstm, train
+and the `composer` it trains).
+
 Every mistake is reported as one line naming the field and what to do, e.g.
 `configs/x.yaml: train.epocs: unknown key (did you mean 'epochs'?)`.
 """
@@ -132,12 +135,24 @@ def _build(cls, raw, where: str):
     return cls(**kwargs)
 
 
+def need(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _check_run_keeping(t, validation_fraction: float) -> None:
+    """The train.* fields both `stylenet train` and `stylenet compose train` keep their runs by."""
+    need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
+    need(t.plot_every >= 1, "train.plot_every: must be >= 1")
+    need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
+         "train.max_batches_per_epoch: must be >= 1 or null")
+    need(t.patience is None or t.patience >= 1, "train.patience: must be >= 1 or null")
+    need(t.patience is None or validation_fraction > 0,
+         "train.patience: needs a validation set (data.validation_fraction > 0)")
+
+
 def _check(config: Config) -> None:
     d, m, t = config.data, config.model, config.train
-
-    def need(ok: bool, message: str):
-        if not ok:
-            raise ConfigError(message)
 
     need(len(d.genres) >= 1, "data.genres: name at least one genre")
     need(len(set(d.genres)) == len(d.genres), f"data.genres: a genre is listed twice ({d.genres})")
@@ -164,13 +179,7 @@ def _check(config: Config) -> None:
          f"train.lr_schedule: must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
     need(0.0 <= t.lr_floor <= 1.0, "train.lr_floor: must be in [0, 1]")
     need(t.distribute in DISTRIBUTE, f"train.distribute: must be one of {', '.join(DISTRIBUTE)}, got {t.distribute!r}")
-    need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
-    need(t.plot_every >= 1, "train.plot_every: must be >= 1")
-    need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
-         "train.max_batches_per_epoch: must be >= 1 or null")
-    need(t.patience is None or t.patience >= 1, "train.patience: must be >= 1 or null")
-    need(t.patience is None or d.validation_fraction > 0,
-         "train.patience: needs a validation set (data.validation_fraction > 0)")
+    _check_run_keeping(t, d.validation_fraction)
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -183,7 +192,8 @@ def parse_override(text: str) -> tuple[list[str], object]:
     return key.strip().split("."), yaml.safe_load(value)
 
 
-def config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config") -> Config:
+def _from_dict(cls, check, raw: dict, overrides, source: str):
+    """A config of dataclass `cls` from YAML's dict with `--set` overrides applied, checked by `check`."""
     raw = dict(raw or {})
     for text in overrides:
         path, value = parse_override(text)
@@ -194,14 +204,14 @@ def config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config
                 raise ConfigError(f"--set {text}: {part} is not a section")
         node[path[-1]] = value
     try:
-        config = _build(Config, raw, "")
-        _check(config)
+        config = _build(cls, raw, "")
+        check(config)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return config
 
 
-def load_config(path, overrides: list[str] = ()) -> Config:
+def _read_yaml(path, sections: str) -> dict:
     import yaml
 
     path = Path(path)
@@ -214,11 +224,161 @@ def load_config(path, overrides: list[str] = ()) -> Config:
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
     if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected sections data/model/train at the top level")
-    return config_from_dict(raw or {}, overrides, str(path))
+        raise ConfigError(f"{path}: expected sections {sections} at the top level")
+    return raw or {}
 
 
-def dump_config(config: Config) -> str:
+def config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config") -> Config:
+    return _from_dict(Config, _check, raw, overrides, source)
+
+
+def load_config(path, overrides: list[str] = ()) -> Config:
+    return config_from_dict(_read_yaml(path, "data/model/train"), overrides, str(path))
+
+
+def dump_config(config) -> str:
     import yaml
 
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+# ================================================================================================ compose
+
+COMPOSERS = ("autoencoder", "token_lstm")
+TOKEN_INPUTS = ("scalar", "embedding")
+
+
+@dataclass
+class ComposeDataConfig:
+    """Which pieces a composer learns from, and the second report's filters (its values are the defaults)."""
+
+    source: str = "build/dataset"  # a built dataset (its pieces' piano parts) or a folder of MIDI files
+    split: str = "train"  # of a built dataset; a folder's files are all used
+    genres: list[str] = field(default_factory=list)  # of a built dataset; [] = every genre
+    tempo_range: list[float] | None = field(default_factory=lambda: [110.0, 130.0])  # qpm; null = every tempo
+    trim_leading_silence: bool = True  # drop the empty bars before the first note
+    transpose: bool = True  # every piece to C major or A minor (key found by Krumhansl-Schmuckler)
+    validation_fraction: float = 0.05  # of the pieces kept, held out by piece
+    max_pieces: int | None = None  # for quick experiments; None = all
+
+
+@dataclass
+class AutoencoderConfig:
+    """The report's autoencoder: bars of 24 steps x 96 pitches, each bar through `bar_units` (shared across
+    bars), the bars together through `piece_units`; the last of `piece_units` is the latent vector."""
+
+    bars: int = 16
+    bar_units: list[int] = field(default_factory=lambda: [2000, 200])
+    piece_units: list[int] = field(default_factory=lambda: [1600, 120])
+    hop_bars: int = 4  # a training example starts every this many bars of a piece
+
+
+@dataclass
+class TokenLSTMConfig:
+    """The report's token LSTM: the previous `context` tokens (notes and chords) predict the next one.
+    Small network: 2 LSTM layers of 256, one Dense of 256, dropout 0.3; deep: 10 x 128, two Dense of 128,
+    dropout 0.01.  A Dropout layer follows every LSTM and every hidden Dense layer."""
+
+    context: int = 64
+    lstm_layers: int = 2
+    lstm_units: int = 256
+    dense_layers: int = 1
+    dense_units: int = 256
+    dropout: float = 0.3
+    token_input: str = "scalar"  # scalar: token number / vocabulary size (the report); embedding: learned vectors
+    embedding_size: int = 32  # with token_input: embedding
+    min_chord_count: int = 2  # chords heard fewer times in training are read as their outer voices or top note
+    token_steps: int = 3  # when written: grid steps (24 a bar) from one token to the next (3 = an eighth note)
+
+
+@dataclass
+class ComposeTrainConfig:
+    epochs: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    checkpoint_minutes: float = 10.0  # also checkpoint inside an epoch this often
+    plot_every: int = 1  # epochs between loss-curve PNGs (and at the end)
+    max_batches_per_epoch: int | None = None  # cap for quick experiments; None = whole epoch
+    patience: int | None = None  # stop once this many epochs pass without a better val_loss; None = never
+
+
+@dataclass
+class ComposeConfig:
+    composer: str = "token_lstm"  # autoencoder | token_lstm
+    data: ComposeDataConfig = field(default_factory=ComposeDataConfig)
+    autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    token_lstm: TokenLSTMConfig = field(default_factory=TokenLSTMConfig)
+    train: ComposeTrainConfig = field(default_factory=ComposeTrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_compose(config: ComposeConfig) -> None:
+    d, a, k, t = config.data, config.autoencoder, config.token_lstm, config.train
+
+    need(config.composer in COMPOSERS, f"composer: must be one of {', '.join(COMPOSERS)}, got {config.composer!r}")
+    need(d.tempo_range is None or (len(d.tempo_range) == 2 and 0 < d.tempo_range[0] <= d.tempo_range[1]),
+         "data.tempo_range: must be [low, high] quarter notes a minute with 0 < low <= high (the report: "
+         "[110, 130]), or null")
+    need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
+    need(d.max_pieces is None or d.max_pieces >= 1, "data.max_pieces: must be >= 1 or null")
+    need(a.bars >= 1, "autoencoder.bars: must be >= 1 (the report uses 16)")
+    for name in ("bar_units", "piece_units"):
+        units = getattr(a, name)
+        need(len(units) >= 1 and min(units) >= 1, f"autoencoder.{name}: must list at least one layer size >= 1")
+    need(a.hop_bars >= 1, "autoencoder.hop_bars: must be >= 1")
+    need(k.context >= 1, "token_lstm.context: must be >= 1 (the report uses 64)")
+    need(k.lstm_layers >= 1 and k.lstm_units >= 1, "token_lstm.lstm_layers and lstm_units: must be >= 1")
+    need(k.dense_layers >= 0 and k.dense_units >= 1, "token_lstm.dense_layers: must be >= 0, dense_units >= 1")
+    need(0.0 <= k.dropout < 1.0, "token_lstm.dropout: must be in [0, 1)")
+    need(k.token_input in TOKEN_INPUTS,
+         f"token_lstm.token_input: must be one of {', '.join(TOKEN_INPUTS)}, got {k.token_input!r}")
+    need(k.embedding_size >= 1, "token_lstm.embedding_size: must be >= 1")
+    need(k.min_chord_count >= 1, "token_lstm.min_chord_count: must be >= 1")
+    need(k.token_steps >= 1, "token_lstm.token_steps: must be >= 1 grid step")
+    need(t.epochs >= 1, "train.epochs: must be >= 1")
+    need(t.batch_size >= 1, "train.batch_size: must be >= 1 (the report uses 64)")
+    need(t.learning_rate > 0, "train.learning_rate: must be > 0")
+    _check_run_keeping(t, d.validation_fraction)
+
+
+def compose_config_from_dict(raw: dict, overrides: list[str] = (), source: str = "config") -> ComposeConfig:
+    return _from_dict(ComposeConfig, _check_compose, raw, overrides, source)
+
+
+def load_compose_config(path, overrides: list[str] = ()) -> ComposeConfig:
+    return compose_config_from_dict(_read_yaml(path, "composer/data/autoencoder/token_lstm/train"), overrides,
+                                    str(path))
+
+
+def refuse_changed_fields(run_dir, config, fixed) -> None:
+    """A run directory belongs to one experiment: raise a ConfigError naming the first field in `fixed` (paths
+    such as ("train", "seed")) whose value differs from the run's saved config.yaml.  A field missing from an
+    older run's file had its default value then.  Nothing to compare before the run's first checkpoint."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.yaml"
+    if not (saved.exists() and (run_dir / "checkpoint.npz").exists()):
+        return
+    old, new, defaults = yaml.safe_load(saved.read_text()) or {}, config.to_dict(), type(config)().to_dict()
+    for path in fixed:
+        was, now = _at(old, path), _at(new, path)
+        if was is _MISSING:
+            was = _at(defaults, path)
+        if was != now:
+            raise ConfigError(f"{'.'.join(path)}: {run_dir} was trained with {was!r}, not {now!r}; "
+                              "use a new run directory or the old value")
+
+
+_MISSING = object()
+
+
+def _at(tree: dict, path):
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return _MISSING
+        tree = tree[part]
+    return tree

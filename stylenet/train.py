@@ -12,43 +12,23 @@ every epoch on whole held-out pieces.  Run directory:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .batches import epoch_plan, make_batch
-from .checkpoint import BEST, CHECKPOINT, load_checkpoint, lock_run_dir, previous_checkpoint, save_checkpoint
+from .checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent,
+                         previous_checkpoint, save_checkpoint)
 from .codec import onset_cells, velocities_at
-from .config import Config, ConfigError, dump_config
+from .config import Config, dump_config, refuse_changed_fields
 from .fileio import atomic_write_text
 from .pieces import TrainingData, load_training_data
 from .steps import Stepper, device_line, make_strategy, velocity_loss
 
 SPIKE = 10  # a batch whose loss is this many times the epoch's running mean is reported by name
-
-
-@dataclass
-class Progress:
-    """Where a run stands, saved as its checkpoint's `meta` (as a dict of these fields, in this order)."""
-
-    epoch: int = 0  # epochs done
-    batch: int = 0  # batches done in the current epoch
-    global_step: int = 0
-    best_val_loss: float | None = None
-    loss_sum: float = 0.0  # the current epoch's training loss so far, for its mean
-    loss_count: int = 0
-    history: list[dict] = field(default_factory=list)  # one row of logs per epoch done
-
-    def meta(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> "Progress":
-        return cls(**{f.name: meta[f.name] for f in dataclasses.fields(cls)})
 
 
 @dataclass
@@ -136,7 +116,7 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     batches_run = 0
     stopped = ""
     while run.epoch < t.epochs and not stopped:
-        if (done := _patience_spent(run.history, t.patience)):
+        if (done := patience_spent(run.history, t.patience)):
             print(done)
             break
         epoch = run.epoch
@@ -236,18 +216,6 @@ def averaged_weights(model, optimizer):
             variable.assign(value)
 
 
-def _patience_spent(history: list[dict], patience: int | None) -> str:
-    """Early stopping, from the history alone (so a resumed run decides as the uninterrupted one would)."""
-    scored = [h for h in history if "val_loss" in h]
-    if not patience or not scored:
-        return ""
-    best = min(scored, key=lambda h: h["val_loss"])
-    if history[-1]["epoch"] - best["epoch"] < patience:
-        return ""
-    return (f"stopping early: val_loss has not improved for {patience} epochs "
-            f"(best {best['val_loss']:.5f} at epoch {best['epoch']}, kept in {BEST})")
-
-
 def _epoch_line(epoch: int, logs: dict, improved: bool) -> str:
     parts = [f"epoch {epoch}: loss {logs['loss']:.5f}"]
     if "val_loss" in logs:
@@ -258,27 +226,12 @@ def _epoch_line(epoch: int, logs: dict, improved: bool) -> str:
 
 
 def _check_resume_config(run_dir: Path, config: Config) -> None:
-    """A run directory belongs to one experiment: only train.* bookkeeping may change on resume."""
-    import yaml
-
-    saved = run_dir / "config.yaml"
-    if not (saved.exists() and (run_dir / CHECKPOINT).exists()):
-        return
-    old = yaml.safe_load(saved.read_text()) or {}
+    """Only train.* bookkeeping (epochs, checkpoints, plots) may change when a run is resumed."""
     new = config.to_dict()
-    defaults = Config().to_dict()  # a key missing from an older run's config had its default value
-
-    def was(section, key):
-        return old.get(section, {}).get(key, defaults[section][key])
-
     fixed = [("data", k) for k in new["data"]] + [("model", k) for k in new["model"]]
     fixed += [("train", k) for k in ("batch_size", "window", "seed", "loss", "spread_weight", "transpose",
                                      "context", "ema", "lr_schedule", "lr_floor")]
-    for section, key in fixed:
-        if was(section, key) != new[section][key]:
-            raise ConfigError(f"{section}.{key}: {run_dir} was trained with {was(section, key)!r}, "
-                              f"not {new[section][key]!r}; use a new run directory or the old value")
-
+    refuse_changed_fields(run_dir, config, fixed)
 
 def _callbacks(keras, model, optimizer, run_dir: Path):
     callbacks = [keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]

@@ -3,7 +3,8 @@
 import pytest
 
 from stylenet.dataset import build_dataset
-from tests.helpers import GENRES, N, Song, expressive_song, genre_song, random_performer, write_song
+from tests.helpers import (GENRES, N, Song, expressive_song, genre_song, random_performer, tiny_compose,
+                           write_key_songs, write_song)
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +47,29 @@ def raw_tree(tmp_path):
     (raw / "pop" / "notes.txt").write_text("not a MIDI suffix: ignored")
     write_song(raw / "loose.mid", expressive_song(30, seed=7))  # no genre folder
     return raw
+
+
+@pytest.fixture(scope="session")
+def key_songs(tmp_path_factory):
+    """Ten little pieces in different keys (two of them at 90 qpm, outside the report's tempo range)."""
+    return write_key_songs(tmp_path_factory.mktemp("songs"))
+
+
+@pytest.fixture(scope="session")
+def lstm_run(key_songs, tmp_path_factory):
+    """A token LSTM trained for three epochs on `key_songs` (seconds)."""
+    from stylenet.compose_train import train
+
+    run = tmp_path_factory.mktemp("runs") / "lstm"
+    train(tiny_compose(key_songs), run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def ae_run(key_songs, tmp_path_factory):
+    """An autoencoder of 4-bar passages trained for three epochs on `key_songs` (seconds)."""
+    from stylenet.compose_train import train
+
+    run = tmp_path_factory.mktemp("runs") / "ae"
+    train(tiny_compose(key_songs, "autoencoder"), run, progress=False)
+    return run

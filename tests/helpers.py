@@ -108,6 +108,32 @@ def genre_song(genre: str, seed: int, n: int = 90) -> Song:
     return Song(notes)
 
 
+MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
+MINOR_STEPS = (0, 2, 3, 5, 7, 8, 10)
+
+
+def key_song(seed: int, tonic: int = 0, minor: bool = False, qpm: float = 120.0, bars: int = 8,
+             lead_bars: int = 0) -> Song:
+    """A little piece in one key (tonic pitch class 0..11): a left-hand triad on each bar's downbeat (I, vi,
+    IV, V in turn) under a right-hand line of eighth notes from the scale, at a set tempo, optionally after
+    `lead_bars` empty bars.  What the composers are trained on in the tests."""
+    rng = np.random.default_rng(seed)
+    scale = MINOR_STEPS if minor else MAJOR_STEPS
+    degrees = (0, 5, 3, 4)  # I vi IV V (i VI iv v in minor)
+    notes, bar = [], 4 * 480
+    for b in range(bars):
+        start = (lead_bars + b) * bar
+        root = degrees[b % 4]
+        for third in range(3):
+            degree = root + 2 * third
+            notes.append(N(48 + tonic + scale[degree % 7] + 12 * (degree // 7), start, start + bar - 10, 64))
+        for e in range(8):
+            degree = int(rng.integers(0, 10))
+            on = start + e * 240
+            notes.append(N(72 + tonic + scale[degree % 7] + 12 * (degree // 7), on, on + 230, 64))
+    return Song(notes, tempi=[(0, qpm)], meters=[(0, 4, 4)])
+
+
 # ------------------------------------------------------------------------------------------ recorded performances
 
 RECORDED_TPQ = 480  # the nominal grid of a recording: 120 qpm, 960 ticks a second, ignoring the music
@@ -192,6 +218,31 @@ def tiny(dataset, **train):
         "data": {"dataset": str(dataset), "genres": GENRES, "validation_fraction": 0.15},
         "model": {"units": 12, "genre_layers": 1},
         "train": {"epochs": 3, "window": 32, "learning_rate": 0.01, "plot_every": 3, **train}})
+
+
+def tiny_compose(source, composer: str = "token_lstm", overrides=(), **sections):
+    """A compose config that trains in seconds on a folder of `key_song` pieces; `sections` replace parts."""
+    from stylenet.config import compose_config_from_dict
+
+    raw = {"composer": composer,
+           "data": {"source": str(source), "validation_fraction": 0.2},
+           "autoencoder": {"bars": 4, "bar_units": [32, 8], "piece_units": [16, 6], "hop_bars": 2},
+           "token_lstm": {"context": 16, "lstm_layers": 1, "lstm_units": 16, "dense_layers": 1, "dense_units": 16,
+                          "dropout": 0.1, "token_input": "embedding", "embedding_size": 8, "min_chord_count": 1},
+           "train": {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, "plot_every": 3}}
+    for section, values in sections.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return compose_config_from_dict(raw, list(overrides))
+
+
+def write_key_songs(folder, n: int = 10, slow: int = 2) -> Path:
+    """`n` pieces in different keys, major and minor, some after an empty bar; the last `slow` at 90 qpm
+    (outside the report's 110-130)."""
+    for i in range(n):
+        write_song(Path(folder) / f"song {i:02d}.mid", key_song(i, tonic=(5 * i) % 12, minor=i % 3 == 0,
+                                                             qpm=90.0 if i >= n - slow else 120.0, bars=10,
+                                                             lead_bars=i % 2))
+    return Path(folder)
 
 
 # ------------------------------------------------------------------------------------------ tf.distribute

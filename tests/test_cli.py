@@ -69,3 +69,16 @@ def test_build_dataset_takes_asap_alone_and_refuses_no_source(tmp_path, capsys):
     assert {e["genre"] for e in load_manifest(tmp_path / "ds")} == {"classical"}
     assert main(["build-dataset", "-o", str(tmp_path / "ds2")]) == 2
     assert "name a RAW_DIR, or an ASAP folder with --asap DIR" in capsys.readouterr().err
+
+
+def test_compose_train_prints_what_the_filters_kept_and_what_to_do_next(key_songs, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"composer: token_lstm\ndata: {{source: '{key_songs}', validation_fraction: 0.2}}\n"
+                   "token_lstm: {context: 8, lstm_layers: 1, lstm_units: 8, dense_units: 8, token_input: embedding,"
+                   " min_chord_count: 1}\ntrain: {epochs: 1, batch_size: 16}\n")
+    result = subprocess.run([sys.executable, "-m", "stylenet", "compose", "train", "--config", str(cfg), "--run-dir",
+                             str(tmp_path / "run"), "-q"], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "dropped: prevailing tempo outside 110-130 qpm" in result.stdout
+    assert "resume or extend" in result.stdout and f"stylenet compose sample --model {tmp_path / 'run'}" in result.stdout

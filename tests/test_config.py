@@ -53,3 +53,34 @@ def test_bad_yaml_is_one_line(tmp_path):
     path.write_text("train:\n  epochs: [3\n")
     with pytest.raises(ConfigError, match="not valid YAML at line"):
         load_config(path)
+
+
+def test_the_compose_configs_load_with_the_report_s_values():
+    from stylenet.config import load_compose_config
+
+    ae = load_compose_config(ROOT / "configs" / "compose_ae.yaml")
+    assert (ae.composer, ae.autoencoder.bars, ae.autoencoder.bar_units, ae.autoencoder.piece_units) == \
+        ("autoencoder", 16, [2000, 200], [1600, 120])
+    assert ae.data.tempo_range == [110, 130] and ae.data.trim_leading_silence and ae.data.transpose
+    small = load_compose_config(ROOT / "configs" / "compose_lstm.yaml")
+    k = small.token_lstm
+    assert (k.context, k.lstm_layers, k.lstm_units, k.dense_layers, k.dense_units, k.dropout) == (64, 2, 256, 1, 256, 0.3)
+    assert small.train.batch_size == 64
+    deep = load_compose_config(ROOT / "configs" / "compose_lstm_deep.yaml").token_lstm
+    assert (deep.lstm_layers, deep.lstm_units, deep.dense_layers, deep.dense_units, deep.dropout) == (10, 128, 2, 128, 0.01)
+    load_compose_config(ROOT / "configs" / "compose_demo.yaml")
+
+
+@pytest.mark.parametrize("raw, overrides, message", [
+    ({"composer": "gan"}, [], "composer: must be one of autoencoder, token_lstm, got 'gan'"),
+    ({}, ["token_lstm.dropout=1.5"], "token_lstm.dropout: must be in [0, 1)"),
+    ({"data": {"tempo_range": [130, 110]}}, [], "data.tempo_range: must be [low, high]"),
+    ({"autoencoder": {"bars": 0}}, [], "autoencoder.bars: must be >= 1"),
+    ({"token_lstm": {"token_input": "onehot"}}, [], "token_lstm.token_input: must be one of scalar, embedding"),
+])
+def test_compose_config_errors_name_the_field(raw, overrides, message):
+    from stylenet.config import compose_config_from_dict
+
+    with pytest.raises(ConfigError) as err:
+        compose_config_from_dict(raw, overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
