@@ -42,7 +42,7 @@ if __name__ == "__main__":
         for (start, pitch, flat), (_, _, velocity) in zip(first_notes(written), first_notes(played)):
             print(f"{start:9.2f} {pitch:6d} {flat:9d} {velocity:10d}")
     if (ROOT / "build" / "dataset" / "manifest.jsonl").is_file():
-        run(["compose", "report", f"composed={GENERATED}", f"performed={PERFORMED}", "--model", COMPOSER, "--bars", "8",
+        run(["compose", "report", f"composed={GENERATED}", "--model", COMPOSER, "--bars", "8",
              "-o", OUT / "report", "-q"])
     else:
         print("\n(no build/dataset: `make dataset` first to measure the pieces against human music with "

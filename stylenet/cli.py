@@ -330,8 +330,9 @@ def _compose_parser(verbs) -> None:
                     "and the longest run of bars and of chord tokens shared with the run's training pieces. "
                     "A human set (the run's data source, --human-split, cut to --bars) is measured beside them.")
     report.add_argument("sets", nargs="+", metavar="SET", help="NAME=DIR or DIR: folders of generated MIDI")
-    report.add_argument("--model", required=True, metavar="RUN",
-                        help="a compose run: its data source and filters give the training pieces and the human set")
+    report.add_argument("--model", metavar="RUN",
+                        help="a compose run: its data source and filters give the training pieces and the human set "
+                             "(default: the shipped composer's)")
     report.add_argument("--human-split", default="test", help="split of the human set, or 'none' (default: %(default)s)")
     report.add_argument("--bars", type=_positive, default=16,
                         help="human pieces are cut to their first N bars (default: %(default)s)")
@@ -557,9 +558,13 @@ def _run_compose(args) -> int:
             print(f"note: {line}", file=sys.stderr)
         for line in result.lines:
             print(line)
-        print(f"{len(result.written)} pieces written by the {result.composer.replace('_', ' ')}; give them "
-              f"dynamics with: stylenet perform {args.out} --genre jazz")
-        return 0 if result.written else 1
+        composer = result.composer.replace("_", " ")
+        if not result.written:
+            print(f"no piece written by the {composer}", file=sys.stderr)
+            return 1
+        print(f"{len(result.written)} pieces written by the {composer}; give them dynamics with: "
+              f"stylenet perform {args.out} --genre jazz")
+        return 0
     from .compose_report import ReportOptions, report
 
     result = report(ReportOptions(tuple(args.sets), args.model, None if args.human_split == "none" else args.human_split,

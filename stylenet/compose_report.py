@@ -147,7 +147,8 @@ def excerpt(tune: Tune, bars: int) -> Tune:
 @dataclass(frozen=True)
 class ReportOptions:
     sets: tuple[str, ...]  # NAME=DIR or DIR (named after the folder)
-    model: str  # a compose run: its data source and filters are the training reference and the human set
+    model: str | None  # a compose run (None: the shipped composer): its data source and filters give the
+    # training reference and the human set
     human_split: str | None = "test"  # the human set: this split of the run's data source; None = no human set
     bars: int = 16  # human pieces are cut to their first this many bars, the length of what was generated
     out: str | None = None  # default: build/compose-report
@@ -182,10 +183,10 @@ def report(options: ReportOptions) -> ComposeReport:
     from tqdm import tqdm
 
     from .codec import find_midi
-    from .compose_train import load_run_config
+    from .compose_train import SHIPPED_COMPOSER, load_run_config
 
     sets = parse_sets(options.sets)
-    config = load_run_config(options.model)
+    config = load_run_config(options.model or SHIPPED_COMPOSER)
     filters = Filters.of(config.data)
     data = config.data
     reference_tunes = read_tunes(source_files(data.source, data.split, data.genres), filters,

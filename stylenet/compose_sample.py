@@ -28,12 +28,9 @@ import numpy as np
 from .checkpoint import BEST, CHECKPOINT, previous_checkpoint
 from .compose_data import (FLAT_VELOCITY, STEPS_PER_BAR, Filters, Vocabulary, chord_notes, chords, read_tune,
                            roll_notes, tune_midi)
-from .compose_train import LATENTS, VOCABULARY, load_run_config
+from .compose_train import LATENTS, SHIPPED_COMPOSER, VOCABULARY, load_run_config
 from .errors import StyleNetError
 from .fileio import atomic_write_bytes
-
-
-SHIPPED_COMPOSER = Path(__file__).resolve().parent / "pretrained" / "composer"  # a small token LSTM
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from .config import ComposeConfig, ConfigError, dump_config, refuse_changed_fiel
 from .errors import StyleNetError
 from .fileio import atomic_path, atomic_write_text
 
+SHIPPED_COMPOSER = Path(__file__).resolve().parent / "pretrained" / "composer"  # a small token LSTM
 VOCABULARY = "vocabulary.json"
 LATENTS = "latents.npz"
 DATA = "data.json"
@@ -107,7 +108,18 @@ def epoch_batches(n_examples: int, batch_size: int, seed: int, epoch: int, cap: 
 
 # ------------------------------------------------------------------------------------------ validation
 
-def validate(model, examples, composer: str) -> dict:
+def cell_loss(positive_weight: float):
+    """The autoencoder's loss: binary cross-entropy per cell, a sounding cell's term times `positive_weight`
+    (1 = the report's plain cross-entropy)."""
+    from keras import ops
+
+    def loss(y, p):
+        p = ops.clip(p, 1e-7, 1 - 1e-7)
+        return -ops.mean(positive_weight * y * ops.log(p) + (1 - y) * ops.log(1 - p), axis=(1, 2, 3))
+    return loss
+
+
+def validate(model, examples, composer: str, positive_weight: float = 1.0) -> dict:
     """Validation loss (as trained: cross-entropy), and what it means: the share of next tokens predicted
     (token LSTM) or the F1 of sounding cells reproduced above 0.5 (autoencoder)."""
     if not len(examples):
@@ -121,7 +133,7 @@ def validate(model, examples, composer: str) -> dict:
             hits += int((p.argmax(axis=1) == y).sum())
         else:
             p = np.clip(p, 1e-7, 1 - 1e-7)
-            losses.append(-(y * np.log(p) + (1 - y) * np.log(1 - p)).reshape(len(y), -1).mean(axis=1))
+            losses.append(-(positive_weight * y * np.log(p) + (1 - y) * np.log(1 - p)).reshape(len(y), -1).mean(axis=1))
             on, truth = p > 0.5, y > 0.5
             true_pos += int((on & truth).sum())
             false_pos += int((on & ~truth).sum())
@@ -195,7 +207,8 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
         atomic_write_text(run_dir / VOCABULARY, vocabulary.to_json())
     keras.utils.set_random_seed(t.seed)
     model, _ = build_composer(config, len(vocabulary) if vocabulary is not None else None)
-    loss = "binary_crossentropy" if composer == "autoencoder" else "sparse_categorical_crossentropy"
+    positive_weight = config.autoencoder.positive_weight
+    loss = cell_loss(positive_weight) if composer == "autoencoder" else "sparse_categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=loss)
     model.optimizer.build(model.trainable_variables)
 
@@ -249,7 +262,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
         if stopped:
             break
         logs = {"loss": run.loss_sum / max(run.loss_count, 1), "epoch_seconds": time.monotonic() - started}
-        logs.update(validate(model, val_examples, composer))
+        logs.update(validate(model, val_examples, composer, positive_weight))
         improved = "val_loss" in logs and (run.best_val_loss is None or logs["val_loss"] < run.best_val_loss)
         if improved or ("val_loss" not in logs):  # without validation the latest weights are the ones to keep
             run.best_val_loss = logs.get("val_loss")

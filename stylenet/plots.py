@@ -160,7 +160,8 @@ def compose_loss_curves(history: list[dict], path: Path, title: str) -> Path:
               "val_f1": "sounding cells reproduced (F1 at 0.5, validation)"}
     for ax, key in zip(axes[0, 1:], scores):
         ax.plot(epochs, [h.get(key, np.nan) for h in history], marker=".", color="tab:green")
-        ax.set(xlabel="epoch", ylim=(0, 1), title=labels[key])
+        ax.set(xlabel="epoch", title=labels[key])
+        ax.set_ylim(bottom=0)
     return _save(fig, path)
 
 

@@ -122,3 +122,11 @@ def test_generated_pieces_are_a_source_of_the_rating_survey(lstm_run, tmp_path, 
     assert main(["survey", "build", "-o", str(tmp_path / "survey"), "--design", "rating", "--items", "2",
                  "--sources", f"lstm={tmp_path / 'lstm'}", "--seconds", "2", "-q"]) == 0
     assert "2 clips" in capsys.readouterr().out
+
+
+def test_the_shipped_composer_writes_pieces_perform_accepts(tmp_path, model_file):
+    report = sample(SampleOptions(None, str(tmp_path / "gen"), count=1, bars=2, seed=0))
+    assert report.composer == "token_lstm" and len(report.written) == 1
+    assert read_tune(report.written[0], NO_FILTERS).n_bars == 2
+    assert main(["perform", str(report.written[0]), "--genre", "jazz", "--model", str(model_file),
+                 "-o", str(tmp_path / "played.mid"), "-q"]) == 0

@@ -99,3 +99,17 @@ def test_a_folder_that_is_not_a_compose_run_is_named(tmp_path):
     (tmp_path / "config.yaml").write_text("data: {dataset: x}\nmodel: {units: 8}\n")
     with pytest.raises(StyleNetError, match=f"{tmp_path}: not a compose run"):
         load_run_config(tmp_path)
+
+
+def test_the_cell_loss_is_cross_entropy_with_sounding_cells_weighted():
+    from keras import ops
+
+    from stylenet.compose_train import cell_loss
+
+    y = np.zeros((1, 1, 2, 2), np.float32)
+    y[0, 0, 0, 0] = 1.0
+    p = np.array([[[[0.8, 0.1], [0.2, 0.5]]]], np.float32)
+    plain = -(np.log(0.8) + np.log(0.9) + np.log(0.8) + np.log(0.5)) / 4
+    weighted = -(10 * np.log(0.8) + np.log(0.9) + np.log(0.8) + np.log(0.5)) / 4
+    assert float(ops.convert_to_numpy(cell_loss(1.0)(y, p))[0]) == pytest.approx(plain, rel=1e-5)
+    assert float(ops.convert_to_numpy(cell_loss(10.0)(y, p))[0]) == pytest.approx(weighted, rel=1e-5)
