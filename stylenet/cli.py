@@ -117,12 +117,10 @@ def _parser() -> argparse.ArgumentParser:
                     "back with only those velocities changed (timing, pedal, other tracks untouched).",
         epilog=f"examples:\n  {EXAMPLES['perform']}\n  stylenet perform exports/ --genre classical -o performed/ "
                "--level mf --strength 0.8", formatter_class=argparse.RawDescriptionHelpFormatter)
-    perform.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    _files_in_files_out(perform, "<name>.<genre>.mid")
     perform.add_argument("--genre", required=True, help="whose touch: a genre the model knows (e.g. jazz)")
     perform.add_argument("--model", metavar="RUN_OR_FILE",
                          help="a training run directory or a saved model (default: the shipped model)")
-    perform.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder "
-                         "(default: <name>.<genre>.mid beside each input)")
     perform.add_argument("--strength", type=_unit_interval, default=1.0, metavar="S",
                          help="0..1: blend with the input's own velocities (default: %(default)s = all model)")
     perform.add_argument("--level", type=_level, metavar="L", help="overall level: ppp pp p mp mf f ff fff, "
@@ -149,8 +147,6 @@ def _parser() -> argparse.ArgumentParser:
                          help="with --render: wav or opus (default: %(default)s)")
     perform.add_argument("--soundfont", metavar="SF2", help="with --render: a SoundFont (default: pretty_midi's "
                          "General MIDI TimGM6mb.sf2)")
-    perform.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    perform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     perform.add_argument("--timings", action="store_true",
                          help="print where the time went (imports, model load, read+encode, forward, write)")
 
@@ -176,13 +172,9 @@ def _parser() -> argparse.ArgumentParser:
                     "tick, bars start on the annotated downbeats.",
         epilog=f"example:\n  {EXAMPLES['conform']}\n  stylenet conform asap/Chopin/ --beats beside -o conformed/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    conform.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    _files_in_files_out(conform, "<name>.conformed.mid")
     conform.add_argument("--beats", required=True, metavar="FILE|beside",
                          help="the beat annotation (one input), or 'beside': each input's <name>_annotations.txt")
-    conform.add_argument("-o", "--out", metavar="OUT",
-                         help="output file (one input) or folder (default: <name>.conformed.mid beside each input)")
-    conform.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    conform.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     render = verbs.add_parser(
         "render", help="audio of MIDI files with a piano sound (WAV or Opus)",
@@ -190,9 +182,7 @@ def _parser() -> argparse.ArgumentParser:
                     "General MIDI SoundFont, velocity-sensitive. Needs no system library.",
         epilog=f"examples:\n  {EXAMPLES['render']}\n  stylenet render performed/ -o audio/ --format opus "
                "--soundfont SalamanderGrand.sf2", formatter_class=argparse.RawDescriptionHelpFormatter)
-    render.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
-    render.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder "
-                        "(default: <name>.wav or <name>.opus beside each input)")
+    _files_in_files_out(render, "<name>.wav or <name>.opus")
     render.add_argument("--soundfont", metavar="SF2", help="a SoundFont 2 file (default: pretty_midi's "
                         "small General MIDI TimGM6mb.sf2)")
     render.add_argument("--format", dest="fmt", choices=("wav", "opus"), default="wav",
@@ -200,12 +190,19 @@ def _parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     render.add_argument("--tail", type=_seconds, default=1.0, metavar="S",
                         help="seconds of release after the last MIDI event (default: %(default)s)")
-    render.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     _survey_parser(verbs)
     _compose_parser(verbs)
     return parser
+
+
+def _files_in_files_out(parser, default_name: str) -> None:
+    """The arguments of a verb that reads MIDI files and writes one output for each, never over an existing one."""
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
+    parser.add_argument("-o", "--out", metavar="OUT",
+                        help=f"output file (one input) or folder (default: {default_name} beside each input)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _survey_parser(verbs) -> None:
