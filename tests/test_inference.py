@@ -64,14 +64,14 @@ def test_shipped_model_loads_and_genres_differ(tmp_path):
 
     assert SHIPPED.exists() and SHIPPED.stat().st_size < 20e6
     performer = load_performer()
-    assert performer.genres == ["classical", "jazz", "pop"]
+    assert performer.genres == ["classical", "jazz", "pop", "concert"]
     assert all(performer.stats[g]["piece_std"] > 0 for g in performer.genres)
     outputs = {}
     for genre in performer.genres:
         result = perform_file(EXAMPLE, performer, genre, tmp_path / f"{genre}.mid", Shaping(contrast=1.0))
         outputs[genre] = result.after
         assert result.after.min() >= 1 and result.after.max() <= 127 and result.after.std() > 0
-    for a, b in [("classical", "jazz"), ("jazz", "pop"), ("classical", "pop")]:
+    for a, b in [("classical", "jazz"), ("jazz", "pop"), ("classical", "pop"), ("classical", "concert")]:
         assert np.mean(np.abs(outputs[a] - outputs[b])) > 1.0, (a, b)
 
 
