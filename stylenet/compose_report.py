@@ -189,8 +189,12 @@ def report(options: ReportOptions) -> ComposeReport:
     config = load_run_config(options.model or SHIPPED_COMPOSER)
     filters = Filters.of(config.data)
     data = config.data
-    reference_tunes = read_tunes(source_files(data.source, data.split, data.genres), filters,
-                                 FilterCounts(data.source), options.progress)
+    try:
+        files = source_files(data.source, data.split, data.genres)
+    except StyleNetError as exc:
+        raise StyleNetError(f"{exc}; the report compares with the pieces the composer learned from "
+                            "(`make dataset` builds build/dataset)", exit_code=2) from None
+    reference_tunes = read_tunes(files, filters, FilterCounts(data.source), options.progress)
     if not reference_tunes:
         raise StyleNetError(f"{data.source}: no piece passes the run's filters; nothing to compare with", exit_code=2)
     reference = Reference(reference_tunes)

@@ -89,3 +89,19 @@ def test_a_set_that_is_not_a_folder_is_one_line(lstm_run, tmp_path, capsys):
     assert main(["compose", "report", f"x={tmp_path / 'nope'}", "--model", str(lstm_run)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope: not a folder of MIDI files (set 'x')" in err
+
+
+def test_a_missing_training_source_is_one_line_saying_how_to_build_it(lstm_run, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(lstm_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["source"] = str(tmp_path / "gone")
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "set").mkdir()
+    assert main(["compose", "report", f"x={tmp_path / 'set'}", "--model", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "gone: neither a built dataset" in err and "make dataset" in err
