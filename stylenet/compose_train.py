@@ -124,6 +124,9 @@ def validate(model, examples, composer: str, positive_weight: float = 1.0) -> di
     (token LSTM) or the F1 of sounding cells reproduced above 0.5 (autoencoder)."""
     if not len(examples):
         return {}
+    from keras import ops
+
+    cells = cell_loss(positive_weight)
     losses, hits, true_pos, false_pos, false_neg = [], 0, 0, 0, 0
     for i in range(0, len(examples), EVAL_BATCH):
         x, y = examples.batch(np.arange(i, min(i + EVAL_BATCH, len(examples))))
@@ -132,8 +135,7 @@ def validate(model, examples, composer: str, positive_weight: float = 1.0) -> di
             losses.append(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0)))
             hits += int((p.argmax(axis=1) == y).sum())
         else:
-            p = np.clip(p, 1e-7, 1 - 1e-7)
-            losses.append(-(positive_weight * y * np.log(p) + (1 - y) * np.log(1 - p)).reshape(len(y), -1).mean(axis=1))
+            losses.append(ops.convert_to_numpy(cells(y, p.astype(np.float32))))  # the loss as trained
             on, truth = p > 0.5, y > 0.5
             true_pos += int((on & truth).sum())
             false_pos += int((on & ~truth).sum())
@@ -203,7 +205,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
                                                   "validation_pieces": len(corpus.validation),
                                                   "train_examples": len(train_examples),
                                                   "validation_examples": len(val_examples)}, indent=1) + "\n")
-    if vocabulary is not None and not (run_dir / VOCABULARY).exists():
+    if vocabulary is not None:  # the one the network's output layer is sized for (a resumed run's, re-read)
         atomic_write_text(run_dir / VOCABULARY, vocabulary.to_json())
     keras.utils.set_random_seed(t.seed)
     model, _ = build_composer(config, len(vocabulary) if vocabulary is not None else None)

@@ -113,3 +113,17 @@ def test_the_cell_loss_is_cross_entropy_with_sounding_cells_weighted():
     weighted = -(10 * np.log(0.8) + np.log(0.9) + np.log(0.8) + np.log(0.5)) / 4
     assert float(ops.convert_to_numpy(cell_loss(1.0)(y, p))[0]) == pytest.approx(plain, rel=1e-5)
     assert float(ops.convert_to_numpy(cell_loss(10.0)(y, p))[0]) == pytest.approx(weighted, rel=1e-5)
+
+
+def test_a_run_killed_before_its_first_checkpoint_keeps_the_vocabulary_it_trains_with(key_songs, tmp_path):
+    from stylenet.compose_data import Vocabulary
+
+    config = tiny_compose(key_songs, train={"epochs": 1})
+    train(config, tmp_path / "run", progress=False, stop_after_batches=1)  # no checkpoint yet
+    (tmp_path / "run" / "vocabulary.json").write_text(Vocabulary([(60,)]).to_json())  # a stale one
+    train(config, tmp_path / "run", progress=False)
+    vocabulary = Vocabulary.from_json((tmp_path / "run" / "vocabulary.json").read_text())
+    with np.load(tmp_path / "run" / "checkpoint.npz") as f:
+        n_variables = sum(k.startswith("model/") for k in f.files)
+        output_bias = f[f"model/{n_variables - 1}"]  # the last layer: one unit per token
+    assert len(vocabulary) == len(output_bias) > 1
