@@ -9,9 +9,9 @@ and states.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -21,7 +21,7 @@ on each side for transposition.
 * *one key*: transpose every piece to C major or A minor (the same seven pitch classes), by the smallest
   shift (-6..+5 semitones).  The key is estimated by Krumhansl-Schmuckler (`find_key`): the piece's
   pitch-class profile, weighted by duration, correlated with the Krumhansl-Kessler profile of each of the
-  24 keys.  Not the file's key-signature events: POP909 files have none (107 of 734 train pieces do) and a
+  24 keys.  Not the file's key-signature events: most POP909 files have none (107 of its 734 train pieces do) and a
   key signature does not tell major from its relative minor, while a profile reads what is played.
 """
 
@@ -251,7 +251,7 @@ def read_tunes(files, filters: Filters, counts: FilterCounts, progress: bool = F
         if filters.tempo_range and not filters.tempo_range[0] <= tune.qpm <= filters.tempo_range[1]:
             counts.tempo += 1
             continue
-        n_chords = len(chords(tune))
+        n_chords = len(chords(tune)) if min_chords else 0  # only the token LSTM reads chords
         counts.longest_bars = max(counts.longest_bars, tune.n_bars)
         counts.longest_chords = max(counts.longest_chords, n_chords)
         if tune.n_bars < min_bars or n_chords < min_chords:

@@ -135,50 +135,50 @@ def _build(cls, raw, where: str):
     return cls(**kwargs)
 
 
-def need(ok: bool, message: str) -> None:
+def _need(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
 
 def _check_run_keeping(t, validation_fraction: float) -> None:
     """The train.* fields both `stylenet train` and `stylenet compose train` keep their runs by."""
-    need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
-    need(t.plot_every >= 1, "train.plot_every: must be >= 1")
-    need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
+    _need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
+    _need(t.plot_every >= 1, "train.plot_every: must be >= 1")
+    _need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
          "train.max_batches_per_epoch: must be >= 1 or null")
-    need(t.patience is None or t.patience >= 1, "train.patience: must be >= 1 or null")
-    need(t.patience is None or validation_fraction > 0,
+    _need(t.patience is None or t.patience >= 1, "train.patience: must be >= 1 or null")
+    _need(t.patience is None or validation_fraction > 0,
          "train.patience: needs a validation set (data.validation_fraction > 0)")
 
 
 def _check(config: Config) -> None:
     d, m, t = config.data, config.model, config.train
 
-    need(len(d.genres) >= 1, "data.genres: name at least one genre")
-    need(len(set(d.genres)) == len(d.genres), f"data.genres: a genre is listed twice ({d.genres})")
-    need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
-    need(d.max_pieces_per_genre is None or d.max_pieces_per_genre >= 1,
+    _need(len(d.genres) >= 1, "data.genres: name at least one genre")
+    _need(len(set(d.genres)) == len(d.genres), f"data.genres: a genre is listed twice ({d.genres})")
+    _need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
+    _need(d.max_pieces_per_genre is None or d.max_pieces_per_genre >= 1,
          "data.max_pieces_per_genre: must be >= 1 or null")
-    need(m.units >= 1, "model.units: must be >= 1 (the paper uses 176)")
-    need(m.genre_layers >= 1, "model.genre_layers: must be >= 1 (the paper uses 3)")
-    need(0.0 < m.keep_prob <= 1.0, "model.keep_prob: must be in (0, 1] (the paper uses 0.8)")
-    need(t.epochs >= 1, "train.epochs: must be >= 1")
-    need(t.batch_size >= 1, "train.batch_size: must be >= 1 (the paper uses 4)")
-    need(t.window >= 2, "train.window: must be >= 2 steps (the paper uses 200)")
-    need(t.learning_rate > 0, "train.learning_rate: must be > 0 (the paper uses 1e-3)")
-    need(t.clip_norm > 0, "train.clip_norm: must be > 0 (the paper uses 10)")
-    need(t.loss in LOSSES, f"train.loss: must be one of {', '.join(LOSSES)}, got {t.loss!r}")
+    _need(m.units >= 1, "model.units: must be >= 1 (the paper uses 176)")
+    _need(m.genre_layers >= 1, "model.genre_layers: must be >= 1 (the paper uses 3)")
+    _need(0.0 < m.keep_prob <= 1.0, "model.keep_prob: must be in (0, 1] (the paper uses 0.8)")
+    _need(t.epochs >= 1, "train.epochs: must be >= 1")
+    _need(t.batch_size >= 1, "train.batch_size: must be >= 1 (the paper uses 4)")
+    _need(t.window >= 2, "train.window: must be >= 2 steps (the paper uses 200)")
+    _need(t.learning_rate > 0, "train.learning_rate: must be > 0 (the paper uses 1e-3)")
+    _need(t.clip_norm > 0, "train.clip_norm: must be > 0 (the paper uses 10)")
+    _need(t.loss in LOSSES, f"train.loss: must be one of {', '.join(LOSSES)}, got {t.loss!r}")
     for name in m.inputs:
-        need(name in KNOWN_INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(KNOWN_INPUTS)})")
-    need(len(set(m.inputs)) == len(m.inputs), f"model.inputs: an input is listed twice ({m.inputs})")
-    need(t.spread_weight >= 0, "train.spread_weight: must be >= 0 (0 = off)")
-    need(0 <= t.transpose <= 12, "train.transpose: must be 0..12 semitones (0 = off)")
-    need(t.context >= 0, "train.context: must be >= 0 steps (0 = off)")
-    need(t.ema is None or 0.0 < t.ema < 1.0, "train.ema: must be in (0, 1), e.g. 0.999, or null (off)")
-    need(t.lr_schedule in LR_SCHEDULES,
+        _need(name in KNOWN_INPUTS, f"model.inputs: unknown input {name!r} (known: {', '.join(KNOWN_INPUTS)})")
+    _need(len(set(m.inputs)) == len(m.inputs), f"model.inputs: an input is listed twice ({m.inputs})")
+    _need(t.spread_weight >= 0, "train.spread_weight: must be >= 0 (0 = off)")
+    _need(0 <= t.transpose <= 12, "train.transpose: must be 0..12 semitones (0 = off)")
+    _need(t.context >= 0, "train.context: must be >= 0 steps (0 = off)")
+    _need(t.ema is None or 0.0 < t.ema < 1.0, "train.ema: must be in (0, 1), e.g. 0.999, or null (off)")
+    _need(t.lr_schedule in LR_SCHEDULES,
          f"train.lr_schedule: must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
-    need(0.0 <= t.lr_floor <= 1.0, "train.lr_floor: must be in [0, 1]")
-    need(t.distribute in DISTRIBUTE, f"train.distribute: must be one of {', '.join(DISTRIBUTE)}, got {t.distribute!r}")
+    _need(0.0 <= t.lr_floor <= 1.0, "train.lr_floor: must be in [0, 1]")
+    _need(t.distribute in DISTRIBUTE, f"train.distribute: must be one of {', '.join(DISTRIBUTE)}, got {t.distribute!r}")
     _check_run_keeping(t, d.validation_fraction)
 
 
@@ -321,30 +321,30 @@ class ComposeConfig:
 def _check_compose(config: ComposeConfig) -> None:
     d, a, k, t = config.data, config.autoencoder, config.token_lstm, config.train
 
-    need(config.composer in COMPOSERS, f"composer: must be one of {', '.join(COMPOSERS)}, got {config.composer!r}")
-    need(d.tempo_range is None or (len(d.tempo_range) == 2 and 0 < d.tempo_range[0] <= d.tempo_range[1]),
+    _need(config.composer in COMPOSERS, f"composer: must be one of {', '.join(COMPOSERS)}, got {config.composer!r}")
+    _need(d.tempo_range is None or (len(d.tempo_range) == 2 and 0 < d.tempo_range[0] <= d.tempo_range[1]),
          "data.tempo_range: must be [low, high] quarter notes a minute with 0 < low <= high (the report: "
          "[110, 130]), or null")
-    need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
-    need(d.max_pieces is None or d.max_pieces >= 1, "data.max_pieces: must be >= 1 or null")
-    need(a.bars >= 1, "autoencoder.bars: must be >= 1 (the report uses 16)")
+    _need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
+    _need(d.max_pieces is None or d.max_pieces >= 1, "data.max_pieces: must be >= 1 or null")
+    _need(a.bars >= 1, "autoencoder.bars: must be >= 1 (the report uses 16)")
     for name in ("bar_units", "piece_units"):
         units = getattr(a, name)
-        need(len(units) >= 1 and min(units) >= 1, f"autoencoder.{name}: must list at least one layer size >= 1")
-    need(a.hop_bars >= 1, "autoencoder.hop_bars: must be >= 1")
-    need(a.positive_weight > 0, "autoencoder.positive_weight: must be > 0 (1 = the report's plain cross-entropy)")
-    need(k.context >= 1, "token_lstm.context: must be >= 1 (the report uses 64)")
-    need(k.lstm_layers >= 1 and k.lstm_units >= 1, "token_lstm.lstm_layers and lstm_units: must be >= 1")
-    need(k.dense_layers >= 0 and k.dense_units >= 1, "token_lstm.dense_layers: must be >= 0, dense_units >= 1")
-    need(0.0 <= k.dropout < 1.0, "token_lstm.dropout: must be in [0, 1)")
-    need(k.token_input in TOKEN_INPUTS,
+        _need(len(units) >= 1 and min(units) >= 1, f"autoencoder.{name}: must list at least one layer size >= 1")
+    _need(a.hop_bars >= 1, "autoencoder.hop_bars: must be >= 1")
+    _need(a.positive_weight > 0, "autoencoder.positive_weight: must be > 0 (1 = the report's plain cross-entropy)")
+    _need(k.context >= 1, "token_lstm.context: must be >= 1 (the report uses 64)")
+    _need(k.lstm_layers >= 1 and k.lstm_units >= 1, "token_lstm.lstm_layers and lstm_units: must be >= 1")
+    _need(k.dense_layers >= 0 and k.dense_units >= 1, "token_lstm.dense_layers: must be >= 0, dense_units >= 1")
+    _need(0.0 <= k.dropout < 1.0, "token_lstm.dropout: must be in [0, 1)")
+    _need(k.token_input in TOKEN_INPUTS,
          f"token_lstm.token_input: must be one of {', '.join(TOKEN_INPUTS)}, got {k.token_input!r}")
-    need(k.embedding_size >= 1, "token_lstm.embedding_size: must be >= 1")
-    need(k.min_chord_count >= 1, "token_lstm.min_chord_count: must be >= 1")
-    need(k.token_steps >= 1, "token_lstm.token_steps: must be >= 1 grid step")
-    need(t.epochs >= 1, "train.epochs: must be >= 1")
-    need(t.batch_size >= 1, "train.batch_size: must be >= 1 (the report uses 64)")
-    need(t.learning_rate > 0, "train.learning_rate: must be > 0")
+    _need(k.embedding_size >= 1, "token_lstm.embedding_size: must be >= 1")
+    _need(k.min_chord_count >= 1, "token_lstm.min_chord_count: must be >= 1")
+    _need(k.token_steps >= 1, "token_lstm.token_steps: must be >= 1 grid step")
+    _need(t.epochs >= 1, "train.epochs: must be >= 1")
+    _need(t.batch_size >= 1, "train.batch_size: must be >= 1 (the report uses 64)")
+    _need(t.learning_rate > 0, "train.learning_rate: must be > 0")
     _check_run_keeping(t, d.validation_fraction)
 
 
@@ -363,9 +363,11 @@ def refuse_changed_fields(run_dir, config, fixed) -> None:
     older run's file had its default value then.  Nothing to compare before the run's first checkpoint."""
     import yaml
 
+    from .checkpoint import CHECKPOINT
+
     run_dir = Path(run_dir)
     saved = run_dir / "config.yaml"
-    if not (saved.exists() and (run_dir / "checkpoint.npz").exists()):
+    if not (saved.exists() and (run_dir / CHECKPOINT).exists()):
         return
     old, new, defaults = yaml.safe_load(saved.read_text()) or {}, config.to_dict(), type(config)().to_dict()
     for path in fixed:

@@ -233,6 +233,7 @@ def _check_resume_config(run_dir: Path, config: Config) -> None:
                                      "context", "ema", "lr_schedule", "lr_floor")]
     refuse_changed_fields(run_dir, config, fixed)
 
+
 def _callbacks(keras, model, optimizer, run_dir: Path):
     callbacks = [keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]
     try:
