@@ -51,6 +51,7 @@ ROWS["+voice"] = (SHIPPED, ["model.inputs=[voice]"])  # found later: the top and
 ROWS["all+voice"] = (SHIPPED, [x.replace("[metre]", "[metre,voice]") for x in ROWS["all"][1]])
 ROWS["+asap-concert"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-concert",
                                                    "data.genres=[classical,jazz,pop,concert]"])
+ROWS["+asap-concert-metre"] = (SHIPPED, [s for s in ROWS["+asap-concert"][1] if s != "model.inputs=[metre]"])
 ROWS["+asap-classical"] = (SHIPPED, ROWS["all"][1] + ["data.dataset=build/dataset-asapclassical"])
 DEFAULT_ROWS = ["shipped", "all", "+onset", "+metre", "+spread", "+context", "+transpose", "+ema", "+cosine", "paper"]
 

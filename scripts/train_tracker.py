@@ -1,12 +1,12 @@
-"""Train the beat tracker's activation network on ASAP train works and export it for NumPy inference.
+"""Train the beat tracker's note network on ASAP train works and export it for NumPy inference.
 
     python scripts/train_tracker.py [--asap ../shared/data/asap] [--out stylenet/pretrained/tracker.npz]
 
 Train works are `tracking.asap_split(work) == "train"`, less the validation works (`tracking.asap_validation`),
 which choose the best epoch by beat F-measure after decoding.  Test works are never read here.  The network
-(a dilated convolutional network, `tracking.Activation`) reads `tracking.frame_features` and predicts beat and
-downbeat activations per 20 ms frame; crops are stretched in time (x0.86..1.16 by default), transposed and scaled in
-velocity on the fly.
+(`tracking.NoteActivation`: a dense layer, then bidirectional LSTMs over the notes in order of onset) reads
+`tracking.note_features` and predicts for each note whether a beat and a downbeat fall on it, and the local
+beat length; crops of CROP notes are stretched in time, transposed and scaled in velocity on the fly.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ sys.path.insert(0, str(ROOT))
 from stylenet import beats as beats_mod  # noqa: E402
 from stylenet import codec, tracking  # noqa: E402
 
-CROP = 1500  # frames (30 s) per training example
-CHANNELS = 40
-KERNEL = 5
-DILATIONS = (1, 2, 4, 8, 16, 32, 64, 128)  # receptive field 1 + 4 * 255 frames: 20 s
+CROP = 1000  # notes per training example (about a minute of music)
+ON_BEAT_SECONDS = 0.05  # a note is on a beat when its onset is this close to an annotated one
 
 
 def load_asap(root: Path, cache: Path) -> list[dict]:
@@ -52,87 +50,147 @@ def load_asap(root: Path, cache: Path) -> list[dict]:
     return out
 
 
+def split_asap(data: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(training performances, one performance of each validation work: a quick, even check)."""
+    train = [p for p in data if tracking.asap_split(p["work"]) == "train" and not tracking.asap_validation(p["work"])]
+    seen, valid = set(), []
+    for perf in data:
+        if tracking.asap_split(perf["work"]) == "train" and tracking.asap_validation(perf["work"]) \
+                and perf["work"] not in seen:
+            seen.add(perf["work"])
+            valid.append(perf)
+    return train, valid
+
+
 STRETCH = 0.15  # crops are stretched in time by exp(U(-STRETCH, STRETCH))
 
 
-def example(perf: dict, rng: np.random.Generator, augment: bool = True, stretch_range: float = STRETCH):
-    """One crop: features [CROP, F], targets [CROP, 2] (beat, downbeat; 0.5 beside a beat), mask [CROP],
-    beat-length targets [CROP, len(TEMPO_BINS)] (a Gaussian over the bins around the local beat length)."""
+def note_targets(start, beat_times, downbeat_times):
+    """Per note: (on a beat, on a downbeat) as 0/1, the local beat length's bin, and whether the note lies
+    inside the annotated stretch (mask)."""
+    def near(times):
+        if not len(times):
+            return np.zeros(len(start), np.float32)
+        i = np.clip(np.searchsorted(times, start), 1, len(times) - 1)
+        gap = np.minimum(np.abs(start - times[i - 1]), np.abs(start - times[i]))
+        return (gap < ON_BEAT_SECONDS).astype(np.float32)
+
+    ibi = np.diff(beat_times)
+    local = np.median(np.stack([np.concatenate([ibi[:1], ibi[:-1]]), ibi, np.concatenate([ibi[1:], ibi[-1:]])]), 0)
+    at = np.clip(np.searchsorted(beat_times, start) - 1, 0, len(ibi) - 1)
+    bins = tracking.tempo_bin(local[at])
+    tempo = np.exp(-0.5 * (np.arange(len(tracking.TEMPO_BINS))[None, :] - bins[:, None]) ** 2).astype(np.float32)
+    tempo /= tempo.sum(axis=1, keepdims=True)
+    mask = ((start > beat_times[0] - 0.3) & (start < beat_times[-1] + 0.3)).astype(np.float32)
+    return np.stack([near(beat_times), near(downbeat_times)], 1), tempo, mask
+
+
+def prepared(perf: dict) -> dict:
+    """The performance's notes in the network's order."""
+    order = tracking.note_order(perf["pitch"], perf["start"])
+    return dict(perf, pitch=perf["pitch"][order], start=perf["start"][order], end=perf["end"][order],
+                velocity=perf["velocity"][order])
+
+
+def example(perf: dict, rng: np.random.Generator, augment: bool = True, stretch_range: float = STRETCH,
+            crop: int = CROP):
     stretch = float(np.exp(rng.uniform(-stretch_range, stretch_range))) if augment else 1.0
     shift = int(rng.integers(-5, 6)) if augment else 0
     gain = float(rng.uniform(0.8, 1.2)) if augment else 1.0
-    pitch = np.clip(perf["pitch"] + shift, 21, 108)
-    velocity = np.clip(np.rint(perf["velocity"] * gain), 1, 127)
+    n = len(perf["pitch"])
+    lo = int(rng.integers(0, max(n - crop, 0) + 1))
+    sl = slice(lo, lo + crop)
+    pitch = np.clip(perf["pitch"][sl] + shift, 21, 108)
+    start, end = perf["start"][sl] * stretch, perf["end"][sl] * stretch
+    velocity = np.clip(np.rint(perf["velocity"][sl] * gain), 1, 127)
+    features = tracking.note_features(pitch, start, end, velocity, perf["pedal_down"] * stretch,
+                                      perf["pedal_up"] * stretch)
     beat_times = perf["beats"] * stretch
-    n = int(np.ceil(perf["end"].max() * stretch * tracking.FPS)) + tracking.FPS
-    features = tracking.frame_features(pitch, perf["start"] * stretch, perf["end"] * stretch, velocity, n,
-                                       perf["pedal_down"] * stretch, perf["pedal_up"] * stretch)
-    targets = np.zeros((n + 2, 2), np.float32)
-    for column, times in ((0, beat_times), (1, beat_times[perf["downbeat"]])):
-        frames = np.clip(np.rint(times * tracking.FPS).astype(np.int64), 0, n - 1)
-        for offset, value in ((-1, 0.5), (1, 0.5), (0, 1.0)):
-            targets[np.clip(frames + offset, 0, n + 1), column] = np.maximum(
-                targets[np.clip(frames + offset, 0, n + 1), column], value)
-    targets = targets[:n]
-    ibi = np.diff(beat_times)
-    local = np.median(np.stack([np.concatenate([ibi[:1], ibi[:-1]]), ibi, np.concatenate([ibi[1:], ibi[-1:]])]), 0)
-    frame_beat = np.clip(np.searchsorted(beat_times, (np.arange(n) + 0.5) / tracking.FPS) - 1, 0, len(ibi) - 1)
-    bins = tracking.tempo_bin(local[frame_beat])
-    tempo = np.exp(-0.5 * (np.arange(len(tracking.TEMPO_BINS))[None, :] - bins[:, None]) ** 2).astype(np.float32)
-    tempo /= tempo.sum(axis=1, keepdims=True)
-    mask = np.zeros(n, np.float32)
-    lo = max(int((beat_times[0] - 0.3) * tracking.FPS), 0)
-    hi = min(int((beat_times[-1] + 0.3) * tracking.FPS), n)
-    mask[lo:hi] = 1.0
-    start = int(rng.integers(max(lo - CROP // 4, 0), max(hi - CROP // 2, lo - CROP // 4 + 1, 1)))
-    sl = slice(start, start + CROP)
-    out = [features[sl], targets[sl], mask[sl], tempo[sl]]
-    if len(out[0]) < CROP:
-        pad = CROP - len(out[0])
+    targets, tempo, mask = note_targets(start, beat_times, beat_times[perf["downbeat"]])
+    out = [features, targets, mask, tempo]
+    if len(features) < crop:
+        pad = crop - len(features)
         out = [np.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)) for a in out]
     return out
 
 
-def build_model(keras, n_features: int, dropout: float):
-    x = keras.Input((None, n_features))
-    h = keras.layers.Conv1D(CHANNELS, 1, name="input")(x)
-    for i, d in enumerate(DILATIONS):
-        y = keras.layers.Conv1D(CHANNELS, KERNEL, dilation_rate=d, padding="same", activation="elu",
-                                name=f"block{i}_conv")(h)
-        y = keras.layers.SpatialDropout1D(dropout)(y)
-        y = keras.layers.Conv1D(CHANNELS, 1, name=f"block{i}_mix")(y)
-        h = keras.layers.Add()([h, y])
-    out = keras.layers.Conv1D(2, 1, activation="sigmoid", name="output")(h)
-    tempo = keras.layers.Conv1D(len(tracking.TEMPO_BINS), 1, activation="softmax", name="tempo")(h)
+def build_model(keras, units: int, layers: int, dropout: float):
+    from stylenet.fast_lstm import FusedLSTM
+
+    x = keras.Input((None, tracking.N_NOTE_FEATURES))
+    h = keras.layers.Dense(units, activation="elu", name="input")(x)
+    for i in range(layers):
+        h = keras.layers.Dropout(dropout)(h)
+        h = keras.layers.Bidirectional(FusedLSTM(units, return_sequences=True), name=f"lstm{i}")(h)
+    out = keras.layers.Dense(2, activation="sigmoid", name="output")(h)
+    tempo = keras.layers.Dense(len(tracking.TEMPO_BINS), activation="softmax", name="tempo")(h)
     return keras.Model(x, [out, tempo])
 
 
-def export(model, mean, std, path: Path, info: dict) -> None:
-    arrays = {"mean": mean.astype(np.float32), "std": std.astype(np.float32),
-              "dilations": np.array(DILATIONS, np.int64)}
+def export(model, path: Path, info: dict) -> None:
+    arrays = {"kind": np.array("notes")}
     for layer in model.layers:
-        if isinstance(layer.get_weights(), list) and len(layer.get_weights()) == 2:
-            kernel, bias = layer.get_weights()
-            name = layer.name.replace("_conv", "/conv").replace("_mix", "/mix")
-            arrays[f"{name}/kernel"], arrays[f"{name}/bias"] = kernel.astype(np.float32), bias.astype(np.float32)
+        weights = layer.get_weights()
+        if layer.name.startswith("lstm"):
+            for direction, offset in (("forward", 0), ("backward", 3)):
+                for name, w in zip(("kernel", "recurrent", "bias"), weights[offset:offset + 3]):
+                    arrays[f"{layer.name}/{direction}/{name}"] = w.astype(np.float32)
+        elif len(weights) == 2:
+            arrays[f"{layer.name}/kernel"], arrays[f"{layer.name}/bias"] = (w.astype(np.float32) for w in weights)
     arrays["info"] = np.array(json.dumps(info))
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
 
 
 def validate(weights: Path, perfs: list[dict]) -> dict:
+    """Mean beat and downbeat F-measure of the weights (shipped decoder settings) on the performances, and
+    the share of notes whose beat-length estimate is within 26 % of the annotated one (the right level)."""
     import mir_eval
 
-    net = tracking.Activation.load(weights)
-    beat_f, down_f = [], []
+    net = tracking.NoteActivation.load(weights)
+    beat_f, down_f, tempo_right = [], [], []
     for perf in perfs:
-        n = int(np.ceil(perf["end"].max() * tracking.FPS)) + tracking.FPS
-        features = tracking.frame_features(perf["pitch"], perf["start"], perf["end"], perf["velocity"], n,
-                                           perf["pedal_down"], perf["pedal_up"])
-        found = tracking.decode(*net(features))
+        found = tracking.track_notes(perf["pitch"], perf["start"], perf["end"], perf["velocity"],
+                                     perf["pedal_down"], perf["pedal_up"], net=net)
         beat_f.append(mir_eval.beat.f_measure(perf["beats"], found.times))
         down_f.append(mir_eval.beat.f_measure(perf["beats"][perf["downbeat"]], found.times[found.downbeat]))
-    return {"beat_f": float(np.mean(beat_f)), "downbeat_f": float(np.mean(down_f))}
+        _, tempo_logp = net(tracking.note_features(perf["pitch"], perf["start"], perf["end"], perf["velocity"],
+                                                   perf["pedal_down"], perf["pedal_up"]))
+        _, tempo, mask = note_targets(perf["start"], perf["beats"], perf["beats"][perf["downbeat"]])
+        right = np.abs(tempo_logp.argmax(1) - tempo.argmax(1)) <= 2  # 2 bins: 26 %
+        tempo_right.append(float(right[mask > 0].mean()))
+    return {"beat_f": float(np.mean(beat_f)), "downbeat_f": float(np.mean(down_f)),
+            "tempo_right": float(np.mean(tempo_right))}
+
+
+def tune(weights: Path, perfs: list[dict], floors=(0.005,), tempo_weights=(0.1, 0.15),
+         obs_lambdas=(16, 24), piece_tempos=(0.5, 1.0)) -> list[dict]:
+    """Beat F of every decoder setting in a small grid on the given performances (the network runs once
+    per performance): the activation where no note is struck, how much the decoder trusts the network's
+    beat length, how much of each beat may sound it, how much the piece's beat length counts."""
+    import itertools
+
+    import mir_eval
+
+    net = tracking.NoteActivation.load(weights)
+    outputs = []
+    for perf in perfs:
+        features = tracking.note_features(perf["pitch"], perf["start"], perf["end"], perf["velocity"],
+                                          perf["pedal_down"], perf["pedal_up"])
+        outputs.append(net(features))
+    rows = []
+    for floor, weight, obs, whole in itertools.product(floors, tempo_weights, obs_lambdas, piece_tempos):
+        beat_f, level = [], []
+        for perf, (note_act, note_tempo) in zip(perfs, outputs):
+            n_frames = int(np.ceil(perf["end"].max() * tracking.FPS)) + tracking.FPS
+            act, tempo = tracking.notes_to_frames(perf["start"], note_act, note_tempo, n_frames, floor, whole)
+            found = tracking.decode(act, tempo, tempo_weight=weight, obs_lambda=obs)
+            beat_f.append(mir_eval.beat.f_measure(perf["beats"], found.times))
+            level.append(abs(np.log2(found.n_beats / len(perf["beats"]))) < 0.2)
+        rows.append({"floor": floor, "tempo_weight": weight, "obs_lambda": obs, "piece_tempo": whole,
+                     "beat_f": float(np.mean(beat_f)), "level_right": float(np.mean(level))})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -142,8 +200,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "stylenet" / "pretrained" / "tracker.npz"))
     parser.add_argument("--work-dir", default=str(ROOT / "build" / "tracker"))
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--crops", type=int, default=384, help="training crops per epoch")
+    parser.add_argument("--crops", type=int, default=256, help="training crops per epoch")
+    parser.add_argument("--crop", type=int, default=CROP)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--units", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--stretch", type=float, default=STRETCH)
@@ -151,7 +212,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--validate-every", type=int, default=5)
+    parser.add_argument("--tune", metavar="WEIGHTS", help="only tune the decoder for these weights, on every "
+                        "performance of the validation works")
     args = parser.parse_args(argv)
+    if args.tune:
+        data = load_asap(Path(args.asap), Path(args.cache))
+        valid = [prepared(p) for p in data
+                 if tracking.asap_split(p["work"]) == "train" and tracking.asap_validation(p["work"])]
+        tune(Path(args.tune), valid)
+        return 0
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from stylenet.backend import import_keras
@@ -163,24 +232,15 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(args.seed)
 
-    data = load_asap(Path(args.asap), Path(args.cache))
-    train = [p for p in data if tracking.asap_split(p["work"]) == "train" and not tracking.asap_validation(p["work"])]
-    seen, valid = set(), []
-    for perf in data:  # one performance per validation work: a quick, even check
-        if tracking.asap_split(perf["work"]) == "train" and tracking.asap_validation(perf["work"]) \
-                and perf["work"] not in seen:
-            seen.add(perf["work"])
-            valid.append(perf)
-    print(f"{len(train)} training performances of {len({p['work'] for p in train})} works; "
-          f"{len(valid)} validation works", flush=True)
+    train, valid = split_asap(load_asap(Path(args.asap), Path(args.cache)))
+    train = [prepared(p) for p in train]
+    valid = [prepared(p) for p in valid]
+    print(f"{len(train)} training performances; {len(valid)} validation works", flush=True)
 
     rng = np.random.default_rng(args.seed)
-    weights = np.array([p["end"].max() for p in train])
+    weights = np.array([len(p["pitch"]) for p in train], np.float64)
     weights /= weights.sum()
-    sample = np.concatenate([example(train[i], rng, False)[0] for i in rng.choice(len(train), 64, p=weights)])
-    mean, std = sample.mean(axis=0), sample.std(axis=0) + 1e-3
-
-    model = build_model(keras, tracking.N_FEATURES, args.dropout)
+    model = build_model(keras, args.units, args.layers, args.dropout)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0),
                   loss=["binary_crossentropy", "categorical_crossentropy"], loss_weights=[1.0, args.tempo_loss])
     work = Path(args.work_dir)
@@ -189,26 +249,23 @@ def main(argv=None) -> int:
     for epoch in range(1, args.epochs + 1):
         started = time.time()
         chosen = rng.choice(len(train), args.crops, p=weights)
-        batch = [example(train[i], rng, stretch_range=args.stretch) for i in chosen]
-        x = (np.stack([b[0] for b in batch]) - mean) / std
-        y = np.stack([b[1] for b in batch])
-        m = np.stack([b[2] for b in batch])
-        z = np.stack([b[3] for b in batch])
+        batch = [example(train[i], rng, stretch_range=args.stretch, crop=args.crop) for i in chosen]
+        x, y, m, z = (np.stack([b[k] for b in batch]) for k in range(4))
         lr = args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
         model.optimizer.learning_rate.assign(lr)
         fit = model.fit(x, [y, z], sample_weight=[m, m], batch_size=args.batch, epochs=1, verbose=0)
-        loss = float(fit.history["loss"][-1])
-        row = {"epoch": epoch, "loss": loss, "lr": lr, "seconds": time.time() - started}
+        row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "lr": lr, "seconds": time.time() - started}
         if epoch % args.validate_every == 0 or epoch == args.epochs:
             candidate = work / "tracker_candidate.npz"
             info = {"epoch": epoch, "trained_on": "ASAP train works (CC BY-NC-SA 4.0)", "seed": args.seed,
-                    "crops_per_epoch": args.crops, "epochs": args.epochs}
-            export(model, mean, std, candidate, info)
+                    "crops_per_epoch": args.crops, "crop": args.crop, "epochs": args.epochs, "units": args.units,
+                    "layers": args.layers}
+            export(model, candidate, info)
             row.update(validate(candidate, valid))
             if row["beat_f"] > best:
                 best = row["beat_f"]
                 info.update(validation=row)
-                export(model, mean, std, Path(args.out), info)
+                export(model, Path(args.out), info)
                 row["saved"] = True
         history.append(row)
         print(json.dumps(row), flush=True)

@@ -7,26 +7,28 @@
                                   played to a click does; a recording's do not)
     asap_split(work)   -> "train" | "test"   the project's seeded split of ASAP by work
 
-Method.  A small dilated convolutional network (a TCN: 8 residual blocks, 40 channels, kernel 5, dilations
-1..128, a 20 s receptive field, 83k weights, `pretrained/tracker.npz`, trained on ASAP train works by
-scripts/train_tracker.py) reads 20 ms frames of what the notes do -- which keys are struck how hard, how
-many, how long they last, which pitch classes are held, the sustain pedal -- and gives per frame a beat and
-a downbeat activation and a distribution over the beat's length.  It runs here in NumPy (no TensorFlow at
-inference).  A Viterbi decoder over (beat length, frames since the beat) states -- the bar-pointer model of
-Krebs, Böck & Widmer (ISMIR 2015) as madmom's DBN beat tracker uses it, reduced to one beat -- finds the
-most likely beats: the beat may change length only on a beat, and a little at a time (rubato and tempo
-changes are followed beat by beat), weighed by the network's estimate of the beat length.  A second
-Viterbi over the beats, with bars of 2, 3 or 4 beats, places the downbeats; whether the onsets between
-beats fall on thirds or on halves of the beat tells a compound meter (6/8, 9/8, 12/8) from a simple one.
+Method.  A note network (`pretrained/tracker.npz`, trained on ASAP train works by scripts/train_tracker.py)
+reads the notes in order of onset -- each note's key, loudness, length, the gaps to the notes and chords
+around it, whether it is its chord's bass or top note, the sustain pedal, its pitch class -- through a dense
+layer and two bidirectional LSTMs, so every note hears the whole piece before and after it.  It gives per
+note the probability that a beat and a downbeat fall on it and a distribution over the local beat length.
+It runs here in NumPy (no TensorFlow at inference).  On a 50 frames-a-second grid, a Viterbi decoder over
+(beat length, frames since the beat) states -- the bar-pointer model of Krebs, Böck & Widmer (ISMIR 2015)
+as madmom's DBN beat tracker uses it, reduced to one beat -- finds the most likely beats: the beat may
+change length only on a beat, and a little at a time (rubato and tempo changes are followed beat by beat),
+weighed by the network's beat-length estimate for the whole piece (the mean of its notes': one level of
+beat for the piece; PIECE_TEMPO mixes in each note's own).  A second Viterbi over the beats, with bars of 2, 3 or 4
+beats, places the downbeats; whether the onsets between beats fall on thirds or on halves of the beat
+tells a compound meter (6/8, 9/8, 12/8) from a simple one.
 
 Why this and not a library.  librosa's beat tracker (Ellis' dynamic programming, meant for audio) holds
 one tempo for the whole piece, and it would bring numba, llvmlite and scikit-learn; classical performances
 change tempo every few beats, which the bar-pointer decoder (60 lines of NumPy here) follows.  madmom, the
 bar-pointer model's reference implementation, has had no release since 0.16.1 (2018), which does not import
-on Python 3.10 or later (CPJKU/madmom#502).  The learned activation is what helps most: the same decoder
-on a hand-made onset-loudness envelope reaches a beat F of 0.55 on the 130 validation performances and
-0.47 on the 58 test performances, against 0.67 and 0.60 with the network (same works, same F-measure).
-The decoder's settings were chosen on one performance of each of the 141 train-side works.
+on Python 3.10 or later (CPJKU/madmom#502).  Notes rather than frames (an earlier frame network, a
+dilated CNN with a 20 s view, is in the README's history): a piece of ten minutes is a few thousand notes,
+so a recurrent network can read all of it, and the level of the beat (the notated quarter, not its half or
+double) is a property of the whole piece.  The decoder's settings were chosen on the validation works.
 
 What cannot be told apart.  Beats per bar come from the spacing of downbeats, so the numerator is the
 number of *beats* in a bar: 2/4 and 2/2 (and 6/8 without triplet motion) look alike, as do 3/4 and 3/8, and
@@ -108,11 +110,15 @@ def asap_performances(root) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------------
-# What the network reads: note onsets on a frame grid
+# What the note network reads: one row per note, in order of onset
 
 
-SCALARS = ("onsets", "loudness", "loudest", "duration", "sounding", "pedal_down", "pedal_up")
-N_FEATURES = len(SCALARS) + 88 + 12  # the scalars, then each key's strike, then the pitch classes held
+NOTE_FLOOR = 0.005  # beat activation of a frame where no note is struck
+PIECE_TEMPO = 1.0  # how much each frame's beat length follows the whole piece's rather than its last note's
+CHORD_SECONDS = 0.035  # onsets closer than this to the first of a group sound as one (a spread chord)
+NOTE_SCALARS = ("pitch", "velocity", "duration", "gap_before", "gap_after", "group_gap_before",
+                "group_gap_after", "group_size", "lowest", "highest", "pedal")
+N_NOTE_FEATURES = len(NOTE_SCALARS) + 12  # the scalars, then the note's pitch class (one-hot, C first)
 
 
 def pedal_times(piece: MidiPiece) -> tuple[np.ndarray, np.ndarray]:
@@ -131,57 +137,97 @@ def pedal_times(piece: MidiPiece) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(np.array(down, np.float64)), np.sort(np.array(up, np.float64))
 
 
-def frame_features(pitch, start, end, velocity, n_frames: int, pedal_down=(), pedal_up=()) -> np.ndarray:
-    """[n_frames, N_FEATURES] float32: what happens in each 1/FPS s frame.
+def note_order(pitch, start) -> np.ndarray:
+    """The order the note network reads notes in: by onset, then from the lowest key up."""
+    return np.lexsort((np.asarray(pitch), np.asarray(start)))
 
-    onsets     log(1 + notes struck)          loudness  log(1 + sum of their velocities / 32)
-    loudest    their highest velocity / 127   duration  log(1 + sum of their lengths in s)
-    sounding   log(1 + keys down)             pedal_*   sustain pedal pressed / lifted
-    then 88 columns: the velocity / 127 of each key struck (A0 first), and 12: how many keys of each
-    pitch class (C first) are down, log(1 + n) -- the harmony, which tends to change on strong beats.
+
+def _log_seconds(seconds) -> np.ndarray:
+    """log2 of a time span, clipped to 5 ms..8 s and scaled to about -1..0.5."""
+    return (np.log2(np.clip(np.asarray(seconds, np.float64), 0.005, 8.0)) / 8.0).astype(np.float32)
+
+
+def note_groups(start) -> np.ndarray:
+    """Group index of each note (onsets sorted): a new group starts more than CHORD_SECONDS after the
+    first onset of the current one."""
+    start = np.asarray(start, np.float64)
+    group = np.zeros(len(start), np.int64)
+    first = start[0] if len(start) else 0.0
+    g = 0
+    for i in range(1, len(start)):
+        if start[i] - first > CHORD_SECONDS:
+            g += 1
+            first = start[i]
+        group[i] = g
+    return group
+
+
+def _last_before(times, at) -> np.ndarray:
+    """The latest of `times` at or just before (1 ms after) each of `at`; -inf where there is none."""
+    times = np.sort(np.asarray(times, np.float64))
+    i = np.searchsorted(times, np.asarray(at) + 1e-3, side="right") - 1
+    return np.where(i >= 0, times[np.maximum(i, 0)] if len(times) else -np.inf, -np.inf)
+
+
+def note_features(pitch, start, end, velocity, pedal_down=(), pedal_up=()) -> np.ndarray:
+    """[N, N_NOTE_FEATURES] float32, one row per note in the given order (sorted by `note_order`).
+
+    pitch       (key - A0) / 87            velocity     velocity / 127
+    duration    how long it is held        gap_before / gap_after   to the previous / next note's onset
+    group_*     the same for the group of notes struck together (a chord), and log2 of its size
+    lowest / highest   the note is the group's bass / top note     pedal   sustain pedal down when struck
+    (times as log2 seconds, `_log_seconds`), then its pitch class one-hot.  What marks a beat: long gaps
+    after it, bass notes, loud and full chords, a harmony or pedal change.
     """
     pitch = np.asarray(pitch, np.int64)
     start = np.asarray(start, np.float64)
     end = np.asarray(end, np.float64)
-    velocity = np.asarray(velocity, np.float64)
-    k = len(SCALARS)
-    out = np.zeros((n_frames + 1, N_FEATURES), np.float32)  # the extra row catches what falls past the end
-    frame = np.clip(np.rint(start * FPS).astype(np.int64), 0, n_frames)
-    stop = np.clip(np.maximum(np.rint(end * FPS).astype(np.int64), frame + 1), 0, n_frames + 1)
-    np.add.at(out[:, 0], frame, 1.0)
-    np.add.at(out[:, 1], frame, velocity / 32.0)
-    np.maximum.at(out[:, 2], frame, velocity / 127.0)
-    np.add.at(out[:, 3], frame, np.clip(end - start, 0.0, 10.0))
-    key = np.clip(pitch - 21, 0, 87)
-    np.maximum.at(out, (frame, k + key), velocity / 127.0)
-    held = np.zeros((n_frames + 2, 13), np.float32)  # per pitch class, and all keys in the last column
-    pc = pitch % 12
-    np.add.at(held, (frame, pc), 1.0)
-    np.add.at(held, (stop, pc), -1.0)
-    np.add.at(held[:, 12], frame, 1.0)
-    np.add.at(held[:, 12], stop, -1.0)
-    held = np.cumsum(held, axis=0)[:n_frames + 1]
-    out[:, 4] = held[:, 12]
-    out[:, k + 88:] = held[:, :12]
-    for column, times in ((5, pedal_down), (6, pedal_up)):
-        times = np.asarray(times, np.float64)
-        if len(times):
-            out[np.clip(np.rint(times * FPS).astype(np.int64), 0, n_frames), column] = 1.0
-    out = out[:n_frames]
-    for column in (0, 1, 3, 4):
-        out[:, column] = np.log1p(out[:, column])
-    out[:, k + 88:] = np.log1p(np.maximum(out[:, k + 88:], 0.0))
+    n = len(pitch)
+    out = np.zeros((n, N_NOTE_FEATURES), np.float32)
+    if n == 0:
+        return out
+    out[:, 0] = (np.clip(pitch, 21, 108) - 21) / 87.0
+    out[:, 1] = np.asarray(velocity, np.float64) / 127.0
+    out[:, 2] = _log_seconds(end - start)
+    gaps = np.diff(start)
+    out[:, 3] = _log_seconds(np.concatenate([[8.0], gaps]))
+    out[:, 4] = _log_seconds(np.concatenate([gaps, [8.0]]))
+    group = note_groups(start)
+    first = start[np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])]  # each group's first onset
+    group_gaps = np.diff(first)
+    out[:, 5] = _log_seconds(np.concatenate([[8.0], group_gaps]))[group]
+    out[:, 6] = _log_seconds(np.concatenate([group_gaps, [8.0]]))[group]
+    size = np.bincount(group)
+    out[:, 7] = np.log2(size[group]) / 3.0
+    low = np.full(len(size), 999)
+    high = np.full(len(size), -1)
+    np.minimum.at(low, group, pitch)
+    np.maximum.at(high, group, pitch)
+    out[:, 8] = pitch == low[group]
+    out[:, 9] = pitch == high[group]
+    out[:, 10] = _last_before(pedal_down, start) > _last_before(pedal_up, start)
+    out[np.arange(n), len(NOTE_SCALARS) + pitch % 12] = 1.0
     return out
 
 
-def piece_frames(piece: MidiPiece) -> int:
-    """Frames covering every note of a piece, and a second after."""
-    return int(np.ceil((float(piece.end.max()) if piece.n_notes else 0.0) * FPS)) + FPS
-
-
-def piece_features(piece: MidiPiece) -> np.ndarray:
-    down, up = pedal_times(piece)
-    return frame_features(piece.pitch, piece.start, piece.end, piece.velocity, piece_frames(piece), down, up)
+def notes_to_frames(start, note_activation, note_tempo_logp, n_frames: int, floor: float = None,
+                    piece_tempo: float = None, fps: int = FPS):
+    """Per-frame (beat, downbeat) activation [n_frames, 2] and beat-length log-probabilities [n_frames,
+    len(TEMPO_BINS)] from the note network's per-note outputs (notes sorted by onset).  A frame holds the
+    most beat-like note struck in it (its neighbours a little less), `floor` where none is (a beat may fall
+    in a rest, at a cost).  The beat length of a frame is the last note's estimate, mixed in the log domain
+    with the whole piece's (weight `piece_tempo`): one level of beat for the piece unless the notes insist."""
+    floor = NOTE_FLOOR if floor is None else floor
+    piece_tempo = PIECE_TEMPO if piece_tempo is None else piece_tempo
+    frame = np.clip(np.rint(np.asarray(start) * fps).astype(np.int64), 0, n_frames - 1)
+    act = np.full((n_frames, 2), floor, np.float32)
+    for offset in (-1, 0, 1):
+        np.maximum.at(act, np.clip(frame + offset, 0, n_frames - 1), note_activation * (0.7 if offset else 1.0))
+    note_tempo_logp = np.asarray(note_tempo_logp, np.float64)
+    whole = np.log(np.exp(note_tempo_logp).mean(axis=0) + 1e-6)
+    mixed = (1 - piece_tempo) * note_tempo_logp + piece_tempo * whole[None, :]
+    last = np.clip(np.searchsorted(frame, np.arange(n_frames), side="right") - 1, 0, len(frame) - 1)
+    return act, mixed[last].astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,7 +238,7 @@ MIN_BEAT_SECONDS = 0.16  # ~375 beats a minute: the fastest felt beat in ASAP is
 MAX_BEAT_SECONDS = 2.6  # ~23 beats a minute: beyond the slowest pieces' median beat (2.0 s at the 99th %)
 N_TEMPI = 48  # log-spaced beat lengths: 6 % apart
 TEMPO_LAMBDA = 7.0  # how strongly a beat resists changing its length (exp(-lambda * |ratio - 1|))
-OBS_LAMBDA = 10  # the first 1/10 of a beat's states may sound the beat
+OBS_LAMBDA = 16  # the first 1/16 of a beat's states may sound the beat
 TEMPO_BINS = np.geomspace(MIN_BEAT_SECONDS, MAX_BEAT_SECONDS, 25)  # beat lengths (s) the network estimates
 TEMPO_WEIGHT = 0.1  # how much the decoder trusts the network's beat-length estimate, per frame
 
@@ -271,75 +317,85 @@ def viterbi_beats(activation, tempo_logp=None, tempo_weight=TEMPO_WEIGHT, obs_la
 
 
 # --------------------------------------------------------------------------------------------------
-# The activation network: a small dilated convolutional network (a TCN), run here in NumPy
+# The note network, run here in NumPy
 
 
 SHIPPED_TRACKER = Path(__file__).resolve().parent / "pretrained" / "tracker.npz"
-
-
-def _conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, dilation: int = 1) -> np.ndarray:
-    """Keras' Conv1D with padding="same": x [T, Cin], kernel [K, Cin, Cout]; one matmul over the K shifted
-    copies side by side."""
-    k = kernel.shape[0]
-    if k == 1:
-        return x @ kernel[0] + bias
-    pad = dilation * (k - 1)
-    left = pad // 2
-    padded = np.pad(x, ((left, pad - left), (0, 0)))
-    n = len(x)
-    shifted = np.concatenate([padded[i * dilation:i * dilation + n] for i in range(k)], axis=1)
-    return shifted @ kernel.reshape(-1, kernel.shape[2]) + bias
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
 
 
-class Activation:
-    """The shipped tracker network: frame features -> (beat, downbeat) activation per frame."""
+class NoteActivation:
+    """The note network: note features [N, F] in `note_order` -> ([N, 2] (beat, downbeat) probability that
+    a beat falls on each note's onset, [N, len(TEMPO_BINS)] log-probabilities of the local beat length).
+    A dense layer, then bidirectional LSTMs over the whole piece: every note hears the piece before and
+    after it, which is what tells the notated beat from its half or double."""
 
     def __init__(self, arrays: dict):
-        self.mean = arrays["mean"].astype(np.float32)
-        self.std = arrays["std"].astype(np.float32)
-        self.dilations = [int(d) for d in arrays["dilations"]]
+        from .inference import LSTMWeights
+
         self.info = str(arrays["info"]) if "info" in arrays else "{}"
-        self.arrays = {k: v.astype(np.float32) for k, v in arrays.items() if k.endswith(("kernel", "bias"))}
+        self.dense = {k.split("/")[0]: (arrays[k], arrays[k.replace("kernel", "bias")])
+                      for k in arrays if k.endswith("/kernel") and k.count("/") == 1}
+        layers = sorted({k.split("/")[0] for k in arrays if k.startswith("lstm")}, key=lambda n: int(n[4:]))
+        self.lstms = [tuple(LSTMWeights(*(arrays[f"{name}/{d}/{w}"].astype(np.float32)
+                                          for w in ("kernel", "recurrent", "bias")))
+                            for d in ("forward", "backward")) for name in layers]
 
     @classmethod
-    def load(cls, path=None) -> "Activation":
+    def load(cls, path=None) -> "NoteActivation":
         path = Path(path or SHIPPED_TRACKER)
         try:
             with np.load(path, allow_pickle=False) as npz:
-                return cls({k: npz[k] for k in npz.files})
-        except (OSError, KeyError, ValueError) as exc:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
             raise BeatsError(path, f"cannot read the beat tracker's weights ({exc})") from None
+        if str(arrays.get("kind", "")) != "notes":
+            raise BeatsError(path, "not a note-network beat tracker (an older frame network?): "
+                                   "train one with scripts/train_tracker.py")
+        try:
+            return cls(arrays)
+        except KeyError as exc:
+            raise BeatsError(path, f"the beat tracker's weights lack {exc}") from None
 
     def __call__(self, features: np.ndarray):
-        """[T, F] features -> ([T, 2] float32 (beat, downbeat) in 0..1,
-        [T, len(TEMPO_BINS)] log-probabilities of the beat's length, or None for a net without them)."""
-        a = self.arrays
-        h = (np.asarray(features, np.float32) - self.mean) / self.std
-        h = _conv(h, a["input/kernel"], a["input/bias"])
-        for i, d in enumerate(self.dilations):
-            y = _elu(_conv(h, a[f"block{i}/conv/kernel"], a[f"block{i}/conv/bias"], d))
-            h = h + _conv(y, a[f"block{i}/mix/kernel"], a[f"block{i}/mix/bias"])
-        logits = _conv(h, a["output/kernel"], a["output/bias"])
-        beat = (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
-        if "tempo/kernel" not in a:
-            return beat, None
-        tempo = _conv(h, a["tempo/kernel"], a["tempo/bias"])
+        kernel, bias = self.dense["input"]
+        h = _elu(np.asarray(features, np.float32) @ kernel + bias)
+        for forward, backward in self.lstms:
+            h = np.concatenate([forward.run(h), backward.run(h, reverse=True)], axis=1)
+        kernel, bias = self.dense["output"]
+        beat = 1.0 / (1.0 + np.exp(-np.clip(h @ kernel + bias, -30, 30)))
+        kernel, bias = self.dense["tempo"]
+        tempo = h @ kernel + bias
         tempo -= tempo.max(axis=1, keepdims=True)
         tempo -= np.log(np.exp(tempo).sum(axis=1, keepdims=True))
-        return beat, tempo.astype(np.float32)
+        return beat.astype(np.float32), tempo.astype(np.float32)
+
+
+def track_notes(pitch, start, end, velocity, pedal_down=(), pedal_up=(), net: "NoteActivation | None" = None,
+                floor: float = None, piece_tempo: float = None, **decode_options) -> Beats:
+    """Beats, downbeats and meter (simple) of notes in any order, through the note network and the
+    decoder; raises BeatsError where too few beats come out."""
+    net = net or shipped_activation()
+    order = note_order(pitch, start)
+    start = np.asarray(start, np.float64)[order]
+    features = note_features(np.asarray(pitch)[order], start, np.asarray(end)[order], np.asarray(velocity)[order],
+                             pedal_down, pedal_up)
+    note_act, note_tempo = net(features)
+    n_frames = int(np.ceil(float(np.max(end)) * FPS)) + FPS
+    act, tempo = notes_to_frames(start, note_act, note_tempo, n_frames, floor, piece_tempo)
+    return decode(act, tempo, **decode_options)
 
 
 _SHIPPED = None
 
 
-def shipped_activation() -> Activation:
+def shipped_activation() -> NoteActivation:
     global _SHIPPED
     if _SHIPPED is None:
-        _SHIPPED = Activation.load()
+        _SHIPPED = NoteActivation.load()
     return _SHIPPED
 
 
@@ -478,7 +534,7 @@ def beat_coherence(piece: MidiPiece) -> float:
 MIN_ONSETS = 4  # distinct onsets a piece needs before it has beats to find
 
 
-def track(piece: MidiPiece, activation: Activation | None = None) -> Beats:
+def track(piece: MidiPiece, activation: "NoteActivation | None" = None) -> Beats:
     """Beats, downbeats and meter of a performance, from its notes alone (see the module docstring).
 
     Raises MidiReadError with a one-line reason for a piece with too few notes to have a beat."""
@@ -486,10 +542,8 @@ def track(piece: MidiPiece, activation: Activation | None = None) -> Beats:
     if len(onsets) < MIN_ONSETS:
         raise MidiReadError(piece.path, f"cannot track beats: {len(onsets)} distinct note onset(s), "
                                         f"need at least {MIN_ONSETS}")
-    net = activation or shipped_activation()
-    act, tempo = net(piece_features(piece))
     try:
-        found = decode(act, tempo)
+        found = track_notes(piece.pitch, piece.start, piece.end, piece.velocity, *pedal_times(piece), net=activation)
         division = beat_division(found.times, piece.start)
         meters = found.meters.copy()
         if division == 3:

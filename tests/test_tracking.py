@@ -2,6 +2,7 @@
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,25 +69,46 @@ def test_steady_tempo_is_tracked(tmp_path):
     assert f_measure(beats, found.times) >= 0.9
 
 
-def test_gradually_changing_tempo_is_tracked(tmp_path):
+def beat_activation(beats, downbeat=None, seed=0, n_frames=None):
+    """What a good network gives the decoder: [T, 2] (beat, downbeat) peaks at the beats over noise."""
+    rng = np.random.default_rng(seed)
+    n_frames = n_frames or int(np.ceil((beats[-1] + 1.0) * tracking.FPS))
+    act = np.clip(rng.uniform(0.0, 0.15, (n_frames, 2)), 0, 1).astype(np.float32)
+    frames = np.rint(np.asarray(beats) * tracking.FPS).astype(np.int64)
+    act[frames, 0] = rng.uniform(0.6, 0.95, len(frames))
+    act[frames, 1] = 0.1 if downbeat is None else np.where(downbeat, 0.7, 0.15)
+    return act
+
+
+def piece_tempo(beats, n_frames):
+    """What the network says of the beat length, as `track` hands it to the decoder: the whole piece's
+    (here a Gaussian over the bins around each beat's length, averaged), in every frame."""
+    bins = tracking.tempo_bin(np.diff(beats))
+    each = np.exp(-0.5 * (np.arange(len(tracking.TEMPO_BINS))[None, :] - bins[:, None]) ** 2)
+    whole = np.log((each / each.sum(axis=1, keepdims=True)).mean(axis=0) + 1e-6)
+    return np.repeat(whole[None, :], n_frames, axis=0)
+
+
+def test_the_decoder_follows_a_gradual_tempo_change():
     gaps = np.linspace(0.65, 0.42, 110)  # an accelerando: ~92 to ~143 beats a minute
     beats = 0.4 + np.concatenate([[0], np.cumsum(gaps[:-1])])
-    notes, _ = performance(beats, seed=1)
-    found = tracking.track(load(tmp_path, notes))
-    assert f_measure(beats, found.times) >= 0.85
+    act = beat_activation(beats, seed=1)
+    found = tracking.decode(act, piece_tempo(beats, len(act)))
+    assert f_measure(beats, found.times) >= 0.95
     assert 0.55 < np.median(np.diff(found.times)[:10]) < 0.72  # follows the slow start ...
     assert 0.35 < np.median(np.diff(found.times)[-10:]) < 0.5  # ... and the fast end
 
 
 @pytest.mark.parametrize("per_bar", [3, 4])
-def test_downbeats_follow_the_accent_pattern(tmp_path, per_bar):
+def test_downbeats_follow_the_accent_pattern(per_bar):
     beats = 0.3 + 0.5 * np.arange(24 * per_bar)
-    notes, downbeat = performance(beats, per_bar=per_bar, seed=2)
-    found = tracking.track(load(tmp_path, notes))
-    assert f_measure(beats, found.times) >= 0.9
-    assert f_measure(beats[downbeat], found.times[found.downbeat]) >= 0.8
+    downbeat = np.arange(len(beats)) % per_bar == 0
+    act = beat_activation(beats, downbeat, seed=2)
+    found = tracking.decode(act, piece_tempo(beats, len(act)))
+    assert f_measure(beats, found.times) >= 0.95
+    assert f_measure(beats[downbeat], found.times[found.downbeat]) >= 0.9
     numerators = found.meter_of_beats()[:, 0]
-    assert np.mean(numerators == per_bar) > 0.8
+    assert np.mean(numerators == per_bar) > 0.9
 
 
 def test_compound_division_reads_six_eight(tmp_path):
@@ -222,3 +244,71 @@ def test_beat_coherence_tells_a_clicked_take_from_a_free_recording(tmp_path):
     assert tracking.grid_share(clicked_piece) < tracking.GRID_SHARE_THRESHOLD  # off the tick grid ...
     assert tracking.beat_coherence(clicked_piece) > 0.5  # ... but on the beat
     assert tracking.beat_coherence(free_piece) < tracking.COHERENCE_THRESHOLD
+
+
+def test_note_features_to_the_bit():
+    # C3 and a late G3 struck as one chord, then E4 alone; the pedal goes down between them
+    pitch, start = np.array([48, 55, 64]), np.array([0.0, 0.01, 0.5])
+    end, velocity = np.array([0.4, 0.5, 0.6]), np.array([64, 127, 32])
+    got = tracking.note_features(pitch, start, end, velocity, pedal_down=[0.2], pedal_up=[0.55])
+    log = lambda s: np.float32(np.log2(s) / 8.0)  # noqa: E731
+    expected = np.array([
+        # pitch, velocity, duration, gap before/after, group gap before/after, group size, lowest, highest, pedal
+        [27 / 87, 64 / 127, log(0.4), log(8), log(0.01), log(8), log(0.5), 1 / 3, 1, 0, 0],
+        [34 / 87, 1.0, log(0.49), log(0.01), log(0.49), log(8), log(0.5), 1 / 3, 0, 1, 0],
+        [43 / 87, 32 / 127, log(0.1), log(0.49), log(8), log(0.5), log(8), 0, 1, 1, 1],
+    ], np.float32)
+    assert got.dtype == np.float32 and got.shape == (3, tracking.N_NOTE_FEATURES)
+    np.testing.assert_array_equal(got[:, :len(tracking.NOTE_SCALARS)], expected)
+    classes = np.zeros((3, 12), np.float32)
+    classes[[0, 1, 2], [0, 7, 4]] = 1
+    np.testing.assert_array_equal(got[:, len(tracking.NOTE_SCALARS):], classes)
+    assert tracking.note_features([], [], [], []).shape == (0, tracking.N_NOTE_FEATURES)
+
+
+def test_notes_become_frames_of_beat_activation_and_beat_length():
+    start = np.array([0.0, 0.01, 0.5])
+    act = np.array([[0.9, 0.8], [0.3, 0.1], [0.6, 0.2]], np.float32)
+    tempo = np.log(np.full((3, len(tracking.TEMPO_BINS)), 1 / len(tracking.TEMPO_BINS)))
+    tempo[2] = -5
+    frames, frame_tempo = tracking.notes_to_frames(start, act, tempo, 40, floor=0.02, piece_tempo=0.0)
+    assert frames.shape == (40, 2) and frame_tempo.shape == (40, len(tracking.TEMPO_BINS))
+    np.testing.assert_allclose(frames[0], [0.9, 0.8])  # the most beat-like note of the frame
+    np.testing.assert_allclose(frames[1], [0.9 * 0.7, 0.8 * 0.7])  # its neighbours, a little less
+    np.testing.assert_allclose(frames[25], [0.6, 0.2])
+    np.testing.assert_allclose(frames[10], [0.02, 0.02])  # no note: the floor
+    np.testing.assert_allclose(frame_tempo[24], tempo[1], rtol=1e-6)  # the last note struck so far
+    np.testing.assert_allclose(frame_tempo[30], tempo[2], rtol=1e-6)
+    _, whole = tracking.notes_to_frames(start, act, tempo, 40, floor=0.02, piece_tempo=1.0)
+    piece = np.log(np.exp(tempo).mean(axis=0) + 1e-6)  # the whole piece's beat length, in every frame
+    np.testing.assert_allclose(whole[0], piece, rtol=1e-6)
+    np.testing.assert_allclose(whole[30], piece, rtol=1e-6)
+
+
+def test_the_note_network_in_numpy_equals_keras(tmp_path):
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        trainer = importlib.import_module("train_tracker")
+    finally:
+        sys.path.pop(0)
+    from stylenet.backend import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    model = trainer.build_model(keras, units=8, layers=2, dropout=0.0)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # Keras starts biases at zero: make every weight matter
+        layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    n = 50
+    pitch = rng.integers(30, 100, n)
+    start = np.sort(rng.uniform(0, 20, n))
+    features = tracking.note_features(pitch, start, start + rng.uniform(0.05, 1, n), rng.integers(20, 120, n))
+    beat, tempo = model.predict(features[None], verbose=0)
+    trainer.export(model, tmp_path / "t.npz", {"test": True})
+    net = tracking.NoteActivation.load(tmp_path / "t.npz")
+    got_beat, got_tempo = net(features)
+    np.testing.assert_allclose(got_beat, beat[0], atol=1e-5)
+    np.testing.assert_allclose(np.exp(got_tempo), tempo[0], atol=1e-5)
