@@ -7,6 +7,7 @@ which choose the best epoch by beat F-measure after decoding.  Test works are ne
 (`tracking.NoteActivation`: a dense layer, then bidirectional LSTMs over the notes in order of onset) reads
 `tracking.note_features` and predicts for each note whether a beat and a downbeat fall on it, and the local
 beat length; crops of CROP notes are stretched in time, transposed and scaled in velocity on the fly.
+Every epoch is checkpointed in --work-dir: rerun the same command to resume.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from stylenet import beats as beats_mod  # noqa: E402
 from stylenet import codec, tracking  # noqa: E402
+from stylenet.checkpoint import CHECKPOINT, load_checkpoint, previous_checkpoint, save_checkpoint  # noqa: E402
 
 CROP = 1000  # notes per training example (about a minute of music)
 ON_BEAT_SECONDS = 0.05  # a note is on a beat when its onset is this close to an annotated one
@@ -245,8 +247,21 @@ def main(argv=None) -> int:
                   loss=["binary_crossentropy", "categorical_crossentropy"], loss_weights=[1.0, args.tempo_loss])
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    best, history = -1.0, []
-    for epoch in range(1, args.epochs + 1):
+    best, history, first = -1.0, [], 1
+    settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
+                                              "stretch", "tempo_loss", "seed")}
+    state = work / CHECKPOINT
+    if state.exists() or previous_checkpoint(state).exists():  # rerun the same command to resume
+        model.optimizer.build(model.trainable_variables)
+        meta, _ = load_checkpoint(state, model, model.optimizer)
+        if meta["settings"] != settings:
+            changed = ", ".join(f"{k} {meta['settings'].get(k)} -> {v}" for k, v in settings.items()
+                                if meta["settings"].get(k) != v)
+            raise SystemExit(f"{state}: a run with other settings ({changed}); use another --work-dir")
+        best, history, first = meta["best"], meta["history"], meta["epoch"] + 1
+        rng.bit_generator.state = meta["rng"]
+        print(f"resuming {work} at epoch {first}", flush=True)
+    for epoch in range(first, args.epochs + 1):
         started = time.time()
         chosen = rng.choice(len(train), args.crops, p=weights)
         batch = [example(train[i], rng, stretch_range=args.stretch, crop=args.crop) for i in chosen]
@@ -269,6 +284,8 @@ def main(argv=None) -> int:
                 row["saved"] = True
         history.append(row)
         print(json.dumps(row), flush=True)
+        save_checkpoint(state, model, model.optimizer, {"epoch": epoch, "best": best, "history": history,
+                                                        "rng": rng.bit_generator.state, "settings": settings})
     (work / "history.json").write_text(json.dumps(history, indent=1))
     return 0
 
