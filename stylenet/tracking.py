@@ -25,8 +25,8 @@ Why this and not a library.  librosa's beat tracker (Ellis' dynamic programming,
 one tempo for the whole piece, and it would bring numba, llvmlite and scikit-learn; classical performances
 change tempo every few beats, which the bar-pointer decoder (60 lines of NumPy here) follows.  madmom, the
 bar-pointer model's reference implementation, has had no release since 0.16.1 (2018), which does not import
-on Python 3.10 or later (CPJKU/madmom#502).  Notes rather than frames (an earlier frame network, a
-dilated CNN with a 20 s view, is in the README's history): a piece of ten minutes is a few thousand notes,
+on Python 3.10 or later (CPJKU/madmom#502).  Notes rather than frames (the first tracker, a dilated
+CNN over 20 ms frames with a 20 s view, is measured beside it in the README): a piece of ten minutes is a few thousand notes,
 so a recurrent network can read all of it, and the level of the beat (the notated quarter, not its half or
 double) is a property of the whole piece.  The decoder's settings were chosen on the validation works.
 
@@ -34,7 +34,7 @@ What cannot be told apart.  Beats per bar come from the spacing of downbeats, so
 number of *beats* in a bar: 2/4 and 2/2 (and 6/8 without triplet motion) look alike, as do 3/4 and 3/8, and
 the denominator written is 4 (8 for compound meters), never read from the music.  The beat *level* is the
 largest error: a pianist's beat in a fast 3/4 can be the bar, in an Adagio the eighth note; the notated beat
-(what ASAP annotates) is a convention the notes only hint at.  64 % of the test and 37 % of the
+(what ASAP annotates) is a convention the notes only hint at.  57 % of the test and 55 % of the
 validation performances come out with as many beats as annotated (within 15 %); the rest are tracked
 at another level (twice or half as many beats, or a mix of levels, most in compound meters).
 Hypermeter (two bars felt as one) can turn 6/8 into 12/8 or 2/4 into 4/4.  A bar may change length
