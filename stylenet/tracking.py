@@ -384,7 +384,9 @@ def track_notes(pitch, start, end, velocity, pedal_down=(), pedal_up=(), net: "N
     features = note_features(np.asarray(pitch)[order], start, np.asarray(end)[order], np.asarray(velocity)[order],
                              pedal_down, pedal_up)
     note_act, note_tempo = net(features)
-    n_frames = int(np.ceil(float(np.max(end)) * FPS)) + FPS
+    if not len(start):
+        raise BeatsError("tracking", "no notes to track")
+    n_frames = int(np.ceil(max(float(np.max(end)), float(start[-1])) * FPS)) + FPS
     act, tempo = notes_to_frames(start, note_act, note_tempo, n_frames, floor, piece_tempo)
     return decode(act, tempo, **decode_options)
 

@@ -247,10 +247,13 @@ def test_beat_coherence_tells_a_clicked_take_from_a_free_recording(tmp_path):
 
 
 def test_note_features_to_the_bit():
-    # C3 and a late G3 struck as one chord, then E4 alone; the pedal goes down between them
+    # C3 and a late G3 struck as one chord, then E4 alone; the pedal goes down between them and up after
     pitch, start = np.array([48, 55, 64]), np.array([0.0, 0.01, 0.5])
     end, velocity = np.array([0.4, 0.5, 0.6]), np.array([64, 127, 32])
     got = tracking.note_features(pitch, start, end, velocity, pedal_down=[0.2], pedal_up=[0.55])
+    later = tracking.note_features(np.append(pitch, 60), np.append(start, 0.7), np.append(end, 0.9),
+                                   np.append(velocity, 64), pedal_down=[0.2], pedal_up=[0.55])
+    assert later[2, 10] == 1 and later[3, 10] == 0  # the pedal was lifted before the last note
     log = lambda s: np.float32(np.log2(s) / 8.0)  # noqa: E731
     expected = np.array([
         # pitch, velocity, duration, gap before/after, group gap before/after, group size, lowest, highest, pedal
@@ -270,6 +273,7 @@ def test_notes_become_frames_of_beat_activation_and_beat_length():
     start = np.array([0.0, 0.01, 0.5])
     act = np.array([[0.9, 0.8], [0.3, 0.1], [0.6, 0.2]], np.float32)
     tempo = np.log(np.full((3, len(tracking.TEMPO_BINS)), 1 / len(tracking.TEMPO_BINS)))
+    tempo[0, :3] = -1
     tempo[2] = -5
     frames, frame_tempo = tracking.notes_to_frames(start, act, tempo, 40, floor=0.02, piece_tempo=0.0)
     assert frames.shape == (40, 2) and frame_tempo.shape == (40, len(tracking.TEMPO_BINS))
@@ -278,7 +282,9 @@ def test_notes_become_frames_of_beat_activation_and_beat_length():
     np.testing.assert_allclose(frames[25], [0.6, 0.2])
     np.testing.assert_allclose(frames[10], [0.02, 0.02])  # no note: the floor
     np.testing.assert_allclose(frame_tempo[24], tempo[1], rtol=1e-6)  # the last note struck so far
+    np.testing.assert_allclose(frame_tempo[25], tempo[2], rtol=1e-6)  # from the frame the note is struck in
     np.testing.assert_allclose(frame_tempo[30], tempo[2], rtol=1e-6)
+    np.testing.assert_allclose(frame_tempo[0], tempo[1], rtol=1e-6)  # both struck in frame 0: the later
     _, whole = tracking.notes_to_frames(start, act, tempo, 40, floor=0.02, piece_tempo=1.0)
     piece = np.log(np.exp(tempo).mean(axis=0) + 1e-6)  # the whole piece's beat length, in every frame
     np.testing.assert_allclose(whole[0], piece, rtol=1e-6)
