@@ -144,6 +144,12 @@ def export(model, path: Path, info: dict) -> None:
     np.savez_compressed(path, **arrays)
 
 
+def network_outputs(net, perf: dict):
+    """The note network's (beat/downbeat, beat length) outputs for a `prepared` performance."""
+    return net(tracking.note_features(perf["pitch"], perf["start"], perf["end"], perf["velocity"],
+                                      perf["pedal_down"], perf["pedal_up"]))
+
+
 def validate(weights: Path, perfs: list[dict]) -> dict:
     """Mean beat and downbeat F-measure of the weights (shipped decoder settings) on the performances, and
     the share of notes whose beat-length estimate is within 26 % of the annotated one (the right level)."""
@@ -151,11 +157,9 @@ def validate(weights: Path, perfs: list[dict]) -> dict:
 
     net = tracking.NoteActivation.load(weights)
     beat_f, down_f, tempo_right = [], [], []
-    for perf in perfs:  # notes already in the network's order (`prepared`)
-        note_act, tempo_logp = net(tracking.note_features(perf["pitch"], perf["start"], perf["end"], perf["velocity"],
-                                                          perf["pedal_down"], perf["pedal_up"]))
-        n_frames = int(np.ceil(perf["end"].max() * tracking.FPS)) + tracking.FPS
-        found = tracking.decode(*tracking.notes_to_frames(perf["start"], note_act, tempo_logp, n_frames))
+    for perf in perfs:
+        note_act, tempo_logp = network_outputs(net, perf)
+        found = tracking.decode_notes(perf["start"], perf["end"], note_act, tempo_logp)
         beat_f.append(mir_eval.beat.f_measure(perf["beats"], found.times))
         down_f.append(mir_eval.beat.f_measure(perf["beats"][perf["downbeat"]], found.times[found.downbeat]))
         _, tempo, mask = note_targets(perf["start"], perf["beats"], perf["beats"][perf["downbeat"]])
@@ -176,19 +180,14 @@ def tune(weights: Path, perfs: list[dict], floors=(0.005,), tempo_weights=(0.1, 
     import mir_eval
 
     net = tracking.NoteActivation.load(weights)
-    outputs = []
-    for perf in perfs:
-        features = tracking.note_features(perf["pitch"], perf["start"], perf["end"], perf["velocity"],
-                                          perf["pedal_down"], perf["pedal_up"])
-        outputs.append(net(features))
+    outputs = [network_outputs(net, perf) for perf in perfs]
     rows = []
     for floor, weight, obs, whole in itertools.product(floors, tempo_weights, obs_lambdas, piece_tempos):
         beat_f, level = [], []
         for perf, (note_act, note_tempo) in zip(perfs, outputs):
-            n_frames = int(np.ceil(perf["end"].max() * tracking.FPS)) + tracking.FPS
-            act, tempo = tracking.notes_to_frames(perf["start"], note_act, note_tempo, n_frames, floor, whole)
             try:
-                found = tracking.decode(act, tempo, tempo_weight=weight, obs_lambda=obs)
+                found = tracking.decode_notes(perf["start"], perf["end"], note_act, note_tempo, floor, whole,
+                                              tempo_weight=weight, obs_lambda=obs)
             except tracking.BeatsError:  # fewer than two beats: nothing matched
                 beat_f.append(0.0)
                 level.append(False)

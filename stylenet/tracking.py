@@ -374,21 +374,26 @@ class NoteActivation:
         return beat.astype(np.float32), tempo.astype(np.float32)
 
 
+def decode_notes(start, end, note_activation, note_tempo_logp, floor: float = None, piece_tempo: float = None,
+                 **decode_options) -> Beats:
+    """Beats from the note network's outputs for notes sorted by onset (`note_order`), on frames covering
+    every note and a second after (`notes_to_frames`, then `decode`); BeatsError where too few come out."""
+    if not len(start):
+        raise BeatsError("tracking", "no notes to track")
+    n_frames = int(np.ceil(max(float(np.max(end)), float(np.max(start))) * FPS)) + FPS
+    act, tempo = notes_to_frames(start, note_activation, note_tempo_logp, n_frames, floor, piece_tempo)
+    return decode(act, tempo, **decode_options)
+
+
 def track_notes(pitch, start, end, velocity, pedal_down=(), pedal_up=(), net: "NoteActivation | None" = None,
                 floor: float = None, piece_tempo: float = None, **decode_options) -> Beats:
     """Beats, downbeats and meter (simple) of notes in any order, through the note network and the
     decoder; raises BeatsError where too few beats come out."""
     net = net or shipped_activation()
     order = note_order(pitch, start)
-    start = np.asarray(start, np.float64)[order]
-    features = note_features(np.asarray(pitch)[order], start, np.asarray(end)[order], np.asarray(velocity)[order],
-                             pedal_down, pedal_up)
-    note_act, note_tempo = net(features)
-    if not len(start):
-        raise BeatsError("tracking", "no notes to track")
-    n_frames = int(np.ceil(max(float(np.max(end)), float(start[-1])) * FPS)) + FPS
-    act, tempo = notes_to_frames(start, note_act, note_tempo, n_frames, floor, piece_tempo)
-    return decode(act, tempo, **decode_options)
+    start, end = np.asarray(start, np.float64)[order], np.asarray(end, np.float64)[order]
+    features = note_features(np.asarray(pitch)[order], start, end, np.asarray(velocity)[order], pedal_down, pedal_up)
+    return decode_notes(start, end, *net(features), floor, piece_tempo, **decode_options)
 
 
 _SHIPPED = None
