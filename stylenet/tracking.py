@@ -45,6 +45,7 @@ score's.
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -350,7 +351,7 @@ class NoteActivation:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise BeatsError(path, f"cannot read the beat tracker's weights ({exc})") from None
         if str(arrays.get("kind", "")) != "notes":
             raise BeatsError(path, "not a note-network beat tracker (an older frame network?): "

@@ -318,3 +318,17 @@ def test_the_note_network_in_numpy_equals_keras(tmp_path):
     got_beat, got_tempo = net(features)
     np.testing.assert_allclose(got_beat, beat[0], atol=1e-5)
     np.testing.assert_allclose(np.exp(got_tempo), tempo[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a zip", "a frame network", "missing"])
+def test_unreadable_tracker_weights_are_a_one_line_error(tmp_path, damage):
+    path = tmp_path / "tracker.npz"
+    if damage == "truncated":
+        path.write_bytes(tracking.SHIPPED_TRACKER.read_bytes()[:1000])
+    elif damage == "not a zip":
+        path.write_bytes(b"xx")
+    elif damage == "a frame network":
+        np.savez(path, **{"input/kernel": np.zeros((1, 4, 2), np.float32), "dilations": np.array([1])})
+    with pytest.raises(BeatsError) as caught:
+        tracking.NoteActivation.load(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
