@@ -12,6 +12,7 @@ every epoch on whole held-out pieces.  Run directory:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import time
 from dataclasses import dataclass
@@ -236,12 +237,10 @@ def _check_resume_config(run_dir: Path, config: Config) -> None:
 
 def _callbacks(keras, model, optimizer, run_dir: Path):
     callbacks = [keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)]
-    try:
-        import tensorboard  # noqa: F401
-
+    # Keras writes TensorBoard events through tf.summary, whatever the backend: a JAX machine with the
+    # tensorboard package but no TensorFlow (a typical GPU image) gets no events rather than a crash.
+    if all(importlib.util.find_spec(name) for name in ("tensorboard", "tensorflow")):
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
-    except ImportError:
-        pass
     model.optimizer = optimizer
     return keras.callbacks.CallbackList(callbacks, model=model)
 

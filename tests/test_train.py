@@ -116,8 +116,10 @@ def test_patience_stops_early_and_a_resumed_run_agrees(genre_dataset, tmp_path, 
 
 @pytest.mark.skipif(subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode != 0,
                     reason="jax not installed")
-def test_jax_backend_trains_the_same_model(genre_dataset, tmp_path):
-    code = ("import sys; from stylenet.config import config_from_dict; from stylenet.train import train\n"
+def test_jax_backend_trains_the_same_model_without_tensorflow_installed(genre_dataset, tmp_path):
+    # sys.modules[name] = None makes `import tensorflow` fail, as on a GPU image that has JAX but no TensorFlow
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "from stylenet.config import config_from_dict; from stylenet.train import train\n"
             f"c = config_from_dict({{'data': {{'dataset': {str(genre_dataset)!r}, 'genres': ['jazz', 'pop'], "
             "'validation_fraction': 0.15}, 'model': {'units': 12, 'genre_layers': 1}, "
             "'train': {'epochs': 2, 'window': 32, 'learning_rate': 0.01}})\n"
@@ -131,6 +133,7 @@ def test_jax_backend_trains_the_same_model(genre_dataset, tmp_path):
     _, backend, steps, first, last = line.split()
     assert backend == "jax" and int(steps) > 0 and float(last) < float(first)
     assert (tmp_path / "run" / CHECKPOINT).exists() and (tmp_path / "run" / "plots" / "loss.png").exists()
+    assert not (tmp_path / "run" / "tensorboard").exists()  # TensorBoard events are written through tf.summary
 
 
 def test_mixed_precision_trains_in_float16_and_leaves_the_policy_alone(genre_dataset, tmp_path):
