@@ -145,10 +145,10 @@ def _check_run_keeping(t, validation_fraction: float) -> None:
     _need(t.checkpoint_minutes > 0, "train.checkpoint_minutes: must be > 0")
     _need(t.plot_every >= 1, "train.plot_every: must be >= 1")
     _need(t.max_batches_per_epoch is None or t.max_batches_per_epoch >= 1,
-         "train.max_batches_per_epoch: must be >= 1 or null")
+          "train.max_batches_per_epoch: must be >= 1 or null")
     _need(t.patience is None or t.patience >= 1, "train.patience: must be >= 1 or null")
     _need(t.patience is None or validation_fraction > 0,
-         "train.patience: needs a validation set (data.validation_fraction > 0)")
+          "train.patience: needs a validation set (data.validation_fraction > 0)")
 
 
 def _check(config: Config) -> None:
@@ -158,7 +158,7 @@ def _check(config: Config) -> None:
     _need(len(set(d.genres)) == len(d.genres), f"data.genres: a genre is listed twice ({d.genres})")
     _need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
     _need(d.max_pieces_per_genre is None or d.max_pieces_per_genre >= 1,
-         "data.max_pieces_per_genre: must be >= 1 or null")
+          "data.max_pieces_per_genre: must be >= 1 or null")
     _need(m.units >= 1, "model.units: must be >= 1 (the paper uses 176)")
     _need(m.genre_layers >= 1, "model.genre_layers: must be >= 1 (the paper uses 3)")
     _need(0.0 < m.keep_prob <= 1.0, "model.keep_prob: must be in (0, 1] (the paper uses 0.8)")
@@ -176,7 +176,7 @@ def _check(config: Config) -> None:
     _need(t.context >= 0, "train.context: must be >= 0 steps (0 = off)")
     _need(t.ema is None or 0.0 < t.ema < 1.0, "train.ema: must be in (0, 1), e.g. 0.999, or null (off)")
     _need(t.lr_schedule in LR_SCHEDULES,
-         f"train.lr_schedule: must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
+          f"train.lr_schedule: must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}")
     _need(0.0 <= t.lr_floor <= 1.0, "train.lr_floor: must be in [0, 1]")
     _need(t.distribute in DISTRIBUTE, f"train.distribute: must be one of {', '.join(DISTRIBUTE)}, got {t.distribute!r}")
     _check_run_keeping(t, d.validation_fraction)
@@ -323,8 +323,8 @@ def _check_compose(config: ComposeConfig) -> None:
 
     _need(config.composer in COMPOSERS, f"composer: must be one of {', '.join(COMPOSERS)}, got {config.composer!r}")
     _need(d.tempo_range is None or (len(d.tempo_range) == 2 and 0 < d.tempo_range[0] <= d.tempo_range[1]),
-         "data.tempo_range: must be [low, high] quarter notes a minute with 0 < low <= high (the report: "
-         "[110, 130]), or null")
+          "data.tempo_range: must be [low, high] quarter notes a minute with 0 < low <= high (the report: "
+          "[110, 130]), or null")
     _need(0.0 <= d.validation_fraction < 1.0, "data.validation_fraction: must be in [0, 1), e.g. 0.05")
     _need(d.max_pieces is None or d.max_pieces >= 1, "data.max_pieces: must be >= 1 or null")
     _need(a.bars >= 1, "autoencoder.bars: must be >= 1 (the report uses 16)")
@@ -338,7 +338,7 @@ def _check_compose(config: ComposeConfig) -> None:
     _need(k.dense_layers >= 0 and k.dense_units >= 1, "token_lstm.dense_layers: must be >= 0, dense_units >= 1")
     _need(0.0 <= k.dropout < 1.0, "token_lstm.dropout: must be in [0, 1)")
     _need(k.token_input in TOKEN_INPUTS,
-         f"token_lstm.token_input: must be one of {', '.join(TOKEN_INPUTS)}, got {k.token_input!r}")
+          f"token_lstm.token_input: must be one of {', '.join(TOKEN_INPUTS)}, got {k.token_input!r}")
     _need(k.embedding_size >= 1, "token_lstm.embedding_size: must be >= 1")
     _need(k.min_chord_count >= 1, "token_lstm.min_chord_count: must be >= 1")
     _need(k.token_steps >= 1, "token_lstm.token_steps: must be >= 1 grid step")
