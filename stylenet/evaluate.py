@@ -194,6 +194,23 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
             "names": {g: [p.name for p in pieces if p.genre == g] for g in genres}}
 
 
+def calibrate_contrast(performer, pieces: list[EvalPiece], progress: bool = True) -> dict[str, float]:
+    """`perform --contrast auto`'s factor for each genre of `pieces` (`shaping.contrast_factor`), from the
+    genre's own net on them.  Run on the validation split: the factor is chosen there, never on test."""
+    from tqdm import tqdm
+
+    from .shaping import contrast_factor
+
+    raw: dict[str, list] = {}
+    truth: dict[str, list] = {}
+    for piece in tqdm(pieces, desc="calibrating contrast", unit="piece", disable=not progress):
+        if piece.genre in performer.genres:
+            velocity = performer.velocities(piece.score, piece.genre, piece.meters)
+            raw.setdefault(piece.genre, []).append(raw_velocities_at(velocity, piece.step, piece.key))
+            truth.setdefault(piece.genre, []).append(piece.truth)
+    return {g: contrast_factor(raw[g], truth[g]) for g in raw}
+
+
 def multi_reference(pieces: list[EvalPiece], evaluation: dict, prediction: str = "model (calibrated)") -> dict:
     """For works with several performances: how much pianists agree with each other, beside how much the
     model agrees with them (the ceiling the model is measured against).

@@ -1,6 +1,7 @@
 """The shipped model's recipe: turn a training run into `stylenet/pretrained/` (`make pretrained`).
 
-Writes stylenet.npz (float16 weights + the training data's velocity statistics), card.json (data and
+Writes stylenet.npz (float16 weights, the training data's velocity statistics, and each genre's `--contrast
+auto` factor, calibrated on the run's validation pieces), card.json (data and
 licences, config, epochs, date, and `evaluate`'s numbers on the dataset's `test` split, measured on exactly
 what ships) and evaluation.md (those numbers as a table).
 """
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .dataset import load_manifest
-from .evaluate import evaluate, load_pieces, markdown_table
+from .evaluate import calibrate_contrast, evaluate, load_pieces, markdown_table
 from .fileio import atomic_write_text
 from .inference import SHIPPED, Performer, performer_from_run
+from .shaping import AUTO_SPREAD
 
 SOURCES = {
     "classical": "../shared/data/raw/classical (piano-midi.de, sequenced by hand)",
@@ -49,7 +51,15 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
     performer = performer_from_run(run_dir)
     out = Path(out)
     model_path = performer.save(out / "stylenet.npz")
-    shipped = Performer.load(model_path)  # evaluate exactly what ships (float16 weights)
+    shipped = Performer.load(model_path)  # calibrate and evaluate exactly what ships (float16 weights)
+    validation, contrast = [], {}  # a run that held out nothing keeps the per-piece `auto` of older files
+    if performer.info["config"]["data"]["validation_fraction"] > 0:
+        validation = load_pieces(dataset, "validation", shipped.genres, progress, performer.info["config"],
+                                 shipped.steps_per_quarter)
+        contrast = calibrate_contrast(shipped, validation, progress)
+    shipped.stats = {g: {**shipped.stats.get(g, {}), "contrast": contrast[g]} if g in contrast
+                     else shipped.stats.get(g, {}) for g in shipped.genres}
+    shipped = Performer.load(shipped.save(model_path))
     pieces = load_pieces(dataset, "test", shipped.genres, progress)
     evaluation = evaluate(shipped, pieces, progress)
     manifest = load_manifest(dataset)
@@ -62,7 +72,10 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
                  "sources": {g: SOURCES.get(g, "unknown") for g in shipped.genres},
                  "licences": {g: LICENCES.get(g, "unknown") for g in shipped.genres},
                  "train_pieces_before_validation_holdout": train_pieces,
-                 "velocity_stats": shipped.stats},
+                 "velocity_stats": shipped.stats,
+                 "contrast": {"factors": contrast, "target_spread": AUTO_SPREAD, "chosen_on": "validation",
+                              "validation_pieces": {g: sum(1 for p in validation if p.genre == g)
+                                                    for g in shipped.genres}}},
         "training": {"epochs": shipped.info.get("epoch"), "weights": shipped.info.get("weights"),
                      "config": performer.info.get("config"),
                      "history_rows": sum(1 for _ in open(history_csv)) - 1 if history_csv.exists() else None},

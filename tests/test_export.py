@@ -5,13 +5,16 @@ import json
 import numpy as np
 
 from stylenet.dataset import build_dataset
+from stylenet.evaluate import calibrate_contrast, load_pieces
 from stylenet.export import LICENCES, export_pretrained
 from stylenet.inference import Performer, performer_from_run
+from stylenet.shaping import AUTO_SPREAD, MAX_CONTRAST
 from stylenet.train import train
 from tests.helpers import GENRES, genre_song, tiny, write_song
 
 
-def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_path):
+def _trained_run(tmp_path, validation_fraction: float):
+    """Four songs a genre (the last one test), and a one-epoch run on the rest."""
     raw, rows = tmp_path / "raw", ["path,genre,piece,split"]
     for genre in GENRES:
         for i in range(4):
@@ -20,17 +23,32 @@ def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_p
     (tmp_path / "splits.csv").write_text("\n".join(rows) + "\n")
     build_dataset(raw, tmp_path / "ds", tmp_path / "splits.csv", jobs=1, progress=False)
     config = tiny(tmp_path / "ds", epochs=1, window=16)
-    config.data.validation_fraction = 0.0
+    config.data.validation_fraction = validation_fraction
     train(config, tmp_path / "run", progress=False)
+
+
+def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_path):
+    _trained_run(tmp_path, validation_fraction=0.34)  # one of each genre's three train pieces
 
     export = export_pretrained(tmp_path / "run", tmp_path / "ds", tmp_path / "out", progress=False)
     shipped, run = Performer.load(export.model), performer_from_run(tmp_path / "run")
-    assert shipped.genres == GENRES and shipped.stats == run.stats and shipped.inputs == run.inputs
+    assert shipped.genres == GENRES and shipped.inputs == run.inputs
+    # each genre's `--contrast auto` factor, calibrated on the run's validation pieces, beside the human stats
+    validation = load_pieces(tmp_path / "ds", "validation", GENRES, False, run.info["config"])
+    assert [p.genre for p in validation] == GENRES
+    factors = {g: shipped.stats[g].pop("contrast") for g in GENRES}
+    assert shipped.stats == run.stats
+    shipped.stats = run.stats
+    assert factors == calibrate_contrast(shipped, validation, False)
+    assert all(1 / MAX_CONTRAST <= f <= MAX_CONTRAST for f in factors.values())
     score = (np.random.default_rng(0).random((40, 176)) < 0.1).astype(np.uint8)
     np.testing.assert_allclose(shipped.velocities(score, "jazz"), run.velocities(score, "jazz"), atol=2e-2)
     card = json.loads(export.card.read_text())
     assert card["data"]["licences"] == {g: LICENCES[g] for g in GENRES}  # each genre's data names its licence
-    assert card["name"].endswith(" / ".join(GENRES)) and card["data"]["velocity_stats"] == shipped.stats
+    assert card["name"].endswith(" / ".join(GENRES))
+    assert card["data"]["velocity_stats"] == {g: {**run.stats[g], "contrast": factors[g]} for g in GENRES}
+    assert card["data"]["contrast"] == {"factors": factors, "target_spread": AUTO_SPREAD, "chosen_on": "validation",
+                                        "validation_pieces": {g: 1 for g in GENRES}}
     assert card["data"]["train_pieces_before_validation_holdout"] == {g: 3 for g in GENRES}
     assert card["training"]["epochs"] == 1 and card["training"]["history_rows"] == 1
     assert card["training"]["config"]["model"]["genre_layers"] == 1
@@ -38,3 +56,11 @@ def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_p
     assert card["evaluation"]["results"]["jazz"]["model (raw)"]["pieces"] == 1
     assert card["file"] == {"name": "stylenet.npz", "bytes": export.model.stat().st_size, "weights_dtype": "float16"}
     assert export.table.read_text() == export.markdown and "| model (raw) |" in export.markdown
+
+
+def test_a_run_that_held_out_nothing_exports_without_contrast_factors(tmp_path):
+    _trained_run(tmp_path, validation_fraction=0.0)
+    export = export_pretrained(tmp_path / "run", tmp_path / "ds", tmp_path / "out", progress=False)
+    shipped = Performer.load(export.model)
+    assert shipped.stats == performer_from_run(tmp_path / "run").stats  # no "contrast": the per-piece `auto`
+    assert json.loads(export.card.read_text())["data"]["contrast"]["factors"] == {}
