@@ -4,7 +4,8 @@ Everything is measured over *notes* (the onset cells of the score), in MIDI velo
 empty matrix cells.  For each genre, on the same pieces:
 
   model (raw)          the genre's GenreNet, contrast 1
-  model (calibrated)   the same with `perform`'s default contrast (the genre's human spread)
+  model (calibrated)   the same with `perform`'s default contrast (`--contrast auto`; a training run gets
+                       the factors its export would ship, calibrated on the run's validation pieces)
   model as <other>     the other GenreNets on this genre's pieces: does the genre matter?
   flat                 every note at the training mean velocity of the genre
   random               uniform velocities over the genre's training range (1st..99th percentile),
@@ -332,6 +333,19 @@ class EvaluateReport:
     out: Path
 
 
+def _calibrate_run(performer, progress: bool) -> None:
+    """Give a training run the `--contrast auto` factors its export would ship: calibrated on the validation
+    pieces of the run's own dataset (nothing when it held none out, or its dataset is gone)."""
+    data = performer.info.get("config", {}).get("data", {})
+    dataset = Path(data.get("dataset", ""))
+    if data.get("validation_fraction", 0) <= 0 or not (dataset / "manifest.jsonl").exists():
+        return
+    validation = load_pieces(dataset, "validation", performer.genres, progress, performer.info["config"],
+                             performer.steps_per_quarter)
+    for genre, factor in calibrate_contrast(performer, validation, progress).items():
+        performer.stats.setdefault(genre, {})["contrast"] = factor
+
+
 def run(options: EvaluateOptions) -> EvaluateReport:
     import datetime
 
@@ -342,12 +356,15 @@ def run(options: EvaluateOptions) -> EvaluateReport:
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
+    if options.model and Path(options.model).is_dir():
+        _calibrate_run(performer, options.progress)
     pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, options.progress)
     evaluation["agreement"] = multi_reference(pieces, evaluation)
     meta = {"source": str(options.source), "split": options.split, "model": str(options.model or "shipped"),
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},
+            "contrast": {g: st["contrast"] for g, st in performer.stats.items() if "contrast" in st},
             "date": datetime.date.today().isoformat()}
     out = Path(options.out or Path("build") / "evaluation")
     return EvaluateReport(evaluation["results"], evaluation["agreement"], write_report(out, evaluation, meta), out)

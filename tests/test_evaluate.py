@@ -1,12 +1,16 @@
 """`stylenet evaluate`: the metrics, the model beside every baseline, the report, and bad inputs skipped."""
 
+import json
+
 import numpy as np
 import pytest
 
 from stylenet import codec
 from stylenet.cli import main
-from stylenet.evaluate import EvalPiece, evaluate, markdown_table, note_metrics, wasserstein
-from tests.helpers import TEMPO_ZERO, damaged_dataset, expressive_song, random_performer, write_song
+from stylenet.evaluate import (EvalPiece, EvaluateOptions, calibrate_contrast, evaluate, load_pieces, markdown_table,
+                               note_metrics, run, wasserstein)
+from stylenet.shaping import Shaping, shape
+from tests.helpers import TEMPO_ZERO, damaged_dataset, expressive_song, random_performer, tiny, write_song
 
 
 def test_metrics_match_hand_computed_cases():
@@ -100,3 +104,23 @@ def test_multi_reference_sets_pianists_agreement_beside_the_models():
     assert agreement["per_work"][0]["pairs"] == 2
     assert agreement["same_r"] == pytest.approx(0.0) and agreement["other_r"] == pytest.approx(0.0)
     assert "| classical | 1 | 2 | 75% | 1.000, 5.0 |" in multi_reference_table({"classical": agreement})
+
+
+def test_a_training_run_is_scored_with_the_contrast_its_export_would_ship(genre_dataset, tmp_path):
+    from stylenet.inference import performer_from_run
+    from stylenet.train import train
+
+    train(tiny(genre_dataset, epochs=1), tmp_path / "run", progress=False)
+    report = run(EvaluateOptions(str(genre_dataset), str(tmp_path / "run"), "validation", out=str(tmp_path / "ev"),
+                                 progress=False))
+    performer = performer_from_run(tmp_path / "run")
+    validation = load_pieces(genre_dataset, "validation", performer.genres, False, performer.info["config"])
+    factors = calibrate_contrast(performer, validation, False)
+    assert set(factors) == set(performer.genres) and all(0.25 <= f <= 4 for f in factors.values())  # one per genre
+    assert json.loads((tmp_path / "ev" / "evaluation.json").read_text())["meta"]["contrast"] == factors
+    jazz = [p for p in validation if p.genre == "jazz"]
+    raw = [codec.raw_velocities_at(performer.velocities(p.score, "jazz"), p.step, p.key) for p in jazz]
+    stats = {**performer.stats["jazz"], "contrast": factors["jazz"]}
+    calibrated = [np.clip(shape(r, p.truth, Shaping(), stats), 1, 127) for r, p in zip(raw, jazz)]
+    expected = note_metrics(calibrated, [p.truth for p in jazz])
+    assert report.results["jazz"]["model (calibrated)"] == pytest.approx(expected)
