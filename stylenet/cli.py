@@ -127,8 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                          "a MIDI velocity, 'input' (the file's own), 'genre' (the genre's typical level) or "
                          "'model' (the level the model predicts; the default)")
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
-                         help="spread of velocities: 'auto' = the genre's typical human spread (default), "
-                              "a factor, or 1 = raw model output")
+                         help="spread of velocities: 'auto' (default) = the genre's factor stored with the model "
+                              "(0.9 of the human spread on its validation pieces; older model files: each piece "
+                              "stretched to the genre's typical spread), a factor, or 1 = raw model output")
     perform.add_argument("--beats", metavar="FILE|beside",
                          help="a recorded performance: read it on these beats (an annotation file, one line "
                               "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "

@@ -489,7 +489,8 @@ def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]
     """How humans of each genre play, in MIDI velocity units, over the notes of a dataset's pieces.
 
     mean: over all notes; piece_std: the median, over pieces, of the spread within a piece (what
-    `perform --contrast auto` aims for); piece_mean_std: how much pieces differ in overall level.
+    `perform --contrast auto` aims for with a model file that has no contrast factor); piece_mean_std: how
+    much pieces differ in overall level.
     """
     import numpy as np
 

@@ -333,17 +333,31 @@ class EvaluateReport:
     out: Path
 
 
+def run_validation(performer, progress: bool = True) -> list[EvalPiece]:
+    """The pieces a model's training run held out for validation, from the run's own dataset (none when it
+    held none out or the dataset is gone)."""
+    config = performer.info.get("config") or {}
+    dataset = Path(config.get("data", {}).get("dataset", ""))
+    if config.get("data", {}).get("validation_fraction", 0) <= 0 or not (dataset / "manifest.jsonl").exists() \
+            or not _entries(dataset, "validation", performer.genres, config):
+        return []
+    return load_pieces(dataset, "validation", performer.genres, progress, config, performer.steps_per_quarter)
+
+
 def _calibrate_run(performer, progress: bool) -> None:
-    """Give a training run the `--contrast auto` factors its export would ship: calibrated on the validation
-    pieces of the run's own dataset (nothing when it held none out, or its dataset is gone)."""
-    data = performer.info.get("config", {}).get("data", {})
-    dataset = Path(data.get("dataset", ""))
-    if data.get("validation_fraction", 0) <= 0 or not (dataset / "manifest.jsonl").exists():
-        return
-    validation = load_pieces(dataset, "validation", performer.genres, progress, performer.info["config"],
-                             performer.steps_per_quarter)
-    for genre, factor in calibrate_contrast(performer, validation, progress).items():
+    """Give a training run the `--contrast auto` factors its export would ship, calibrated on its validation
+    pieces, and cache them in the run so that `perform --model RUN` plays what was scored."""
+    from .inference import RUN_CONTRAST, weights_signature
+
+    if any("contrast" in st for st in performer.stats.values()):
+        return  # cached for these weights
+    factors = calibrate_contrast(performer, run_validation(performer, progress), progress)
+    for genre, factor in factors.items():
         performer.stats.setdefault(genre, {})["contrast"] = factor
+    run_dir = Path(performer.info["run"])
+    if factors:
+        atomic_write_text(run_dir / RUN_CONTRAST, json.dumps(
+            {"weights": weights_signature(run_dir / performer.info["weights"]), "factors": factors}, indent=1) + "\n")
 
 
 def run(options: EvaluateOptions) -> EvaluateReport:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .dataset import load_manifest
-from .evaluate import calibrate_contrast, evaluate, load_pieces, markdown_table
+from .evaluate import calibrate_contrast, evaluate, load_pieces, markdown_table, run_validation
 from .fileio import atomic_write_text
 from .inference import SHIPPED, Performer, performer_from_run
 from .shaping import AUTO_SPREAD
@@ -52,11 +52,9 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
     out = Path(out)
     model_path = performer.save(out / "stylenet.npz")
     shipped = Performer.load(model_path)  # calibrate and evaluate exactly what ships (float16 weights)
-    validation, contrast = [], {}  # a run that held out nothing keeps the per-piece `auto` of older files
-    if performer.info["config"]["data"]["validation_fraction"] > 0:
-        validation = load_pieces(dataset, "validation", shipped.genres, progress, performer.info["config"],
-                                 shipped.steps_per_quarter)
-        contrast = calibrate_contrast(shipped, validation, progress)
+    # a genre with no validation pieces (a run that held out none) keeps the per-piece `auto` of older files
+    validation = run_validation(performer, progress)
+    contrast = calibrate_contrast(shipped, validation, progress)
     shipped.stats = {g: {**shipped.stats.get(g, {}), "contrast": contrast[g]} if g in contrast
                      else shipped.stats.get(g, {}) for g in shipped.genres}
     shipped = Performer.load(shipped.save(model_path))

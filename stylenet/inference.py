@@ -170,6 +170,13 @@ class Performer:
 
 
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "stylenet.npz"
+RUN_CONTRAST = "contrast.json"  # a run's `--contrast auto` factors, written by `evaluate`, for these weights only
+
+
+def weights_signature(path: Path) -> str:
+    """Which weights file a run's cached contrast factors belong to (name, size, modification time)."""
+    stat = Path(path).stat()
+    return f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def load_performer(model=None) -> Performer:
@@ -212,4 +219,10 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
 
         stats = velocity_stats(config.data.dataset, config.data.genres)
         steps_per_quarter = dataset_steps_per_quarter(config.data.dataset)
+    cached = run_dir / RUN_CONTRAST
+    if cached.exists():  # calibrated by an earlier `evaluate`: perform --model RUN plays what it scored
+        saved = json.loads(cached.read_text())
+        if saved.get("weights") == weights_signature(weights):
+            for genre, factor in saved["factors"].items():
+                stats.setdefault(genre, {})["contrast"] = factor
     return Performer.from_keras(model, steps_per_quarter, stats, info)

@@ -124,3 +124,45 @@ def test_a_training_run_is_scored_with_the_contrast_its_export_would_ship(genre_
     calibrated = [np.clip(shape(r, p.truth, Shaping(), stats), 1, 127) for r, p in zip(raw, jazz)]
     expected = note_metrics(calibrated, [p.truth for p in jazz])
     assert report.results["jazz"]["model (calibrated)"] == pytest.approx(expected)
+    # cached in the run for these weights: `perform --model RUN` plays what was scored
+    assert {g: st["contrast"] for g, st in performer_from_run(tmp_path / "run").stats.items()} == factors
+    (tmp_path / "run" / "contrast.json").write_text(
+        (tmp_path / "run" / "contrast.json").read_text().replace("best.weights.npz:", "other.npz:"))
+    assert not any("contrast" in st for st in performer_from_run(tmp_path / "run").stats.values())
+
+
+class _EchoPerformer:
+    """A stand-in model whose raw velocity for a note is the human one squeezed to 0.6 of its spread, plus
+    noise: what an MSE-trained model does, with a spread the calibration must find (not a cap)."""
+
+    genres = ["jazz"]
+
+    def __init__(self, pieces, seed=0):
+        rng = np.random.default_rng(seed)
+        self.stats = {"jazz": {"mean": 64.0, "piece_std": 15.0}}
+        self.matrices = {}
+        for piece in pieces:
+            matrix = np.zeros((len(piece.score), codec.N_KEYS))
+            centre = piece.truth.mean()
+            matrix[piece.step, piece.key] = (centre + 0.6 * (piece.truth - centre) + rng.normal(0, 3, len(piece.truth))) / 127
+            self.matrices[id(piece.score)] = matrix
+
+    def velocities(self, score, genre, meters=None):
+        return self.matrices[id(score)]
+
+
+def test_the_calibrated_contrast_gives_the_target_spread_on_the_pieces_it_was_chosen_on(tmp_path):
+    pieces = []
+    for i in range(4):
+        score, velocity = codec.encode(codec.quantise(codec.load_midi(
+            write_song(tmp_path / f"{i}.mid", expressive_song(60, seed=10 + i)))))
+        step, key = np.nonzero(score[:, 0::2])
+        pieces.append(EvalPiece(f"{i}", "jazz", score, np.rint(velocity[step, key] * 127), step, key))
+    performer = _EchoPerformer(pieces)
+    factors = calibrate_contrast(performer, pieces, False)
+    assert 1.2 < factors["jazz"] < 2.0  # undoes most of the 0.6 squeeze
+    performer.stats["jazz"]["contrast"] = factors["jazz"]
+    results = evaluate(performer, pieces, progress=False)["results"]["jazz"]
+    assert results["model (calibrated)"]["std_ratio"] == pytest.approx(0.9, abs=1e-3)
+    assert results["model (raw)"]["std_ratio"] < 0.75
+    assert results["model (calibrated)"]["r"] == pytest.approx(results["model (raw)"]["r"], abs=0.02)
