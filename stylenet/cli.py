@@ -128,8 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                          "'model' (the level the model predicts; the default)")
     perform.add_argument("--contrast", type=_contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' (default) = the genre's factor stored with the model "
-                              "(0.9 of the human spread on its validation pieces; older model files: each piece "
-                              "stretched to the genre's typical spread), a factor, or 1 = raw model output")
+                              "(0.9 of the human spread on its validation pieces; a training run has it once "
+                              "`evaluate` has scored the run; older model files: each piece stretched to the "
+                              "genre's typical spread), a factor, or 1 = raw model output")
     perform.add_argument("--beats", metavar="FILE|beside",
                          help="a recorded performance: read it on these beats (an annotation file, one line "
                               "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "
@@ -447,6 +448,8 @@ def _run_perform(args) -> int:
                              args.force, args.beats, args.grid, progress=not args.quiet,
                              render=args.render_format if args.render else None, soundfont=args.soundfont)
     report = run(options, STARTED)
+    if report.model_note:
+        print(f"note: {report.model_note}", file=sys.stderr)
     if report.single:
         result = report.performances[0]
         if result.note:

@@ -5,7 +5,8 @@ empty matrix cells.  For each genre, on the same pieces:
 
   model (raw)          the genre's GenreNet, contrast 1
   model (calibrated)   the same with `perform`'s default contrast (`--contrast auto`; a training run gets
-                       the factors its export would ship, calibrated on the run's validation pieces)
+                       factors calibrated on the run's validation pieces as its export does, on the run's
+                       float32 weights where the export uses its float16 file; cached in RUN/contrast.json)
   model as <other>     the other GenreNets on this genre's pieces: does the genre matter?
   flat                 every note at the training mean velocity of the genre
   random               uniform velocities over the genre's training range (1st..99th percentile),
@@ -347,17 +348,19 @@ def run_validation(performer, progress: bool = True) -> list[EvalPiece]:
 def _calibrate_run(performer, progress: bool) -> None:
     """Give a training run the `--contrast auto` factors its export would ship, calibrated on its validation
     pieces, and cache them in the run so that `perform --model RUN` plays what was scored."""
-    from .inference import RUN_CONTRAST, weights_signature
+    from .inference import RUN_CONTRAST
 
     if any("contrast" in st for st in performer.stats.values()):
         return  # cached for these weights
     factors = calibrate_contrast(performer, run_validation(performer, progress), progress)
     for genre, factor in factors.items():
         performer.stats.setdefault(genre, {})["contrast"] = factor
-    run_dir = Path(performer.info["run"])
     if factors:
-        atomic_write_text(run_dir / RUN_CONTRAST, json.dumps(
-            {"weights": weights_signature(run_dir / performer.info["weights"]), "factors": factors}, indent=1) + "\n")
+        try:
+            atomic_write_text(Path(performer.info["run"]) / RUN_CONTRAST, json.dumps(
+                {"weights": performer.info["weights_signature"], "factors": factors}, indent=1) + "\n")
+        except OSError:
+            pass  # a read-only run: scored all the same, calibrated again next time
 
 
 def run(options: EvaluateOptions) -> EvaluateReport:

@@ -49,6 +49,8 @@ class Export:
 
 def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, progress: bool = True) -> Export:
     performer = performer_from_run(run_dir)
+    for st in performer.stats.values():  # factors an `evaluate` cached in the run: calibrated afresh below
+        st.pop("contrast", None)
     out = Path(out)
     model_path = performer.save(out / "stylenet.npz")
     shipped = Performer.load(model_path)  # calibrate and evaluate exactly what ships (float16 weights)

@@ -211,18 +211,27 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
     config = load_config(run_dir / "config.yaml")
     model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob,
                         config.model.inputs)
+    signature = weights_signature(weights)  # before reading: a run still training may replace the file meanwhile
     meta, _ = load_checkpoint(weights, model)
-    info = {"run": str(run_dir), "weights": weights.name, "epoch": meta.get("epoch"), "config": config.to_dict()}
+    info = {"run": str(run_dir), "weights": weights.name, "weights_signature": signature, "epoch": meta.get("epoch"),
+            "config": config.to_dict()}
     stats, steps_per_quarter = {}, DEFAULT_STEPS_PER_QUARTER
     if (Path(config.data.dataset) / "manifest.jsonl").exists():
         from .dataset import dataset_steps_per_quarter, velocity_stats
 
         stats = velocity_stats(config.data.dataset, config.data.genres)
         steps_per_quarter = dataset_steps_per_quarter(config.data.dataset)
-    cached = run_dir / RUN_CONTRAST
-    if cached.exists():  # calibrated by an earlier `evaluate`: perform --model RUN plays what it scored
-        saved = json.loads(cached.read_text())
-        if saved.get("weights") == weights_signature(weights):
-            for genre, factor in saved["factors"].items():
-                stats.setdefault(genre, {})["contrast"] = factor
+    for genre, factor in run_contrast(run_dir, signature).items():
+        stats.setdefault(genre, {})["contrast"] = factor
     return Performer.from_keras(model, steps_per_quarter, stats, info)
+
+
+def run_contrast(run_dir, signature: str) -> dict[str, float]:
+    """The `--contrast auto` factors an earlier `evaluate` cached in a run for these weights (so that
+    `perform --model RUN` plays what it scored); none when absent, unreadable or for other weights."""
+    try:
+        saved = json.loads((Path(run_dir) / RUN_CONTRAST).read_text())
+        factors = saved["factors"] if saved.get("weights") == signature else {}
+        return {str(genre): float(factor) for genre, factor in factors.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}

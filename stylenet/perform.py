@@ -164,6 +164,7 @@ class PerformReport:
     skipped: list[str]  # "FILE: reason" of each file a batch skipped (a single input that fails raises)
     single: bool  # one file was named, not a folder
     timings: Timings
+    model_note: str = ""  # something about the model the user should know (printed once)
 
 
 def find_inputs(paths, genres: list[str]) -> list[Path]:
@@ -199,7 +200,7 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
     if options.beats and not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
-    report = PerformReport([], [], single, timings)
+    report = PerformReport([], [], single, timings, uncalibrated_note(performer, genre, options.shaping))
 
     render = _renderer(options, timings)
 
@@ -225,6 +226,16 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
             if report.performances[-1].audio:
                 tqdm.write(f"audio: {report.performances[-1].audio}")
     return report
+
+
+def uncalibrated_note(performer, genre: str, shaping) -> str:
+    """A training run's `--contrast auto` needs factors that `evaluate` calibrates and caches in the run;
+    until then auto falls back to stretching each piece, which the user should hear about."""
+    run = performer.info.get("run")
+    if not run or shaping.contrast != "auto" or "contrast" in performer.stats.get(genre, {}):
+        return ""
+    return (f"{run} has no calibrated contrast for these weights: --contrast auto stretches each piece to the "
+            f"genre's typical spread (calibrate with `stylenet evaluate DATASET --model {run} --split validation`)")
 
 
 def _renderer(options: PerformOptions, timings: Timings):

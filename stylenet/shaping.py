@@ -10,9 +10,10 @@ Shaping, in this order, over the notes of one piece (MIDI units):
             squared error is sigma^2 (1 + s^2 - 2 s r), least at s = r (~0.5), so every step towards the
             human spread costs accuracy; 0.9 stays inside the 0.8-1.2 that still sounds human (issue 9's
             goal) with room for a test set to differ from validation.  The 0.9 holds at `level model`;
-            a fixed level removes the model's piece-to-piece differences in loudness, and some spread.  A model file without a factor (made
-            before it existed) stretches each piece to the genre's typical spread within a human-played
-            piece, as it did then (capped at 4x).  A number multiplies the spread; 1 = the raw model output.
+            a fixed level removes the model's piece-to-piece differences in loudness, and some spread.
+            A model without a factor (a file made before factors existed, or a training run no `evaluate`
+            has calibrated yet) stretches each piece to the genre's typical spread within a human-played
+            piece, as older files did (capped at 4x).  A number multiplies the spread; 1 = the raw model output.
   level     where the piece sits overall: a dynamic marking (ppp pp p mp mf f ff fff), a MIDI mean velocity,
             `input` (the input file's own mean), `genre` (the genre's typical level: the mean velocity of
             its human-played training pieces) or `model` (the level the model predicts for this score).
@@ -104,8 +105,10 @@ def contrast_factor(predicted: list[np.ndarray], truth: list[np.ndarray], target
     Without clipping the spread grows with c (the pieces' means stay put), so bisection finds it; the
     clipping to 1..127 that `perform` applies is included, and only bends that where many notes clip.
     """
+    if not predicted:
+        return 1.0
     truth_spread = np.concatenate(truth).std()
-    if truth_spread == 0 or not predicted:
+    if truth_spread == 0:
         return 1.0
     centred = [(np.mean(p), np.asarray(p, np.float64) - np.mean(p)) for p in predicted]
 

@@ -1,6 +1,7 @@
 """`stylenet evaluate`: the metrics, the model beside every baseline, the report, and bad inputs skipped."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from stylenet import codec
 from stylenet.cli import main
 from stylenet.evaluate import (EvalPiece, EvaluateOptions, calibrate_contrast, evaluate, load_pieces, markdown_table,
                                note_metrics, run, wasserstein)
+from stylenet.perform import uncalibrated_note
 from stylenet.shaping import Shaping, shape
 from tests.helpers import TEMPO_ZERO, damaged_dataset, expressive_song, random_performer, tiny, write_song
 
@@ -106,7 +108,7 @@ def test_multi_reference_sets_pianists_agreement_beside_the_models():
     assert "| classical | 1 | 2 | 75% | 1.000, 5.0 |" in multi_reference_table({"classical": agreement})
 
 
-def test_a_training_run_is_scored_with_the_contrast_its_export_would_ship(genre_dataset, tmp_path):
+def test_a_training_run_is_scored_with_contrast_calibrated_on_its_validation_pieces(genre_dataset, tmp_path):
     from stylenet.inference import performer_from_run
     from stylenet.train import train
 
@@ -126,8 +128,15 @@ def test_a_training_run_is_scored_with_the_contrast_its_export_would_ship(genre_
     assert report.results["jazz"]["model (calibrated)"] == pytest.approx(expected)
     # cached in the run for these weights: `perform --model RUN` plays what was scored
     assert {g: st["contrast"] for g, st in performer_from_run(tmp_path / "run").stats.items()} == factors
-    (tmp_path / "run" / "contrast.json").write_text(
-        (tmp_path / "run" / "contrast.json").read_text().replace("best.weights.npz:", "other.npz:"))
+    # new weights (training went on): the cached factors are not theirs, and perform says auto is uncalibrated
+    weights = tmp_path / "run" / "best.weights.npz"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    retrained = performer_from_run(tmp_path / "run")
+    assert not any("contrast" in st for st in retrained.stats.values())
+    assert "no calibrated contrast" in uncalibrated_note(retrained, "jazz", Shaping())
+    assert uncalibrated_note(retrained, "jazz", Shaping(contrast=1.0)) == ""
+    assert uncalibrated_note(performer, "jazz", Shaping()) == ""
+    (tmp_path / "run" / "contrast.json").write_text("{not json")  # a damaged cache is ignored, not a traceback
     assert not any("contrast" in st for st in performer_from_run(tmp_path / "run").stats.values())
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from stylenet.dataset import build_dataset
 from stylenet.evaluate import calibrate_contrast, load_pieces
 from stylenet.export import LICENCES, export_pretrained
-from stylenet.inference import Performer, performer_from_run
+from stylenet.inference import Performer, performer_from_run, weights_signature
 from stylenet.shaping import AUTO_SPREAD, MAX_CONTRAST
 from stylenet.train import train
 from tests.helpers import GENRES, genre_song, tiny, write_song
@@ -60,7 +60,13 @@ def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_p
 
 def test_a_run_that_held_out_nothing_exports_without_contrast_factors(tmp_path):
     _trained_run(tmp_path, validation_fraction=0.0)
+    # factors cached by an earlier evaluate (for these weights) are not shipped
+    weights = tmp_path / "run" / performer_from_run(tmp_path / "run").info["weights"]
+    (tmp_path / "run" / "contrast.json").write_text(json.dumps(
+        {"weights": weights_signature(weights), "factors": {g: 3.0 for g in GENRES}}))
+    assert all(st.get("contrast") == 3.0 for st in performer_from_run(tmp_path / "run").stats.values())
     export = export_pretrained(tmp_path / "run", tmp_path / "ds", tmp_path / "out", progress=False)
     shipped = Performer.load(export.model)
+    (tmp_path / "run" / "contrast.json").unlink()
     assert shipped.stats == performer_from_run(tmp_path / "run").stats  # no "contrast": the per-piece `auto`
     assert json.loads(export.card.read_text())["data"]["contrast"]["factors"] == {}

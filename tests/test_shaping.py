@@ -36,6 +36,7 @@ def test_contrast_factor_brings_the_spread_of_all_notes_to_the_target():
     assert contrast_factor(predicted, truth, target=np.sqrt(25 + 0.5 ** 2) / human_spread) == pytest.approx(0.5, abs=1e-4)
     assert contrast_factor(predicted, truth, target=5.0) == MAX_CONTRAST  # out of reach: the cap
     assert contrast_factor(predicted, [np.full(2, 64.0)] * 2) == 1.0  # no human spread to match
+    assert contrast_factor([], []) == 1.0  # no pieces of the genre
 
 
 @pytest.mark.parametrize("text, value", [("mf", "mf"), ("genre", "genre"), ("model", "model"), ("input", "input"),
