@@ -1,6 +1,9 @@
 """Turn a training run into the model shipped inside the package, with its card (`make pretrained`).
 
-    python scripts/export_pretrained.py runs/pretrained [--dataset build/dataset] [--out stylenet/pretrained]
+    python scripts/export_pretrained.py runs/pretrained [runs/pretrained-b ...] [--dataset build/dataset]
+                                        [--out stylenet/pretrained]
+
+Several runs (same genres, inputs and validation pieces) ship as one ensemble: their predictions averaged.
 
 The recipe is `stylenet/export.py`; this script only reads the command line.
 """
@@ -19,11 +22,11 @@ from stylenet.export import export_pretrained  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dir")
+    parser.add_argument("run_dirs", nargs="+", metavar="run_dir")
     parser.add_argument("--dataset", default="build/dataset")
     parser.add_argument("--out", default=str(ROOT / "stylenet" / "pretrained"))
     args = parser.parse_args()
-    export = export_pretrained(args.run_dir, args.dataset, args.out)
+    export = export_pretrained(args.run_dirs, args.dataset, args.out)
     print(export.markdown)
     print(f"wrote {export.model} ({export.model.stat().st_size / 1e6:.1f} MB), {export.card}")
 

@@ -160,7 +160,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"example:\n  {EXAMPLES['evaluate']}", formatter_class=argparse.RawDescriptionHelpFormatter)
     evaluate.add_argument("source", metavar="DATASET_OR_FOLDER",
                           help="a built dataset, or a folder of MIDI files in genre sub-folders")
-    evaluate.add_argument("--model", metavar="RUN_OR_FILE", help="default: the shipped model")
+    evaluate.add_argument("--model", metavar="RUN_OR_FILE", action="append",
+                          help="default: the shipped model; given more than once, the models' ensemble (their "
+                               "predictions averaged; what `scripts/export_pretrained.py RUN RUN ...` ships)")
     evaluate.add_argument("--split", default="test", help="dataset split: test, train, 'validation' (the pieces the "
                           "model's training run held out: tune on these) or 'all' (default: %(default)s)")
     evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
@@ -469,7 +471,7 @@ def _run_perform(args) -> int:
 def _run_evaluate(args) -> int:
     from .evaluate import EvaluateOptions, markdown_table, multi_reference_table, run
 
-    options = EvaluateOptions(args.source, args.model, args.split, tuple(args.genres or ()), args.out,
+    options = EvaluateOptions(args.source, tuple(args.model or ()), args.split, tuple(args.genres or ()), args.out,
                               progress=not args.quiet)
     report = run(options)
     print(markdown_table(report.results))

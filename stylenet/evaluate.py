@@ -319,7 +319,8 @@ class EvaluateOptions:
     """What `stylenet evaluate` is asked to do (cli.py reads it off the command line)."""
 
     source: str  # a built dataset, or a folder of MIDI files in genre sub-folders
-    model: str | None = None  # a training run directory or a model file; None: the shipped model
+    model: str | tuple[str, ...] | None = None  # a training run directory or a model file, or several (their
+    # ensemble, `Performer.ensemble`); None: the shipped model
     split: str = "test"  # a dataset split, "validation" (what the model's run held out) or "all"
     genres: tuple[str, ...] = ()  # () = every genre of the model
     out: str | None = None  # the report's folder; None: build/evaluation
@@ -373,13 +374,18 @@ def run(options: EvaluateOptions) -> EvaluateReport:
     unknown = [g for g in genres if g not in performer.genres]
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
-    if options.model and Path(options.model).is_dir():
+    models = [options.model] if isinstance(options.model, str) else list(options.model or ())
+    if len(models) == 1 and Path(models[0]).is_dir():
         _calibrate_run(performer, options.progress)
+    elif len(models) > 1:  # an ensemble made here: calibrated as its export would be, nowhere to cache it
+        for genre, factor in calibrate_contrast(performer, run_validation(performer, options.progress),
+                                                options.progress).items():
+            performer.stats.setdefault(genre, {})["contrast"] = factor
     pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, options.progress)
     evaluation["agreement"] = multi_reference(pieces, evaluation)
-    meta = {"source": str(options.source), "split": options.split, "model": str(options.model or "shipped"),
+    meta = {"source": str(options.source), "split": options.split, "model": " + ".join(models) or "shipped",
             "model_info": {k: v for k, v in performer.info.items() if k != "config"},
             "contrast": {g: st["contrast"] for g, st in performer.stats.items() if "contrast" in st},
             "date": datetime.date.today().isoformat()}

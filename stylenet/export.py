@@ -48,7 +48,10 @@ class Export:
 
 
 def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, progress: bool = True) -> Export:
-    performer = performer_from_run(run_dir)
+    """`run_dir`: a training run, or a list of runs to ship as one ensemble (their predictions averaged)."""
+    run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
+    runs = [performer_from_run(r) for r in run_dirs]
+    performer = runs[0] if len(runs) == 1 else Performer.ensemble(runs)
     for st in performer.stats.values():  # factors an `evaluate` cached in the run: calibrated afresh below
         st.pop("contrast", None)
     out = Path(out)
@@ -64,7 +67,10 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
     evaluation = evaluate(shipped, pieces, progress)
     manifest = load_manifest(dataset)
     train_pieces = {g: sum(1 for e in manifest if e["genre"] == g and e["split"] == "train") for g in shipped.genres}
-    history_csv = Path(run_dir) / "history.csv"
+
+    def history_rows(run: Path):
+        return sum(1 for _ in open(run / "history.csv")) - 1 if (run / "history.csv").exists() else None
+
     card = {
         "name": model_name(shipped.genres),
         "date": datetime.date.today().isoformat(),
@@ -76,9 +82,9 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
                  "contrast": {"factors": contrast, "target_spread": AUTO_SPREAD, "chosen_on": "validation",
                               "validation_pieces": {g: sum(1 for p in validation if p.genre == g)
                                                     for g in shipped.genres}}},
-        "training": {"epochs": shipped.info.get("epoch"), "weights": shipped.info.get("weights"),
-                     "config": performer.info.get("config"),
-                     "history_rows": sum(1 for _ in open(history_csv)) - 1 if history_csv.exists() else None},
+        "training": [{"run": str(r), "epochs": p.info.get("epoch"), "weights": p.info.get("weights"),
+                      "config": p.info.get("config"), "history_rows": history_rows(Path(r))}
+                     for r, p in zip(run_dirs, runs)],
         "evaluation": {"split": "test", "results": evaluation["results"]},
         "file": {"name": model_path.name, "bytes": model_path.stat().st_size, "weights_dtype": "float16"},
     }

@@ -9,7 +9,9 @@ holds the two forward passes equal.
 The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, the input
 layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), and the
 per-genre velocity statistics of the training data
-(used by `--contrast`, the default level and the flat baseline).
+(used by `--contrast`, the default level and the flat baseline).  A file may hold an *ensemble*: several
+trained networks of the same genres and inputs whose predictions are averaged (`Performer.ensemble`);
+independently trained networks err differently, so their mean is closer to the human than each.
 """
 
 from __future__ import annotations
@@ -80,18 +82,50 @@ class Performer:
     stats: dict = field(default_factory=dict)  # per genre: human velocity statistics of the training data
     info: dict = field(default_factory=dict)  # provenance: config, epochs, source run
     inputs: list[str] = field(default_factory=list)  # optional input channels after the score columns
+    members: list[Performer] = field(default_factory=list)  # an ensemble's other networks (same genres, inputs)
 
     def velocities(self, score: np.ndarray, genre: str, meters=None) -> np.ndarray:
         """score [T, 176] (and the piece's meter map, for a model that reads metre) -> predicted velocity
-        matrix [T, 88] (velocity / 127; read it at onsets)."""
+        matrix [T, 88] (velocity / 127; read it at onsets); an ensemble's is the mean of its networks'."""
         if genre not in self.genre_nets:
             raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
-        data = encode_input(score, meters, self.inputs, self.steps_per_quarter)
-        hidden = self.interpretation.run(with_derived(data, self.inputs))
+        data = with_derived(encode_input(score, meters, self.inputs, self.steps_per_quarter), self.inputs)
+        velocity = self._network_velocities(data, genre)
+        for member in self.members:
+            velocity += member._network_velocities(data, genre)
+        return velocity / (1 + len(self.members))
+
+    def _network_velocities(self, data: np.ndarray, genre: str) -> np.ndarray:
+        hidden = self.interpretation.run(data)
         net = self.genre_nets[genre]
         for forward, backward in zip(net.forward, net.backward):
             hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
         return hidden @ net.dense_kernel + net.dense_bias
+
+    @classmethod
+    def ensemble(cls, performers: list[Performer]) -> Performer:
+        """One model that averages several trained ones.  They must read the same input for the same genres
+        and have held out the same validation pieces (else one member was trained on what the ensemble is
+        calibrated and chosen on); the first gives the statistics."""
+        first = performers[0]
+        for other in performers[1:]:
+            for what, a, b in (("genres", first.genres, other.genres), ("inputs", first.inputs, other.inputs),
+                               ("grid", first.steps_per_quarter, other.steps_per_quarter),
+                               ("data", first.info.get("config", {}).get("data"),
+                                other.info.get("config", {}).get("data"))):
+                if a != b:
+                    raise StyleNetError(f"{other.info.get('run', 'a model')}: cannot join an ensemble with "
+                                        f"{first.info.get('run', 'the first model')}: their {what} differ")
+        networks = [p for performer in performers for p in (performer.without_members(), *performer.members)]
+        info = {**first.info, "members": [{k: v for k, v in p.info.items() if k not in ("config", "members")}
+                                          for p in networks]}
+        stats = {g: {k: v for k, v in st.items() if k != "contrast"} for g, st in first.stats.items()}
+        return cls(first.genres, first.interpretation, first.genre_nets, first.steps_per_quarter, stats, info,
+                   list(first.inputs), networks[1:])
+
+    def without_members(self) -> Performer:
+        return Performer(self.genres, self.interpretation, self.genre_nets, self.steps_per_quarter, self.stats,
+                         self.info, self.inputs)
 
     # ------------------------------------------------------------------------------------ conversion
 
@@ -114,7 +148,8 @@ class Performer:
                    list(model.inputs_layout))
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        out = {}
+        out = {f"member_{i}/{name}": array for i, member in enumerate(self.members, 1)
+               for name, array in member._arrays().items()}
 
         def put(prefix, w: LSTMWeights):
             out[f"{prefix}/kernel"], out[f"{prefix}/recurrent"], out[f"{prefix}/bias"] = w.kernel, w.recurrent, w.bias
@@ -131,7 +166,7 @@ class Performer:
         genre_layers = len(next(iter(self.genre_nets.values())).forward)
         header = {"format": FORMAT, "genres": self.genres, "genre_layers": genre_layers,
                   "steps_per_quarter": self.steps_per_quarter, "stats": self.stats, "info": self.info,
-                  "inputs": self.inputs}
+                  "inputs": self.inputs, "members": len(self.members)}
         arrays = {k: v.astype(dtype) for k, v in self._arrays().items()}
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
@@ -152,21 +187,30 @@ class Performer:
         if header.get("format") != FORMAT:
             raise StyleNetError(f"{path}: not a StyleNet model (format {header.get('format')!r})")
 
-        def lstm(prefix):
-            return LSTMWeights(arrays[f"{prefix}/kernel"], arrays[f"{prefix}/recurrent"], arrays[f"{prefix}/bias"])
-
-        # models saved before the GenreNet depth had one name call it "layers" (the shipped one among them)
-        genre_layers = header["genre_layers"] if "genre_layers" in header else header["layers"]
-        nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(genre_layers)],
-                                [lstm(f"{g}/backward_{i}") for i in range(genre_layers)],
-                                arrays[f"{g}/dense/kernel"], arrays[f"{g}/dense/bias"])
-                for g in header["genres"]}
         unknown = [name for name in header.get("inputs", []) if name not in KNOWN_INPUTS]
         if unknown:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")
-        return cls(header["genres"], lstm("interpretation"), nets, header["steps_per_quarter"],
-                   header.get("stats", {}), header.get("info", {}), list(header.get("inputs", [])))
+        # models saved before the GenreNet depth had one name call it "layers" (the shipped one among them)
+        genre_layers = header["genre_layers"] if "genre_layers" in header else header["layers"]
+
+        def network(prefix: str):
+            def lstm(name):
+                return LSTMWeights(*(arrays[f"{prefix}{name}/{part}"] for part in ("kernel", "recurrent", "bias")))
+
+            nets = {g: GenreWeights([lstm(f"{g}/forward_{i}") for i in range(genre_layers)],
+                                    [lstm(f"{g}/backward_{i}") for i in range(genre_layers)],
+                                    arrays[f"{prefix}{g}/dense/kernel"], arrays[f"{prefix}{g}/dense/bias"])
+                    for g in header["genres"]}
+            return cls(header["genres"], lstm("interpretation"), nets, header["steps_per_quarter"],
+                       header.get("stats", {}), header.get("info", {}), list(header.get("inputs", [])))
+
+        try:
+            performer = network("")
+            performer.members = [network(f"member_{i}/") for i in range(1, header.get("members", 0) + 1)]
+        except KeyError as exc:
+            raise StyleNetError(f"{path}: damaged model file (no {exc.args[0]} weights)") from None
+        return performer
 
 
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "stylenet.npz"
@@ -180,7 +224,12 @@ def weights_signature(path: Path) -> str:
 
 
 def load_performer(model=None) -> Performer:
-    """The shipped model (None), a saved model file, or a training run directory (its best weights)."""
+    """The shipped model (None), a saved model file, or a training run directory (its best weights); a list
+    of several: their ensemble."""
+    if isinstance(model, (list, tuple)):
+        if len(model) > 1:
+            return Performer.ensemble([load_performer(m) for m in model])
+        model = model[0] if model else None
     if model is None:
         if not SHIPPED.exists():
             raise StyleNetError(f"no shipped model at {SHIPPED}; pass --model RUN_DIR_OR_FILE")

@@ -140,6 +140,25 @@ def test_a_training_run_is_scored_with_contrast_calibrated_on_its_validation_pie
     assert not any("contrast" in st for st in performer_from_run(tmp_path / "run").stats.values())
 
 
+def test_several_models_are_scored_as_their_ensemble_calibrated_on_validation(genre_dataset, tmp_path):
+    from stylenet.inference import Performer, performer_from_run
+    from stylenet.train import train
+
+    for seed in (0, 1):
+        train(tiny(genre_dataset, epochs=1, seed=seed), tmp_path / f"run{seed}", progress=False)
+    runs = (str(tmp_path / "run0"), str(tmp_path / "run1"))
+    report = run(EvaluateOptions(str(genre_dataset), runs, "validation", out=str(tmp_path / "ev"), progress=False))
+    ensemble = Performer.ensemble([performer_from_run(r) for r in runs])
+    validation = load_pieces(genre_dataset, "validation", ensemble.genres, False, ensemble.info["config"])
+    meta = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["meta"]
+    assert meta["model"] == " + ".join(runs)
+    assert meta["contrast"] == calibrate_contrast(ensemble, validation, False)
+    assert not (tmp_path / "run0" / "contrast.json").exists()  # an ensemble's factors are not one run's
+    raw = note_metrics([np.clip(codec.raw_velocities_at(ensemble.velocities(p.score, "jazz"), p.step, p.key), 1, 127)
+                        for p in validation if p.genre == "jazz"], [p.truth for p in validation if p.genre == "jazz"])
+    assert report.results["jazz"]["model (raw)"] == pytest.approx(raw)
+
+
 class _EchoPerformer:
     """A stand-in model whose raw velocity for a note is the human one squeezed to 0.6 of its spread, plus
     noise: what an MSE-trained model does, with a spread the calibration must find (not a cap)."""

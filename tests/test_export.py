@@ -13,8 +13,8 @@ from stylenet.train import train
 from tests.helpers import GENRES, genre_song, tiny, write_song
 
 
-def _trained_run(tmp_path, validation_fraction: float):
-    """Four songs a genre (the last one test), and a one-epoch run on the rest."""
+def _trained_run(tmp_path, validation_fraction: float, seeds=(0,)):
+    """Four songs a genre (the last one test), and a one-epoch run on the rest (one run per seed: run, run1...)."""
     raw, rows = tmp_path / "raw", ["path,genre,piece,split"]
     for genre in GENRES:
         for i in range(4):
@@ -22,9 +22,10 @@ def _trained_run(tmp_path, validation_fraction: float):
             rows.append(f"{genre}/{i}.mid,{genre},{genre} {i},{'test' if i == 3 else 'train'}")
     (tmp_path / "splits.csv").write_text("\n".join(rows) + "\n")
     build_dataset(raw, tmp_path / "ds", tmp_path / "splits.csv", jobs=1, progress=False)
-    config = tiny(tmp_path / "ds", epochs=1, window=16)
-    config.data.validation_fraction = validation_fraction
-    train(config, tmp_path / "run", progress=False)
+    for seed in seeds:
+        config = tiny(tmp_path / "ds", epochs=1, window=16, seed=seed)
+        config.data.validation_fraction = validation_fraction
+        train(config, tmp_path / f"run{seed or ''}", progress=False)
 
 
 def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_path):
@@ -50,8 +51,8 @@ def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_p
     assert card["data"]["contrast"] == {"factors": factors, "target_spread": AUTO_SPREAD, "chosen_on": "validation",
                                         "validation_pieces": {g: 1 for g in GENRES}}
     assert card["data"]["train_pieces_before_validation_holdout"] == {g: 3 for g in GENRES}
-    assert card["training"]["epochs"] == 1 and card["training"]["history_rows"] == 1
-    assert card["training"]["config"]["model"]["genre_layers"] == 1
+    assert [(t["epochs"], t["history_rows"]) for t in card["training"]] == [(1, 1)]
+    assert card["training"][0]["config"]["model"]["genre_layers"] == 1
     assert card["evaluation"]["split"] == "test" and set(card["evaluation"]["results"]) == set(GENRES)
     assert card["evaluation"]["results"]["jazz"]["model (raw)"]["pieces"] == 1
     assert card["file"] == {"name": "stylenet.npz", "bytes": export.model.stat().st_size, "weights_dtype": "float16"}
@@ -70,3 +71,21 @@ def test_a_run_that_held_out_nothing_exports_without_contrast_factors(tmp_path):
     (tmp_path / "run" / "contrast.json").unlink()
     assert shipped.stats == performer_from_run(tmp_path / "run").stats  # no "contrast": the per-piece `auto`
     assert json.loads(export.card.read_text())["data"]["contrast"]["factors"] == {}
+
+
+def test_several_runs_export_as_one_ensemble_calibrated_as_a_whole(tmp_path):
+    _trained_run(tmp_path, validation_fraction=0.34, seeds=(0, 1))
+    export = export_pretrained([tmp_path / "run", tmp_path / "run1"], tmp_path / "ds", tmp_path / "out",
+                               progress=False)
+    shipped = Performer.load(export.model)
+    runs = [performer_from_run(tmp_path / r) for r in ("run", "run1")]
+    assert len(shipped.members) == 1
+    score = (np.random.default_rng(0).random((40, 176)) < 0.1).astype(np.uint8)
+    mean = (runs[0].velocities(score, "jazz") + runs[1].velocities(score, "jazz")) / 2
+    np.testing.assert_allclose(shipped.velocities(score, "jazz"), mean, atol=2e-2)
+    assert not np.allclose(runs[0].velocities(score, "jazz"), mean, atol=2e-2)  # the runs differ
+    factors = {g: shipped.stats[g].pop("contrast") for g in GENRES}
+    validation = load_pieces(tmp_path / "ds", "validation", GENRES, False, runs[0].info["config"])
+    assert factors == calibrate_contrast(shipped, validation, False)  # the ensemble's own, not a member's
+    card = json.loads(export.card.read_text())
+    assert [t["run"] for t in card["training"]] == [str(tmp_path / "run"), str(tmp_path / "run1")]

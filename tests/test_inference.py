@@ -4,10 +4,12 @@ line, and a run's model performs on its dataset's grid."""
 import json
 
 import numpy as np
+import pytest
 
 from stylenet import inference
 from stylenet.cli import main
 from stylenet.dataset import BuildOptions, build_dataset
+from stylenet.errors import StyleNetError
 from stylenet.inference import Performer
 from stylenet.perform import perform_file
 from stylenet.shaping import Shaping
@@ -157,3 +159,34 @@ def test_numpy_forward_pass_with_voice_input_equals_keras(tmp_path):
     np.testing.assert_array_equal(np.asarray(keras_voices(score[None].astype(np.float32)))[0], voice_channels(score))
     expected = np.asarray(model.perform(encode_input(score, meters, ["metre", "voice"])[None], "jazz"))[0]
     np.testing.assert_allclose(performer.velocities(score, "jazz", meters), expected, atol=1e-5)
+
+
+def test_an_ensemble_performs_the_mean_of_its_networks_and_saves_them_all(tmp_path):
+    a, b, c = (random_performer(("jazz", "pop"), units=8, genre_layers=2, seed=s) for s in (1, 2, 3))
+    a.stats["jazz"]["contrast"] = 1.5  # a member's calibration is not the ensemble's
+    pair = Performer.ensemble([a, b])
+    score = (np.random.default_rng(0).random((40, 176)) < 0.1).astype(np.float32)
+    np.testing.assert_allclose(pair.velocities(score, "jazz"),
+                               (a.velocities(score, "jazz") + b.velocities(score, "jazz")) / 2, atol=1e-6)
+    assert "contrast" not in pair.stats["jazz"] and a.stats["jazz"]["contrast"] == 1.5
+    trio = Performer.ensemble([pair, c])  # an ensemble joins as its networks, each weighing the same
+    assert len(trio.members) == 2
+    expected = sum(p.velocities(score, "pop") for p in (a, b, c)) / 3
+    np.testing.assert_allclose(trio.velocities(score, "pop"), expected, atol=1e-6)
+    loaded = Performer.load(trio.save(tmp_path / "trio.npz", dtype=np.float32))
+    assert len(loaded.members) == 2
+    np.testing.assert_allclose(loaded.velocities(score, "pop"), expected, atol=1e-5)
+
+
+def test_models_of_different_genres_or_inputs_do_not_join_an_ensemble():
+    jazz = random_performer(("jazz",), seed=1)
+    with pytest.raises(StyleNetError, match="genres differ"):
+        Performer.ensemble([jazz, random_performer(("jazz", "pop"), seed=2)])
+    metre = random_performer(("jazz",), seed=3)
+    metre.inputs = ["metre"]
+    with pytest.raises(StyleNetError, match="inputs differ"):
+        Performer.ensemble([jazz, metre])
+    elsewhere = random_performer(("jazz",), seed=4)
+    elsewhere.info = {"config": {"data": {"dataset": "other"}}}  # held out other validation pieces
+    with pytest.raises(StyleNetError, match="data differ"):
+        Performer.ensemble([jazz, elsewhere])
