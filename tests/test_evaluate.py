@@ -27,6 +27,8 @@ def test_metrics_match_hand_computed_cases():
     assert shifted["r_piece_mean"] == pytest.approx(1.0) and shifted["within_6.4"] == 1.0
     assert wasserstein(np.array([1.0, 2.0, 3.0]), np.array([11.0, 12.0, 13.0])) == pytest.approx(10.0)
     assert wasserstein(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0])) == pytest.approx(0.0)
+    # samples of different sizes: half the mass moves 1 (from 1 to 2), so the distance is 0.5
+    assert wasserstein(np.array([1.0, 2.0]), np.array([2.0, 2.0, 2.0, 2.0])) == pytest.approx(0.5)
 
 
 def test_evaluate_table_has_model_and_every_baseline(tmp_path):
