@@ -37,6 +37,9 @@ class DataConfig:
     dataset: str = "build/dataset"  # a folder written by `stylenet build-dataset`
     genres: list[str] = field(default_factory=lambda: ["classical", "jazz", "pop"])
     validation_fraction: float = 0.05  # of each genre's train pieces, held out by piece
+    # which pieces are held out: None = train.seed's choice; set it to give runs of different seeds the same
+    # validation pieces (an ensemble is chosen and calibrated on pieces none of its runs trained on)
+    validation_seed: int | None = None
     max_pieces_per_genre: int | None = None  # for quick experiments; None = all
 
 

@@ -111,8 +111,7 @@ class Performer:
         for other in performers[1:]:
             for what, a, b in (("genres", first.genres, other.genres), ("inputs", first.inputs, other.inputs),
                                ("grid", first.steps_per_quarter, other.steps_per_quarter),
-                               ("data", first.info.get("config", {}).get("data"),
-                                other.info.get("config", {}).get("data"))):
+                               ("validation pieces", _held_out(first), _held_out(other))):
                 if a != b:
                     raise StyleNetError(f"{other.info.get('run', 'a model')}: cannot join an ensemble with "
                                         f"{first.info.get('run', 'the first model')}: their {what} differ")
@@ -211,6 +210,14 @@ class Performer:
         except KeyError as exc:
             raise StyleNetError(f"{path}: damaged model file (no {exc.args[0]} weights)") from None
         return performer
+
+
+def _held_out(performer: Performer):
+    """What decides a model's validation pieces: its run's data settings and the seed that chose them."""
+    config = performer.info.get("config") or {}
+    data = {k: v for k, v in (config.get("data") or {}).items() if k != "validation_seed"}
+    seed = (config.get("data") or {}).get("validation_seed")
+    return data, (config.get("train") or {}).get("seed", 0) if seed is None else seed
 
 
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "stylenet.npz"

@@ -66,9 +66,12 @@ def _piece(entry: dict) -> str:
 
 def split_genre(train_entries: list[dict], data_config, seed: int) -> tuple[list[dict], list[dict]]:
     """(train, validation) entries of one genre's `train`-split pieces, as a run with this data config and
-    seed chooses them (`evaluate --split validation` rebuilds the held-out half with it)."""
+    seed (`train.seed`, unless `data.validation_seed` is set) chooses them (`evaluate --split validation`
+    rebuilds the held-out half with it)."""
     if data_config.max_pieces_per_genre:
         train_entries = train_entries[:data_config.max_pieces_per_genre]
+    if data_config.validation_seed is not None:
+        seed = data_config.validation_seed
     return split_validation(train_entries, data_config.validation_fraction, seed)
 
 

@@ -188,5 +188,13 @@ def test_models_of_different_genres_or_inputs_do_not_join_an_ensemble():
         Performer.ensemble([jazz, metre])
     elsewhere = random_performer(("jazz",), seed=4)
     elsewhere.info = {"config": {"data": {"dataset": "other"}}}  # held out other validation pieces
-    with pytest.raises(StyleNetError, match="data differ"):
+    with pytest.raises(StyleNetError, match="validation pieces differ"):
         Performer.ensemble([jazz, elsewhere])
+    # another training seed holds out other pieces, unless data.validation_seed pins them
+    first, second = random_performer(("jazz",), seed=5), random_performer(("jazz",), seed=6)
+    first.info = {"config": {"data": {"dataset": "d", "validation_seed": None}, "train": {"seed": 0}}}
+    second.info = {"config": {"data": {"dataset": "d", "validation_seed": None}, "train": {"seed": 1}}}
+    with pytest.raises(StyleNetError, match="validation pieces differ"):
+        Performer.ensemble([first, second])
+    second.info["config"]["data"]["validation_seed"] = 0
+    assert len(Performer.ensemble([first, second]).members) == 1

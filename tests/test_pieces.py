@@ -17,3 +17,14 @@ def test_adding_asap_to_a_genre_leaves_its_validation_pieces_as_they_were():
     _, asap_alone = split_validation(asap, 0.05, seed=0)
     _, both = split_validation(raw + asap, 0.05, seed=0)
     assert both == raw_alone + asap_alone and len(raw_alone) == 3 and len(asap_alone) == 2 * 3
+
+
+def test_a_validation_seed_gives_runs_of_different_seeds_the_same_validation_pieces():
+    from stylenet.config import DataConfig
+    from stylenet.pieces import split_genre
+
+    entries = [{"path": f"{i}.mid", "piece": f"tune{i}"} for i in range(100)]
+    by_seed = {seed: split_genre(entries, DataConfig(validation_fraction=0.1), seed)[1] for seed in (0, 1)}
+    assert by_seed[0] != by_seed[1]  # the training seed chooses them by default
+    pinned = DataConfig(validation_fraction=0.1, validation_seed=0)
+    assert split_genre(entries, pinned, 1)[1] == split_genre(entries, pinned, 0)[1] == by_seed[0]
