@@ -304,7 +304,7 @@ def test_the_note_network_in_numpy_equals_keras(tmp_path):
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
-    model = trainer.build_model(keras, units=8, layers=2, dropout=0.0)
+    model = trainer.build_model(keras, units=8, layers=2, dropout=0.0, mask_padding=True)
     rng = np.random.default_rng(0)
     for layer in model.layers:  # Keras starts biases at zero: make every weight matter
         layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
@@ -318,6 +318,12 @@ def test_the_note_network_in_numpy_equals_keras(tmp_path):
     got_beat, got_tempo = net(features)
     np.testing.assert_allclose(got_beat, beat[0], atol=1e-5)
     np.testing.assert_allclose(np.exp(got_tempo), tempo[0], atol=1e-5)
+    # with --mask-padding, a training crop padded after its last note reads the notes exactly as inference
+    # does (the backward LSTM starts at the last note, not after the padding)
+    padded = np.concatenate([features, np.zeros((30, features.shape[1]), features.dtype)])[None]
+    padded_beat, padded_tempo = model.predict(padded, verbose=0)
+    np.testing.assert_allclose(padded_beat[0, :n], beat[0], atol=1e-5)
+    np.testing.assert_allclose(padded_tempo[0, :n], tempo[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a zip", "a frame network", "missing"])
