@@ -125,8 +125,8 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def wasserstein(a: np.ndarray, b: np.ndarray) -> float:
-    """1-D earth mover's distance between two samples, in velocity units (scipy's, from the sorted samples:
-    a quantile grid as long as the piece is quadratic in the notes and took minutes on a test split)."""
+    """1-D earth mover's distance between two samples, in velocity units (scipy's, from the sorted samples;
+    quantiles on a grid as fine as the samples cost time quadratic in the notes: minutes on a test split)."""
     from scipy.stats import wasserstein_distance
 
     return float(wasserstein_distance(a, b))
@@ -348,9 +348,10 @@ def run_validation(performer, progress: bool = True) -> list[EvalPiece]:
     return load_pieces(dataset, "validation", performer.genres, progress, config, performer.steps_per_quarter)
 
 
-def _calibrate_run(performer, progress: bool) -> None:
-    """Give a training run the `--contrast auto` factors its export would ship, calibrated on its validation
-    pieces, and cache them in the run so that `perform --model RUN` plays what was scored."""
+def _calibrate(performer, progress: bool, cache_in_run: bool) -> None:
+    """Give a training run (or an ensemble of runs) the `--contrast auto` factors its export would ship,
+    calibrated on its validation pieces; a single run caches them, so that `perform --model RUN` plays what
+    was scored (an ensemble has nowhere to cache them)."""
     from .inference import RUN_CONTRAST
 
     if any("contrast" in st for st in performer.stats.values()):
@@ -358,7 +359,7 @@ def _calibrate_run(performer, progress: bool) -> None:
     factors = calibrate_contrast(performer, run_validation(performer, progress), progress)
     for genre, factor in factors.items():
         performer.stats.setdefault(genre, {})["contrast"] = factor
-    if factors:
+    if factors and cache_in_run:
         try:
             atomic_write_text(Path(performer.info["run"]) / RUN_CONTRAST, json.dumps(
                 {"weights": performer.info["weights_signature"], "factors": factors}, indent=1) + "\n")
@@ -377,12 +378,8 @@ def run(options: EvaluateOptions) -> EvaluateReport:
     if unknown:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
     models = [options.model] if isinstance(options.model, str) else list(options.model or ())
-    if len(models) == 1 and Path(models[0]).is_dir():
-        _calibrate_run(performer, options.progress)
-    elif len(models) > 1:  # an ensemble made here: calibrated as its export would be, nowhere to cache it
-        for genre, factor in calibrate_contrast(performer, run_validation(performer, options.progress),
-                                                options.progress).items():
-            performer.stats.setdefault(genre, {})["contrast"] = factor
+    if len(models) > 1 or (models and Path(models[0]).is_dir()):
+        _calibrate(performer, options.progress, cache_in_run=len(models) == 1)
     pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, options.progress)

@@ -17,7 +17,7 @@ independently trained networks err differently, so their mean is closer to the h
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -115,16 +115,12 @@ class Performer:
                 if a != b:
                     raise StyleNetError(f"{other.info.get('run', 'a model')}: cannot join an ensemble with "
                                         f"{first.info.get('run', 'the first model')}: their {what} differ")
-        networks = [p for performer in performers for p in (performer.without_members(), *performer.members)]
+        networks = [p for performer in performers for p in (replace(performer, members=[]), *performer.members)]
         info = {**first.info, "members": [{k: v for k, v in p.info.items() if k not in ("config", "members")}
                                           for p in networks]}
         stats = {g: {k: v for k, v in st.items() if k != "contrast"} for g, st in first.stats.items()}
         return cls(first.genres, first.interpretation, first.genre_nets, first.steps_per_quarter, stats, info,
                    list(first.inputs), networks[1:])
-
-    def without_members(self) -> Performer:
-        return Performer(self.genres, self.interpretation, self.genre_nets, self.steps_per_quarter, self.stats,
-                         self.info, self.inputs)
 
     # ------------------------------------------------------------------------------------ conversion
 
@@ -215,8 +211,8 @@ class Performer:
 def _held_out(performer: Performer):
     """What decides a model's validation pieces: its run's data settings and the seed that chose them."""
     config = performer.info.get("config") or {}
-    data = {k: v for k, v in (config.get("data") or {}).items() if k != "validation_seed"}
-    seed = (config.get("data") or {}).get("validation_seed")
+    data = dict(config.get("data") or {})
+    seed = data.pop("validation_seed", None)
     return data, (config.get("train") or {}).get("seed", 0) if seed is None else seed
 
 
