@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stylenet.errors import StyleNetError  # noqa: E402
 from stylenet.export import export_pretrained  # noqa: E402
 
 
@@ -26,7 +27,10 @@ def main() -> None:
     parser.add_argument("--dataset", default="build/dataset")
     parser.add_argument("--out", default=str(ROOT / "stylenet" / "pretrained"))
     args = parser.parse_args()
-    export = export_pretrained(args.run_dirs, args.dataset, args.out)
+    try:
+        export = export_pretrained(args.run_dirs, args.dataset, args.out)
+    except StyleNetError as exc:  # a run that is not one, runs that cannot join: one line, not a traceback
+        sys.exit(f"export_pretrained: {exc}")
     print(export.markdown)
     print(f"wrote {export.model} ({export.model.stat().st_size / 1e6:.1f} MB), {export.card}")
 

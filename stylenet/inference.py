@@ -103,18 +103,19 @@ class Performer:
         return hidden @ net.dense_kernel + net.dense_bias
 
     @classmethod
-    def ensemble(cls, performers: list[Performer]) -> Performer:
+    def ensemble(cls, performers: list[Performer], names: list[str] | None = None) -> Performer:
         """One model that averages several trained ones.  They must read the same input for the same genres
         and have held out the same validation pieces (else one member was trained on what the ensemble is
-        calibrated and chosen on); the first gives the statistics."""
+        calibrated and chosen on); the first gives the statistics.  `names` (the files or runs given) name
+        them in an error; by default their runs do."""
+        names = names or [p.info.get("run", f"model {i + 1}") for i, p in enumerate(performers)]
         first = performers[0]
-        for other in performers[1:]:
+        for other, name in zip(performers[1:], names[1:]):
             for what, a, b in (("genres", first.genres, other.genres), ("inputs", first.inputs, other.inputs),
                                ("grid", first.steps_per_quarter, other.steps_per_quarter),
                                ("validation pieces", _held_out(first), _held_out(other))):
                 if a != b:
-                    raise StyleNetError(f"{other.info.get('run', 'a model')}: cannot join an ensemble with "
-                                        f"{first.info.get('run', 'the first model')}: their {what} differ")
+                    raise StyleNetError(f"{name}: cannot join an ensemble with {names[0]}: their {what} differ")
         networks = [p for performer in performers for p in (replace(performer, members=[]), *performer.members)]
         info = {**first.info, "members": [{k: v for k, v in p.info.items() if k not in ("config", "members")}
                                           for p in networks]}
@@ -177,7 +178,7 @@ class Performer:
                 arrays = {k: f[k].astype(np.float32) for k in f.files if k != "header"}
         except OSError as exc:
             raise StyleNetError(f"{path}: cannot read model ({exc.strerror or exc})") from None
-        except (ValueError, KeyError, AttributeError):  # not an .npz archive, or one without our header
+        except (ValueError, KeyError, AttributeError, EOFError):  # not an .npz archive (empty: EOFError), or no header
             raise StyleNetError(f"{path}: not a StyleNet model file (.npz written by StyleNet)") from None
         if header.get("format") != FORMAT:
             raise StyleNetError(f"{path}: not a StyleNet model (format {header.get('format')!r})")
@@ -231,7 +232,7 @@ def load_performer(model=None) -> Performer:
     of several: their ensemble."""
     if isinstance(model, (list, tuple)):
         if len(model) > 1:
-            return Performer.ensemble([load_performer(m) for m in model])
+            return Performer.ensemble([load_performer(m) for m in model], [str(m) for m in model])
         model = model[0] if model else None
     if model is None:
         if not SHIPPED.exists():

@@ -124,6 +124,10 @@ def test_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.endswith("bad.npz: not a StyleNet model file (.npz written by StyleNet)") and "\n" not in err
     assert not (tmp_path / "s.jazz.mid").exists()
+    (tmp_path / "empty.npz").write_bytes(b"")  # numpy reads no zip header at all: EOFError
+    assert main(["perform", str(src), "--genre", "jazz", "--model", str(tmp_path / "empty.npz")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("empty.npz: not a StyleNet model file (.npz written by StyleNet)") and "\n" not in err
 
 
 def test_a_model_performs_on_the_grid_its_dataset_was_built_at(tmp_path):
@@ -178,10 +182,14 @@ def test_an_ensemble_performs_the_mean_of_its_networks_and_saves_them_all(tmp_pa
     np.testing.assert_allclose(loaded.velocities(score, "pop"), expected, atol=1e-5)
 
 
-def test_models_of_different_genres_or_inputs_do_not_join_an_ensemble():
+def test_models_of_different_genres_or_inputs_do_not_join_an_ensemble(tmp_path):
     jazz = random_performer(("jazz",), seed=1)
     with pytest.raises(StyleNetError, match="genres differ"):
         Performer.ensemble([jazz, random_performer(("jazz", "pop"), seed=2)])
+    a, b = jazz.save(tmp_path / "a.npz"), random_performer(("pop",), seed=2).save(tmp_path / "b.npz")
+    with pytest.raises(StyleNetError) as refused:  # the error names the files as given
+        inference.load_performer([str(a), str(b)])
+    assert str(refused.value) == f"{b}: cannot join an ensemble with {a}: their genres differ"
     metre = random_performer(("jazz",), seed=3)
     metre.inputs = ["metre"]
     with pytest.raises(StyleNetError, match="inputs differ"):
