@@ -7,7 +7,9 @@ which choose the best epoch by beat F-measure after decoding.  Test works are ne
 (`tracking.NoteActivation`: a dense layer, then bidirectional LSTMs over the notes in order of onset) reads
 `tracking.note_features` and predicts for each note whether a beat and a downbeat fall on it, and the local
 beat length; crops of CROP notes are stretched in time, transposed and scaled in velocity on the fly.
-Every epoch is checkpointed in --work-dir: rerun the same command to resume.
+With --sequenced DIR, hand-sequenced files (piano-midi.de) join the training set, their beats read from
+their tempo maps; the scores (never the performances) of the validation and test works are read to leave
+their pieces out.  Every epoch is checkpointed in --work-dir: rerun the same command to resume.
 """
 
 from __future__ import annotations
@@ -52,6 +54,72 @@ def load_asap(root: Path, cache: Path) -> list[dict]:
     return out
 
 
+def held_out_patterns(asap_root: Path) -> list[set]:
+    """The pitch fingerprints (`dataset.pitch_patterns`) of the score of every ASAP work the tracker must
+    not learn from: its validation and test works."""
+    from stylenet.dataset import pitch_patterns
+
+    scores = {}
+    for row in tracking.asap_performances(asap_root):
+        if tracking.asap_split(row["work"]) == "test" or tracking.asap_validation(row["work"]):
+            scores.setdefault(row["folder"], asap_root / row["folder"] / "midi_score.mid")
+    out = []
+    for path in scores.values():
+        try:
+            out.append(pitch_patterns(codec.encode(codec.quantise(codec.load_midi(path)))[0]))
+        except codec.MidiReadError:
+            continue
+    return out
+
+
+def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path) -> list[dict]:
+    """Hand-sequenced piano files whose tempo maps follow an expressive reading (piano-midi.de): notes,
+    pedal, and the beats and downbeats of the file's own tempo and meter maps, by pretty_midi's
+    convention, which is ASAP's (a beat is the meter's denominator note, dotted in 6/8, 9/8, 12/8).
+    Left out: the raw test split's pieces, and any piece that is an ASAP validation or test work under
+    another name (`dataset.same_work_share` of their scores' fingerprints).  Cached like `load_asap`."""
+    if cache.exists():
+        with open(cache, "rb") as handle:
+            return pickle.load(handle)
+    from stylenet.dataset import SAME_WORK_SHARE, pitch_patterns, read_splits, same_work_share
+
+    test = {str((splits_csv.parent / p).resolve()) for p, row in read_splits(splits_csv).items()
+            if row["split"].strip() != "train"}
+    held_out = held_out_patterns(asap_root)
+    out, skipped = [], {"test split": 0, "an ASAP held-out work": 0, "unreadable": 0}
+    for path in sorted(raw_dir.rglob("*.mid")):
+        if str(path.resolve()) in test:
+            skipped["test split"] += 1
+            continue
+        try:
+            piece = codec.load_midi(path)
+            patterns = pitch_patterns(codec.encode(codec.quantise(piece))[0])
+        except codec.MidiReadError:
+            skipped["unreadable"] += 1
+            continue
+        if any(same_work_share(patterns, other) >= SAME_WORK_SHARE for other in held_out):
+            skipped["an ASAP held-out work"] += 1
+            continue
+        last = float(piece.end.max()) + 0.5
+        beat_times = np.asarray(piece.pm.get_beats(), np.float64)
+        beat_times = beat_times[beat_times <= last]
+        downbeats = np.asarray(piece.pm.get_downbeats(), np.float64)
+        if len(beat_times) < 8:
+            skipped["unreadable"] += 1
+            continue
+        down, up = tracking.pedal_times(piece)
+        out.append({"work": f"raw/{path.relative_to(raw_dir)}", "folder": str(path), "composer": path.parent.name,
+                    "midi": str(path), "sequenced": True, "pitch": piece.pitch, "start": piece.start,
+                    "end": piece.end, "velocity": piece.velocity, "pedal_down": down, "pedal_up": up,
+                    "beats": beat_times, "downbeat": np.isin(np.round(beat_times, 6), np.round(downbeats, 6))})
+    print(f"{len(out)} sequenced pieces from {raw_dir}; left out: "
+          + ", ".join(f"{n} {why}" for why, n in skipped.items()), flush=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache, "wb") as handle:
+        pickle.dump(out, handle)
+    return out
+
+
 def split_asap(data: list[dict]) -> tuple[list[dict], list[dict]]:
     """(training performances, one performance of each validation work: a quick, even check)."""
     train = [p for p in data if tracking.asap_split(p["work"]) == "train" and not tracking.asap_validation(p["work"])]
@@ -65,6 +133,7 @@ def split_asap(data: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 STRETCH = 0.15  # crops are stretched in time by exp(U(-STRETCH, STRETCH))
+SEQUENCED_JITTER = 0.015  # s: a sequenced file's onsets are scattered by N(0, this), as a pianist's are
 
 
 def note_targets(start, beat_times, downbeat_times):
@@ -105,6 +174,14 @@ def example(perf: dict, rng: np.random.Generator, augment: bool = True, stretch_
     pitch = np.clip(perf["pitch"][sl] + shift, 21, 108)
     start, end = perf["start"][sl] * stretch, perf["end"][sl] * stretch
     velocity = np.clip(np.rint(perf["velocity"][sl] * gain), 1, 127)
+    if perf.get("sequenced") and augment:
+        # A sequenced chord strikes every key at once and every onset sits on its tick; a pianist's do
+        # not (tens of milliseconds apart): without the scatter a network could learn the file, not the music.
+        offset = rng.normal(0.0, SEQUENCED_JITTER, len(start))
+        start = np.maximum(start + offset, 0.0)
+        end = np.maximum(end + offset, start + 0.01)
+        order = tracking.note_order(pitch, start)
+        pitch, start, end, velocity = pitch[order], start[order], end[order], velocity[order]
     features = tracking.note_features(pitch, start, end, velocity, perf["pedal_down"] * stretch,
                                       perf["pedal_up"] * stretch)
     beat_times = perf["beats"] * stretch
@@ -228,6 +305,10 @@ def main(argv=None) -> int:
     parser.add_argument("--validate-every", type=int, default=5)
     parser.add_argument("--mask-padding", action="store_true", help="the LSTMs skip a short crop's padding, "
                         "as inference has none (slower: Keras's LSTM instead of the fused one)")
+    parser.add_argument("--sequenced", metavar="DIR", help="also learn from the hand-sequenced files under DIR "
+                        "(e.g. ../shared/data/raw/classical: piano-midi.de), beats from their tempo maps")
+    parser.add_argument("--splits", default=str(ROOT.parent / "shared" / "data" / "splits.csv"),
+                        help="the raw data's splits: --sequenced leaves its test pieces out")
     parser.add_argument("--tune", metavar="WEIGHTS", help="only tune the decoder for these weights, on every "
                         "performance of the validation works")
     args = parser.parse_args(argv)
@@ -252,6 +333,11 @@ def main(argv=None) -> int:
     train = [prepared(p) for p in train]
     valid = [prepared(p) for p in valid]
     print(f"{len(train)} training performances; {len(valid)} validation works", flush=True)
+    if args.sequenced:
+        sequenced = load_sequenced(Path(args.sequenced), Path(args.splits), Path(args.asap),
+                                   Path(args.cache).with_name("sequenced.pkl"))
+        train += [prepared(p) for p in sequenced]
+        print(f"+ {len(sequenced)} sequenced pieces from {args.sequenced}", flush=True)
 
     rng = np.random.default_rng(args.seed)
     weights = np.array([len(p["pitch"]) for p in train], np.float64)
@@ -266,6 +352,8 @@ def main(argv=None) -> int:
                                               "stretch", "tempo_loss", "seed")}
     if args.mask_padding:  # only then: runs from before the option resume as they were
         settings["mask_padding"] = True
+    if args.sequenced:
+        settings["sequenced"] = str(args.sequenced)
     state = work / CHECKPOINT
     if state.exists() or previous_checkpoint(state).exists():  # rerun the same command to resume
         model.optimizer.build(model.trainable_variables)
@@ -288,7 +376,9 @@ def main(argv=None) -> int:
         row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "lr": lr, "seconds": time.time() - started}
         if epoch % args.validate_every == 0 or epoch == args.epochs:
             candidate = work / "tracker_candidate.npz"
-            info = {"epoch": epoch, "trained_on": "ASAP train works (CC BY-NC-SA 4.0)", "seed": args.seed,
+            trained_on = "ASAP train works (CC BY-NC-SA 4.0)" + (
+                f"; hand-sequenced files of {args.sequenced}" if args.sequenced else "")
+            info = {"epoch": epoch, "trained_on": trained_on, "seed": args.seed,
                     "crops_per_epoch": args.crops, "crop": args.crop, "epochs": args.epochs, "units": args.units,
                     "layers": args.layers}
             export(model, candidate, info)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .codec import N_KEYS, SCORE_COLUMNS
+from .codec import N_KEYS, SCORE_COLUMNS, shift_keys
 from .pieces import Piece, TrainingData
 
 Slot = tuple[int, int] | None  # (piece index, window index) or an idle lane
@@ -94,12 +94,6 @@ def _transposed(inputs: np.ndarray, velocity: np.ndarray, most: int, rng: np.ran
     shift = int(rng.integers(max(-most, -sounding[0]), min(most, N_KEYS - 1 - sounding[-1]) + 1))
     if shift == 0:
         return inputs, velocity
-    score = np.zeros_like(inputs[:, :SCORE_COLUMNS])
-    moved = np.zeros_like(velocity)
-    src = slice(max(0, -shift), N_KEYS - max(0, shift))
-    dst = slice(max(0, shift), N_KEYS - max(0, -shift))
-    keyed = inputs[:, :SCORE_COLUMNS].reshape(len(inputs), N_KEYS, 2)
-    score.reshape(len(inputs), N_KEYS, 2)[:, dst] = keyed[:, src]
-    moved[:, dst] = velocity[:, src]
-    return np.concatenate([score, inputs[:, SCORE_COLUMNS:]], axis=1), moved
+    score = shift_keys(inputs[:, :SCORE_COLUMNS], shift)
+    return np.concatenate([score, inputs[:, SCORE_COLUMNS:]], axis=1), shift_keys(velocity, shift)
 

@@ -242,6 +242,21 @@ def decode(score_matrix: np.ndarray, velocity_matrix: np.ndarray | None = None,
     return Score(key + LOWEST_KEY, onset, offset, velocity, steps_per_quarter)
 
 
+def shift_keys(matrix: np.ndarray, semitones: int) -> np.ndarray:
+    """A key-major matrix [T, 88 * c] (a score matrix, c = 2; a velocity matrix, c = 1) moved up by
+    `semitones` keys (down when negative): keys pushed off the keyboard are dropped, keys coming in empty."""
+    matrix = np.asarray(matrix)
+    if semitones == 0:
+        return matrix.copy()
+    per_key = matrix.shape[1] // N_KEYS
+    keyed = matrix.reshape(len(matrix), N_KEYS, per_key)
+    moved = np.zeros_like(keyed)
+    src = slice(max(0, -semitones), N_KEYS - max(0, semitones))
+    dst = slice(max(0, semitones), N_KEYS - max(0, -semitones))
+    moved[:, dst] = keyed[:, src]
+    return moved.reshape(matrix.shape)
+
+
 def onset_cells(score_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(step, key) of every struck cell of a score matrix, ordered by step, then key: where each note's
     velocity is read."""

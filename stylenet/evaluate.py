@@ -3,7 +3,10 @@
 Everything is measured over *notes* (the onset cells of the score), in MIDI velocity units, never over
 empty matrix cells.  For each genre, on the same pieces:
 
-  model (raw)          the genre's GenreNet, contrast 1
+  model (raw)          the genre's GenreNet, contrast 1, reading the score at the model's transpositions
+                       (`Performer.reading_transpositions`) and averaging, as `perform` does
+  model (raw, written key only)   the same read once, in the written key (only for a model that reads
+                       several transpositions): what the averaging is worth
   model (calibrated)   the same with `perform`'s default contrast (`--contrast auto`; a training run gets
                        factors calibrated on the run's validation pieces as its export does, on the run's
                        float32 weights where the export uses its float16 file; cached in RUN/contrast.json)
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +163,8 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
     calibrations = (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {other_level})", other_level))
 
     rng = np.random.default_rng(SEED)
+    # a model that reads each score at several transpositions is also scored in the written key alone
+    written_key = replace(performer, transpositions=[0]) if performer.reading_transpositions() != [0] else None
     genres = [g for g in performer.genres if any(p.genre == g for p in pieces)]
     predictions: dict[str, dict[str, list]] = {g: {} for g in genres}
     truth: dict[str, list] = {g: [] for g in genres}
@@ -175,6 +180,10 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
                 raw = raw_velocities_at(velocity, piece.step, piece.key)
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
+                    if written_key is not None:
+                        once = written_key.velocities(piece.score, net, piece.meters)
+                        predictions[g].setdefault("model (raw, written key only)", []).append(
+                            np.clip(raw_velocities_at(once, piece.step, piece.key), 1, 127))
                     for name, level in calibrations:
                         calibrated = shape(raw, piece.truth, Shaping(level=level), performer.stats.get(g))
                         predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
@@ -362,7 +371,8 @@ def _calibrate(performer, progress: bool, cache_in_run: bool) -> None:
     if factors and cache_in_run:
         try:
             atomic_write_text(Path(performer.info["run"]) / RUN_CONTRAST, json.dumps(
-                {"weights": performer.info["weights_signature"], "factors": factors}, indent=1) + "\n")
+                {"weights": performer.info["weights_signature"], "transpositions": performer.reading_transpositions(),
+                 "factors": factors}, indent=1) + "\n")
         except OSError:
             pass  # a read-only run: scored all the same, calibrated again next time
 

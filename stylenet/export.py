@@ -85,6 +85,8 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
         "training": [{"run": str(r), "epochs": p.info.get("epoch"), "weights": p.info.get("weights"),
                       "config": p.info.get("config"), "history_rows": history_rows(Path(r))}
                      for r, p in zip(run_dirs, runs)],
+        "reading": {"transpositions": shipped.reading_transpositions(),
+                    "what": "each score is read at these transpositions (semitones) and the predictions averaged"},
         "evaluation": {"split": "test", "results": evaluation["results"]},
         "file": {"name": model_path.name, "bytes": model_path.stat().st_size, "weights_dtype": "float16"},
     }

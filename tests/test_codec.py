@@ -385,3 +385,20 @@ def test_voice_is_computed_by_the_network_not_stored_with_the_data():
     assert codec.input_channels(None, 8, ["voice"]) is None
     x = np.zeros((8, 176), np.float32)
     assert codec.with_derived(x, ["voice"]).shape == (8, 352) and codec.with_derived(x, []).shape == (8, 176)
+
+
+def test_shifting_keys_moves_every_column_of_a_key_and_drops_what_leaves_the_keyboard():
+    score = np.zeros((3, codec.SCORE_COLUMNS), np.uint8)
+    score[0, 2 * 10:2 * 10 + 2] = 1  # key 10 struck
+    score[1, 2 * 87 + 1] = 1  # the top key held
+    up = codec.shift_keys(score, 2)
+    expected = np.zeros_like(score)
+    expected[0, 2 * 12:2 * 12 + 2] = 1  # the top key went off the keyboard
+    np.testing.assert_array_equal(up, expected)
+    np.testing.assert_array_equal(codec.shift_keys(up, -2), np.where(np.arange(176) < 2 * 86, score, 0))
+    velocity = np.arange(3 * codec.N_KEYS, dtype=np.float32).reshape(3, codec.N_KEYS)
+    down = codec.shift_keys(velocity, -3)
+    np.testing.assert_array_equal(down[:, :85], velocity[:, 3:])
+    assert not down[:, 85:].any()
+    shifted = codec.shift_keys(score, 0)
+    assert shifted is not score and np.array_equal(shifted, score)

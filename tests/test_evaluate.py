@@ -182,6 +182,9 @@ class _EchoPerformer:
     def velocities(self, score, genre, meters=None):
         return self.matrices[id(score)]
 
+    def reading_transpositions(self):
+        return [0]
+
 
 def test_the_calibrated_contrast_gives_the_target_spread_on_the_pieces_it_was_chosen_on(tmp_path):
     pieces = []

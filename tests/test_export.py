@@ -64,8 +64,12 @@ def test_a_run_that_held_out_nothing_exports_without_contrast_factors(tmp_path):
     _trained_run(tmp_path, validation_fraction=0.0)
     # factors cached by an earlier evaluate (for these weights) are not shipped
     weights = tmp_path / "run" / performer_from_run(tmp_path / "run").info["weights"]
+    for reading in ([0, 2], None):  # factors found at another reading of the score are stale
+        (tmp_path / "run" / "contrast.json").write_text(json.dumps(
+            {"weights": weights_signature(weights), "transpositions": reading, "factors": {g: 3.0 for g in GENRES}}))
+        assert all("contrast" not in st for st in performer_from_run(tmp_path / "run").stats.values())
     (tmp_path / "run" / "contrast.json").write_text(json.dumps(
-        {"weights": weights_signature(weights), "factors": {g: 3.0 for g in GENRES}}))
+        {"weights": weights_signature(weights), "transpositions": [0], "factors": {g: 3.0 for g in GENRES}}))
     assert all(st.get("contrast") == 3.0 for st in performer_from_run(tmp_path / "run").stats.values())
     export = export_pretrained(tmp_path / "run", tmp_path / "ds", tmp_path / "out", progress=False)
     shipped = Performer.load(export.model)

@@ -206,3 +206,56 @@ def test_models_of_different_genres_or_inputs_do_not_join_an_ensemble(tmp_path):
         Performer.ensemble([first, second])
     second.info["config"]["data"]["validation_seed"] = 0
     assert len(Performer.ensemble([first, second]).members) == 1
+
+
+def _trained_transposed(performer: Performer, span: int) -> Performer:
+    """The performer as if its run had trained on windows transposed by up to `span` semitones."""
+    performer.info = {**performer.info, "config": {"train": {"transpose": span}}}
+    return performer
+
+
+def test_a_model_trained_on_transposed_music_reads_the_score_in_several_keys_and_averages():
+    from dataclasses import replace
+
+    from stylenet.codec import shift_keys
+
+    performer = _trained_transposed(random_performer(("jazz",)), 5)
+    assert performer.reading_transpositions() == [-4, -2, 0, 2, 4]  # every second semitone of the trained range
+    assert _trained_transposed(random_performer(("jazz",)), 3).reading_transpositions() == [-2, 0, 2]
+    assert _trained_transposed(random_performer(("jazz",)), 12).reading_transpositions() == [-4, -2, 0, 2, 4]
+    assert random_performer(("jazz",)).reading_transpositions() == [0]  # trained in the written keys: one reading
+    score = np.zeros((40, 176), np.uint8)
+    score[::4, 2 * 40:2 * 40 + 2] = 1  # key 40 struck every 4 steps, a fifth above it held
+    score[:, 2 * 47 + 1] = 1
+    score[0, 2 * 47] = 1
+    once = replace(performer, transpositions=[0])
+    expected = np.mean([shift_keys(once.velocities(shift_keys(score, k), "jazz"), -k) for k in (-4, -2, 0, 2, 4)],
+                       axis=0)
+    np.testing.assert_allclose(performer.velocities(score, "jazz"), expected, atol=1e-6)
+    assert not np.allclose(performer.velocities(score, "jazz"), once.velocities(score, "jazz"), atol=1e-3)
+    # a reading that would push a key off the keyboard is left out: A0 (key 0) is not read lower
+    edge = score.copy()
+    edge[5, 0:2] = 1
+    expected = np.mean([shift_keys(once.velocities(shift_keys(edge, k), "jazz"), -k) for k in (0, 2, 4)], axis=0)
+    np.testing.assert_allclose(performer.velocities(edge, "jazz"), expected, atol=1e-6)
+
+
+def test_a_saved_model_keeps_its_reading_and_an_older_file_reads_once(tmp_path):
+    performer = _trained_transposed(random_performer(("jazz",)), 6)
+    performer.transpositions = [-3, 0, 3]
+    loaded = Performer.load(performer.save(tmp_path / "m.npz", dtype=np.float32))
+    assert loaded.reading_transpositions() == [-3, 0, 3]
+    older = Performer.load(_rewrite_header(tmp_path / "m.npz", tmp_path / "old.npz", lambda h: h.pop("transpositions")))
+    assert older.reading_transpositions() == [0]  # saved before readings: played as it was calibrated
+    pair = Performer.ensemble([loaded, Performer.load(tmp_path / "m.npz")])
+    assert pair.reading_transpositions() == loaded.reading_transpositions()
+
+
+def test_the_lstm_runs_a_batch_of_sequences_as_each_alone():
+    lstm = random_performer(("jazz",), units=6).genre_nets["jazz"].forward[0]
+    x = np.random.default_rng(2).normal(size=(3, 25, 6)).astype(np.float32)
+    for reverse in (False, True):
+        together = lstm.run(x, reverse=reverse)
+        assert together.shape == (3, 25, 6)
+        for one, alone in zip(together, x):
+            np.testing.assert_allclose(one, lstm.run(alone, reverse=reverse), atol=1e-6)

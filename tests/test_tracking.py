@@ -292,14 +292,7 @@ def test_notes_become_frames_of_beat_activation_and_beat_length():
 
 
 def test_the_note_network_in_numpy_equals_keras(tmp_path):
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        trainer = importlib.import_module("train_tracker")
-    finally:
-        sys.path.pop(0)
+    trainer = _trainer()
     from stylenet.backend import import_keras
 
     keras = import_keras()
@@ -324,6 +317,66 @@ def test_the_note_network_in_numpy_equals_keras(tmp_path):
     padded_beat, padded_tempo = model.predict(padded, verbose=0)
     np.testing.assert_allclose(padded_beat[0, :n], beat[0], atol=1e-5)
     np.testing.assert_allclose(padded_tempo[0, :n], tempo[0], atol=1e-5)
+
+
+def _trainer():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        return importlib.import_module("train_tracker")
+    finally:
+        sys.path.pop(0)
+
+
+def test_sequenced_files_teach_the_tracker_their_tempo_maps_beats_but_no_held_out_work(tmp_path):
+    from tests.helpers import asap_tree, key_song
+
+    trainer = _trainer()
+    asap = asap_tree(tmp_path / "asap", works=30, takes=1)
+    works = [f"Composer{w % 3}/Work {w}" for w in range(30)]
+    held = next(f for f in works if tracking.asap_split(f) == "test" or tracking.asap_validation(f))
+    kept = next(f for f in works if tracking.asap_split(f) == "train" and not tracking.asap_validation(f))
+    write_song(asap / held / "midi_score.mid", key_song(1))
+    write_song(asap / kept / "midi_score.mid", key_song(2))
+    raw = tmp_path / "raw" / "classical"
+    write_song(raw / "A" / "same as a held-out work.mid", key_song(1))  # another edition of a held-out score
+    write_song(raw / "B" / "a train work.mid", key_song(2))  # an ASAP train work may be learned twice
+    write_song(raw / "C" / "test piece.mid", key_song(3))
+    # six-eight, two bars at 120 quarters a minute, then 60: the beat is the dotted quarter, 0.75 s then 1.5 s
+    eighths = [N(40 + (i * 7) % 41, i * 240, i * 240 + 200, 40 + (i * 13) % 80) for i in range(36)]
+    write_song(raw / "D" / "six eight.mid", Song(eighths, tempi=[(0, 120.0), (12 * 240, 60.0)], meters=[(0, 6, 8)]))
+    splits = tmp_path / "splits.csv"
+    splits.write_text("path,genre,piece,split\n" + "".join(
+        f"raw/classical/{d}/{n}.mid,classical,{n},{'test' if d == 'C' else 'train'}\n"
+        for d, n in (("A", "same as a held-out work"), ("B", "a train work"), ("C", "test piece"),
+                     ("D", "six eight"))))
+    pieces = trainer.load_sequenced(raw, splits, asap, tmp_path / "cache.pkl")
+    assert sorted(Path(p["midi"]).name for p in pieces) == ["a train work.mid", "six eight.mid"]
+    six = next(p for p in pieces if p["midi"].endswith("six eight.mid"))
+    expected = np.concatenate([np.arange(4) * 0.75, 3.0 + np.arange(5) * 1.5])
+    np.testing.assert_allclose(six["beats"][:9], expected, atol=1e-6)
+    assert six["downbeat"][:9].tolist() == [True, False] * 4 + [True]
+    assert six["sequenced"] and len(six["pitch"]) == 36
+    assert trainer.load_sequenced(raw, splits, asap, tmp_path / "cache.pkl")[0]["midi"] == pieces[0]["midi"]
+
+
+def test_a_sequenced_crop_is_scattered_like_playing_and_stays_in_onset_order():
+    trainer = _trainer()
+    n = 400
+    start = np.repeat(np.arange(n // 4) * 0.25, 4)  # four-note chords struck at once, on the beat
+    pitch = np.tile([48, 55, 64, 72], n // 4)
+    beats = np.arange(n // 4 + 1) * 0.5
+    perf = {"pitch": pitch, "start": start, "end": start + 0.2, "velocity": np.full(n, 64),
+            "pedal_down": np.zeros(0), "pedal_up": np.zeros(0), "beats": beats,
+            "downbeat": np.arange(len(beats)) % 4 == 0}
+    played = trainer.example(dict(perf, sequenced=True), np.random.default_rng(1), stretch_range=0.0, crop=n)
+    plain = trainer.example(perf, np.random.default_rng(1), stretch_range=0.0, crop=n)
+    gap = tracking.NOTE_SCALARS.index("gap_before")
+    assert np.unique(plain[0][:, gap]).size <= 3  # a plain crop keeps its chords exact: two gaps, and the first
+    assert np.unique(played[0][:, gap]).size > n // 2  # a sequenced one is scattered
+    assert 0.4 < played[1][:, 0].mean() < 0.6  # its on-beat notes stay on the beat (within 50 ms): half of them
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a zip", "a frame network", "missing"])
