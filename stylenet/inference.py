@@ -43,31 +43,28 @@ class LSTMWeights:
     bias: np.ndarray
 
     def run(self, x: np.ndarray, reverse: bool = False) -> np.ndarray:
-        """x [T, in] -> h [T, u], starting from zero state; `reverse` reads the piece from its end.  x may
-        be [B, T, in]: B sequences of one length run side by side (one small product a step serves all)."""
-        batched = x.ndim == 3
-        x = x if batched else x[None]
-        n_seq, t_len = x.shape[:2]
+        """x [T, in] -> h [T, u], starting from zero state; `reverse` reads the piece from its end."""
+        t_len = x.shape[0]
         units = self.recurrent.shape[0]
         recurrent = self.recurrent
-        h = np.zeros((n_seq, units), np.float32)
-        c = np.zeros((n_seq, units), np.float32)
-        out = np.empty((n_seq, t_len, units), np.float32)
+        h = np.zeros(units, np.float32)
+        c = np.zeros(units, np.float32)
+        out = np.empty((t_len, units), np.float32)
         u2, u3 = 2 * units, 3 * units
         starts = range(0, t_len, PROJECTION_CHUNK)
         for start in (reversed(starts) if reverse else starts):
             # The input contribution of a chunk of steps at once: one matrix product, without holding a
             # [T, 4 units] array for a long piece.
-            projected = x[:, start:start + PROJECTION_CHUNK] @ self.kernel
+            projected = x[start:start + PROJECTION_CHUNK] @ self.kernel
             projected += self.bias
-            offsets = range(projected.shape[1] - 1, -1, -1) if reverse else range(projected.shape[1])
+            offsets = range(len(projected) - 1, -1, -1) if reverse else range(len(projected))
             for i in offsets:
-                z = projected[:, i] + h @ recurrent
+                z = projected[i] + h @ recurrent
                 gates = 1.0 / (1.0 + np.exp(-z))  # sigmoid for i, f, o; the c slice is replaced below
-                c = gates[:, units:u2] * c + gates[:, :units] * np.tanh(z[:, u2:u3])
-                h = gates[:, u3:] * np.tanh(c)
-                out[:, start + i] = h
-        return out if batched else out[0]
+                c = gates[units:u2] * c + gates[:units] * np.tanh(z[u2:u3])
+                h = gates[u3:] * np.tanh(c)
+                out[start + i] = h
+        return out
 
 
 @dataclass
@@ -103,14 +100,13 @@ class Performer:
         sounding = np.flatnonzero(np.asarray(score)[:, 1::2].any(axis=0))
         low, high = (int(sounding[0]), int(sounding[-1])) if len(sounding) else (0, N_KEYS - 1)
         shifts = [k for k in self.reading_transpositions() if low + k >= 0 and high + k < N_KEYS] or [0]
-        batch = np.stack([with_derived(np.concatenate([shift_keys(data[:, :SCORE_COLUMNS], k),
-                                                       data[:, SCORE_COLUMNS:]], axis=1), self.inputs)
-                          for k in shifts])
-        velocity = self._network_velocities(batch, genre)
-        for member in self.members:
-            velocity += member._network_velocities(batch, genre)
-        velocity /= 1 + len(self.members)
-        return np.mean([shift_keys(v, -k) for v, k in zip(velocity, shifts)], axis=0)
+        total = np.zeros((len(data), N_KEYS), np.float32)
+        for k in shifts:  # one reading at a time: memory stays that of one (a two-hour piece is 57,600 steps)
+            read = with_derived(np.concatenate([shift_keys(data[:, :SCORE_COLUMNS], k), data[:, SCORE_COLUMNS:]],
+                                               axis=1), self.inputs)
+            for network in (self, *self.members):
+                total += shift_keys(network._network_velocities(read, genre), -k)
+        return total / (len(shifts) * (1 + len(self.members)))
 
     def reading_transpositions(self) -> list[int]:
         """The transpositions (semitones) a score is read at: `transpositions` if set, else every second
@@ -125,11 +121,11 @@ class Performer:
         return list(range(-span, span + 1, 2))
 
     def _network_velocities(self, data: np.ndarray, genre: str) -> np.ndarray:
-        """data [..., T, columns] -> velocities [..., T, 88] of this network alone."""
+        """data [T, columns] -> velocities [T, 88] of this network alone."""
         hidden = self.interpretation.run(data)
         net = self.genre_nets[genre]
         for forward, backward in zip(net.forward, net.backward):
-            hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=-1)
+            hidden = np.concatenate([forward.run(hidden), backward.run(hidden, reverse=True)], axis=1)
         return hidden @ net.dense_kernel + net.dense_bias
 
     @classmethod

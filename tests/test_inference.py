@@ -250,12 +250,3 @@ def test_a_saved_model_keeps_its_reading_and_an_older_file_reads_once(tmp_path):
     pair = Performer.ensemble([loaded, Performer.load(tmp_path / "m.npz")])
     assert pair.reading_transpositions() == loaded.reading_transpositions()
 
-
-def test_the_lstm_runs_a_batch_of_sequences_as_each_alone():
-    lstm = random_performer(("jazz",), units=6).genre_nets["jazz"].forward[0]
-    x = np.random.default_rng(2).normal(size=(3, 25, 6)).astype(np.float32)
-    for reverse in (False, True):
-        together = lstm.run(x, reverse=reverse)
-        assert together.shape == (3, 25, 6)
-        for one, alone in zip(together, x):
-            np.testing.assert_allclose(one, lstm.run(alone, reverse=reverse), atol=1e-6)
