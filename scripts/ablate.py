@@ -66,7 +66,9 @@ def train_command(row: str, runs: Path, epochs: int) -> list[str]:
 def run_row(row: str, runs: Path, epochs: int, dataset: str, asap_dataset: str | None = None) -> dict:
     run_dir = runs / row
     scored = run_dir / "validation.json"
-    if scored.exists() and json.loads(scored.read_text()).get("epochs") == epochs:
+    # rows scored before models read the score in several keys have no "readings": scored again
+    if scored.exists() and json.loads(scored.read_text()).get("epochs") == epochs \
+            and "readings" in json.loads(scored.read_text()):
         done = json.loads(scored.read_text())
         if asap_dataset and "asap" not in done:
             return score_row(row, run_dir, epochs, dataset, asap_dataset)
@@ -110,7 +112,8 @@ def score_row(row: str, run_dir: Path, epochs: int, dataset: str, asap_dataset: 
                          performer.steps_per_quarter)
     pieces = [p for p in pieces if not p.name.startswith("asap/")]  # RAW_DIR pieces: the table every row shares
     results = evaluate(performer, pieces, False)["results"]
-    out = {"row": row, "epochs": epochs, "best_epoch": performer.info.get("epoch"), "results": results}
+    out = {"row": row, "epochs": epochs, "best_epoch": performer.info.get("epoch"),
+           "readings": performer.reading_transpositions(), "results": results}
     if asap_dataset:
         genre = "concert" if "concert" in performer.genres else "classical"
         held = asap_validation_pieces(asap_dataset, performer.info["config"], genre)

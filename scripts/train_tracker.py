@@ -35,6 +35,15 @@ CROP = 1000  # notes per training example (about a minute of music)
 ON_BEAT_SECONDS = 0.05  # a note is on a beat when its onset is this close to an annotated one
 
 
+def _write_cache(cache: Path, data) -> None:
+    """Pickle `data` to `cache` through a temporary file: an interrupted write leaves no half cache."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(data, handle)
+    os.replace(tmp, cache)
+
+
 def load_asap(root: Path, cache: Path) -> list[dict]:
     """Every ASAP performance's notes, pedal and annotated beats (cached: reading 786 files takes minutes)."""
     if cache.exists():
@@ -48,9 +57,7 @@ def load_asap(root: Path, cache: Path) -> list[dict]:
         out.append(dict(row, pitch=piece.pitch, start=piece.start, end=piece.end, velocity=piece.velocity,
                         pedal_down=down, pedal_up=up, beats=annotated.times, downbeat=annotated.downbeat,
                         meters=annotated.meters))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "wb") as handle:
-        pickle.dump(out, handle)
+    _write_cache(cache, out)
     return out
 
 
@@ -63,13 +70,23 @@ def held_out_patterns(asap_root: Path) -> list[set]:
     for row in tracking.asap_performances(asap_root):
         if tracking.asap_split(row["work"]) == "test" or tracking.asap_validation(row["work"]):
             scores.setdefault(row["folder"], asap_root / row["folder"] / "midi_score.mid")
-    out = []
+    out, missing = [], []
     for path in scores.values():
         try:
             out.append(pitch_patterns(codec.encode(codec.quantise(codec.load_midi(path)))[0]))
         except codec.MidiReadError:
-            continue
+            missing.append(str(path))
+    if missing:  # their other editions cannot be recognised, so cannot be left out
+        print(f"warning: {len(missing)} held-out ASAP score(s) unreadable, e.g. {missing[0]}", flush=True)
     return out
+
+
+def _on_any(times: np.ndarray, marks: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
+    """Which of `times` (sorted) lie within `tolerance` seconds of one of `marks`."""
+    if not len(marks):
+        return np.zeros(len(times), bool)
+    i = np.clip(np.searchsorted(marks, times), 1, len(marks) - 1)
+    return np.minimum(np.abs(times - marks[i - 1]), np.abs(times - marks[i])) <= tolerance
 
 
 def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path) -> list[dict]:
@@ -78,10 +95,19 @@ def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path
     convention, which is ASAP's (a beat is the meter's denominator note, dotted in 6/8, 9/8, 12/8).
     Left out: the raw test split's pieces, and any piece that is an ASAP validation or test work under
     another name (`dataset.same_work_share` of their scores' fingerprints).  Cached like `load_asap`."""
-    if cache.exists():
-        with open(cache, "rb") as handle:
-            return pickle.load(handle)
     from stylenet.dataset import SAME_WORK_SHARE, pitch_patterns, read_splits, same_work_share
+
+    # what the kept pieces depend on: a cache built from other folders, splits or rules is built again
+    key = {"raw": str(raw_dir.resolve()), "asap": str(asap_root.resolve()), "same_work_share": SAME_WORK_SHARE,
+           "splits": [str(splits_csv.resolve()), splits_csv.stat().st_mtime_ns if splits_csv.exists() else None]}
+    if cache.exists():
+        try:
+            with open(cache, "rb") as handle:
+                saved = pickle.load(handle)
+            if isinstance(saved, dict) and saved.get("key") == key:
+                return saved["pieces"]
+        except (OSError, pickle.UnpicklingError, EOFError):
+            pass  # damaged: built again
 
     test = {str((splits_csv.parent / p).resolve()) for p, row in read_splits(splits_csv).items()
             if row["split"].strip() != "train"}
@@ -93,6 +119,8 @@ def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path
             continue
         try:
             piece = codec.load_midi(path)
+            if not piece.n_notes:
+                raise codec.MidiReadError(path, "no piano notes")
             patterns = pitch_patterns(codec.encode(codec.quantise(piece))[0])
         except codec.MidiReadError:
             skipped["unreadable"] += 1
@@ -111,12 +139,10 @@ def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path
         out.append({"work": f"raw/{path.relative_to(raw_dir)}", "folder": str(path), "composer": path.parent.name,
                     "midi": str(path), "sequenced": True, "pitch": piece.pitch, "start": piece.start,
                     "end": piece.end, "velocity": piece.velocity, "pedal_down": down, "pedal_up": up,
-                    "beats": beat_times, "downbeat": np.isin(np.round(beat_times, 6), np.round(downbeats, 6))})
+                    "beats": beat_times, "downbeat": _on_any(beat_times, downbeats)})
     print(f"{len(out)} sequenced pieces from {raw_dir}; left out: "
           + ", ".join(f"{n} {why}" for why, n in skipped.items()), flush=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "wb") as handle:
-        pickle.dump(out, handle)
+    _write_cache(cache, {"key": key, "pieces": out})
     return out
 
 
@@ -255,10 +281,11 @@ def validate(weights: Path, perfs: list[dict]) -> dict:
 
 
 def tune(weights: Path, perfs: list[dict], floors=(0.005,), tempo_weights=(0.1, 0.15),
-         obs_lambdas=(16, 24), piece_tempos=(0.5, 1.0)) -> list[dict]:
+         obs_lambdas=(16, 24), piece_tempos=(0.5, 1.0), beat_frames=(1, 2, 3, None)) -> list[dict]:
     """Beat F of every decoder setting in a small grid on the given performances (the network runs once
     per performance): the activation where no note is struck, how much the decoder trusts the network's
-    beat length, how much of each beat may sound it, how much the piece's beat length counts."""
+    beat length, how likely an off-beat frame sounds (obs_lambda), how many frames of a beat may sound it
+    (None: 1/obs_lambda of the beat), how much the piece's beat length counts."""
     import itertools
 
     import mir_eval
@@ -266,12 +293,13 @@ def tune(weights: Path, perfs: list[dict], floors=(0.005,), tempo_weights=(0.1, 
     net = tracking.NoteActivation.load(weights)
     outputs = [network_outputs(net, perf) for perf in perfs]
     rows = []
-    for floor, weight, obs, whole in itertools.product(floors, tempo_weights, obs_lambdas, piece_tempos):
+    for floor, weight, obs, whole, frames in itertools.product(floors, tempo_weights, obs_lambdas, piece_tempos,
+                                                               beat_frames):
         beat_f, level = [], []
         for perf, (note_act, note_tempo) in zip(perfs, outputs):
             try:
                 found = tracking.decode_notes(perf["start"], perf["end"], note_act, note_tempo, floor, whole,
-                                              tempo_weight=weight, obs_lambda=obs)
+                                              tempo_weight=weight, obs_lambda=obs, beat_frames=frames)
             except tracking.BeatsError:  # fewer than two beats: nothing matched
                 beat_f.append(0.0)
                 level.append(False)
@@ -279,6 +307,7 @@ def tune(weights: Path, perfs: list[dict], floors=(0.005,), tempo_weights=(0.1, 
             beat_f.append(mir_eval.beat.f_measure(perf["beats"], found.times))
             level.append(abs(np.log2(found.n_beats / len(perf["beats"]))) < 0.2)
         rows.append({"floor": floor, "tempo_weight": weight, "obs_lambda": obs, "piece_tempo": whole,
+                     "beat_frames": frames,
                      "beat_f": float(np.mean(beat_f)), "level_right": float(np.mean(level))})
         print(json.dumps(rows[-1]), flush=True)
     return rows

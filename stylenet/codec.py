@@ -248,6 +248,8 @@ def shift_keys(matrix: np.ndarray, semitones: int) -> np.ndarray:
     matrix = np.asarray(matrix)
     if semitones == 0:
         return matrix.copy()
+    if abs(semitones) >= N_KEYS:
+        return np.zeros_like(matrix)
     per_key = matrix.shape[1] // N_KEYS
     keyed = matrix.reshape(len(matrix), N_KEYS, per_key)
     moved = np.zeros_like(keyed)

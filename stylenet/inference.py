@@ -1,14 +1,15 @@
 """StyleNet's forward pass in NumPy, for performing without TensorFlow.
 
 A musician running `stylenet perform song.mid` should wait for the music, not for TensorFlow to import
-(4-5 s on a laptop CPU).  Inference is one pass over one piece, so plain NumPy does it in well under a
-second: each LSTM's input projection is one matrix product over the whole piece, and only the small
-recurrent product runs step by step.  `Performer.from_keras` copies a trained Keras model's weights; a test
+(4-5 s on a laptop CPU).  Inference is a few passes over one piece (one per reading: a model trained on
+transposed music reads the score in five keys and averages), so plain NumPy does it in about a second: each
+LSTM's input projection is one matrix product over the whole piece, and only the small recurrent product
+runs step by step.  `Performer.from_keras` copies a trained Keras model's weights; a test
 holds the two forward passes equal.
 
 The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, the input
-layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), and the
-per-genre velocity statistics of the training data
+layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), the
+transpositions the score is read at, and the per-genre velocity statistics of the training data
 (used by `--contrast`, the default level and the flat baseline).  A file may hold an *ensemble*: several
 trained networks of the same genres and inputs whose predictions are averaged (`Performer.ensemble`);
 independently trained networks err differently, so their mean is closer to the human than each.
@@ -130,8 +131,8 @@ class Performer:
 
     @classmethod
     def ensemble(cls, performers: list[Performer], names: list[str] | None = None) -> Performer:
-        """One model that averages several trained ones.  They must read the same input for the same genres
-        and have held out the same validation pieces (else one member was trained on what the ensemble is
+        """One model that averages several trained ones.  They must read the same input for the same genres,
+        at the same transpositions, and have held out the same validation pieces (else one member was trained on what the ensemble is
         calibrated and chosen on); the first gives the statistics.  `names` (the files or runs given) name
         them in an error; by default their runs do."""
         names = names or [p.info.get("run", f"model {i + 1}") for i, p in enumerate(performers)]
@@ -139,6 +140,7 @@ class Performer:
         for other, name in zip(performers[1:], names[1:]):
             for what, a, b in (("genres", first.genres, other.genres), ("inputs", first.inputs, other.inputs),
                                ("grid", first.steps_per_quarter, other.steps_per_quarter),
+                               ("readings", first.reading_transpositions(), other.reading_transpositions()),
                                ("validation pieces", _held_out(first), _held_out(other))):
                 if a != b:
                     raise StyleNetError(f"{name}: cannot join an ensemble with {names[0]}: their {what} differ")
@@ -214,6 +216,10 @@ class Performer:
         if unknown:
             raise StyleNetError(f"{path}: model reads input {unknown[0]!r}, which this StyleNet does not know; "
                                 "upgrade StyleNet")
+        try:  # files saved before readings were recorded were calibrated read once
+            readings = [int(k) for k in header.get("transpositions", [0])]
+        except (TypeError, ValueError):
+            raise StyleNetError(f"{path}: damaged model file (its transpositions are not whole numbers)") from None
         # models saved before the GenreNet depth had one name call it "layers" (the shipped one among them)
         genre_layers = header["genre_layers"] if "genre_layers" in header else header["layers"]
 
@@ -227,7 +233,7 @@ class Performer:
                     for g in header["genres"]}
             return cls(header["genres"], lstm("interpretation"), nets, header["steps_per_quarter"],
                        header.get("stats", {}), header.get("info", {}), list(header.get("inputs", [])),
-                       transpositions=[int(k) for k in header.get("transpositions", [0])])  # older files: one
+                       transpositions=readings)
 
         try:
             performer = network("")

@@ -317,8 +317,8 @@ def viterbi_beats(activation, tempo_logp=None, tempo_weight=TEMPO_WEIGHT, obs_la
         t -= int(intervals[tempo_index])
     beats = np.array(beats[::-1], np.int64)
     if correct:  # the beat is where the activation peaks among the frames that may sound it
-        for i, (frame, width) in enumerate(zip(beats, windows[::-1])):
-            beats[i] = frame + int(np.argmax(act[frame:frame + width]))
+        for i, (frame, window) in enumerate(zip(beats, windows[::-1])):
+            beats[i] = frame + int(np.argmax(act[frame:frame + window]))
     return beats
 
 

@@ -402,3 +402,4 @@ def test_shifting_keys_moves_every_column_of_a_key_and_drops_what_leaves_the_key
     assert not down[:, 85:].any()
     shifted = codec.shift_keys(score, 0)
     assert shifted is not score and np.array_equal(shifted, score)
+    assert not codec.shift_keys(score, 88).any() and not codec.shift_keys(velocity, -100).any()

@@ -47,6 +47,12 @@ def test_evaluate_table_has_model_and_every_baseline(tmp_path):
     truth = np.concatenate([p.truth for p in pieces if p.genre == "jazz"])
     assert flat["mae"] == pytest.approx(np.mean(np.abs(truth - 60.0)))  # the jazz training mean of random_performer
     assert "| model (raw) |" in markdown_table(result)
+    # a model that reads the score in several keys is also scored read once, in the written key
+    performer.transpositions = [-2, 0, 2]
+    several = evaluate(performer, pieces, progress=False)["results"]["jazz"]
+    assert list(several)[2:4] == ["model (raw)", "model (raw, written key only)"]
+    assert several["model (raw, written key only)"] == result["jazz"]["model (raw)"]
+    assert several["model (raw)"] != result["jazz"]["model (raw)"]
 
 
 def test_a_folder_of_midi_files_is_scored_into_json_markdown_and_plots(tmp_path, model_file, capsys):

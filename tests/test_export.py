@@ -56,6 +56,7 @@ def test_a_run_exports_float16_weights_and_a_card_scored_on_the_test_split(tmp_p
     assert card["training"][0]["config"]["model"]["genre_layers"] == 1
     assert card["evaluation"]["split"] == "test" and set(card["evaluation"]["results"]) == set(GENRES)
     assert card["evaluation"]["results"]["jazz"]["model (raw)"]["pieces"] == 1
+    assert card["reading"]["transpositions"] == Performer.load(export.model).reading_transpositions() == [0]
     assert card["file"] == {"name": "stylenet.npz", "bytes": export.model.stat().st_size, "weights_dtype": "float16"}
     assert export.table.read_text() == export.markdown and "| model (raw) |" in export.markdown
 

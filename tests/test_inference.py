@@ -238,6 +238,10 @@ def test_a_model_trained_on_transposed_music_reads_the_score_in_several_keys_and
     edge[5, 0:2] = 1
     expected = np.mean([shift_keys(once.velocities(shift_keys(edge, k), "jazz"), -k) for k in (0, 2, 4)], axis=0)
     np.testing.assert_allclose(performer.velocities(edge, "jazz"), expected, atol=1e-6)
+    top = score.copy()
+    top[5, 2 * 86:2 * 86 + 2] = 1  # B7: nothing can be read more than one semitone higher
+    expected = np.mean([shift_keys(once.velocities(shift_keys(top, k), "jazz"), -k) for k in (-4, -2, 0)], axis=0)
+    np.testing.assert_allclose(performer.velocities(top, "jazz"), expected, atol=1e-6)
 
 
 def test_a_saved_model_keeps_its_reading_and_an_older_file_reads_once(tmp_path):
@@ -249,4 +253,11 @@ def test_a_saved_model_keeps_its_reading_and_an_older_file_reads_once(tmp_path):
     assert older.reading_transpositions() == [0]  # saved before readings: played as it was calibrated
     pair = Performer.ensemble([loaded, Performer.load(tmp_path / "m.npz")])
     assert pair.reading_transpositions() == loaded.reading_transpositions()
+    with pytest.raises(StyleNetError, match="old.npz: cannot join an ensemble with m.npz: their readings differ"):
+        Performer.ensemble([loaded, older], ["m.npz", "old.npz"])
+    for damaged in (None, ["two"]):
+        path = _rewrite_header(tmp_path / "m.npz", tmp_path / "bad.npz", lambda h: h.update(transpositions=damaged))
+        with pytest.raises(StyleNetError, match="bad.npz: damaged model file") as caught:
+            Performer.load(path)
+        assert "\n" not in str(caught.value)
 

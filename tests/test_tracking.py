@@ -1,6 +1,7 @@
 """Beat tracking (stylenet.tracking) on generated performances; a few real ASAP files when ../shared/data is here."""
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -355,6 +356,7 @@ def test_sequenced_files_teach_the_tracker_their_tempo_maps_beats_but_no_held_ou
         f"raw/classical/{d}/{n}.mid,classical,{n},{'test' if d == 'C' else 'train'}\n"
         for d, n in (("A", "same as a held-out work"), ("B", "a train work"), ("C", "test piece"),
                      ("D", "six eight"))))
+    write_song(raw / "E" / "no piano.mid", Song([N(60, 0, 480)], programs={0: 40}))  # a violin: no notes to learn
     pieces = trainer.load_sequenced(raw, splits, asap, tmp_path / "cache.pkl")
     assert sorted(Path(p["midi"]).name for p in pieces) == ["a train work.mid", "six eight.mid"]
     six = next(p for p in pieces if p["midi"].endswith("six eight.mid"))
@@ -362,7 +364,13 @@ def test_sequenced_files_teach_the_tracker_their_tempo_maps_beats_but_no_held_ou
     np.testing.assert_allclose(six["beats"][:9], expected, atol=1e-6)
     assert six["downbeat"][:9].tolist() == [True, False] * 4 + [True]
     assert six["sequenced"] and len(six["pitch"]) == 36
-    assert trainer.load_sequenced(raw, splits, asap, tmp_path / "cache.pkl")[0]["midi"] == pieces[0]["midi"]
+    again = trainer.load_sequenced(raw, splits, asap, tmp_path / "cache.pkl")  # from the cache
+    assert [p["midi"] for p in again] == [p["midi"] for p in pieces]
+    np.testing.assert_array_equal(again[1]["beats"], pieces[1]["beats"])
+    splits.write_text(splits.read_text().replace("six eight,train", "six eight,test"))  # a piece moves to test
+    os.utime(splits, ns=(splits.stat().st_atime_ns, splits.stat().st_mtime_ns + 10**9))
+    assert [Path(p["midi"]).name for p in trainer.load_sequenced(raw, splits, asap, tmp_path / "cache.pkl")] \
+        == ["a train work.mid"]  # the cache was built from the old splits: built again
 
 
 def test_a_sequenced_crop_is_scattered_like_playing_and_stays_in_onset_order():
@@ -374,8 +382,20 @@ def test_a_sequenced_crop_is_scattered_like_playing_and_stays_in_onset_order():
     perf = {"pitch": pitch, "start": start, "end": start + 0.2, "velocity": np.full(n, 64),
             "pedal_down": np.zeros(0), "pedal_up": np.zeros(0), "beats": beats,
             "downbeat": np.arange(len(beats)) % 4 == 0}
-    played = trainer.example(dict(perf, sequenced=True), np.random.default_rng(1), stretch_range=0.0, crop=n)
-    plain = trainer.example(perf, np.random.default_rng(1), stretch_range=0.0, crop=n)
+    starts = []
+    features = trainer.tracking.note_features
+
+    def seen(pitch, start, *rest):  # what the network is shown, in the order it reads the notes
+        starts.append(np.asarray(start))
+        return features(pitch, start, *rest)
+
+    trainer.tracking.note_features = seen
+    try:
+        played = trainer.example(dict(perf, sequenced=True), np.random.default_rng(1), stretch_range=0.0, crop=n)
+        plain = trainer.example(perf, np.random.default_rng(1), stretch_range=0.0, crop=n)
+    finally:
+        trainer.tracking.note_features = features
+    assert np.all(np.diff(starts[0]) >= 0) and np.any(np.diff(starts[0]) != np.diff(start))  # scattered, in order
     gap = tracking.NOTE_SCALARS.index("gap_before")
     assert np.unique(plain[0][:, gap]).size <= 3  # a plain crop keeps its chords exact: two gaps, and the first
     assert np.unique(played[0][:, gap]).size > n // 2  # a sequenced one is scattered
