@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Encode every MIDI file under RAW_DIR/<genre>/ into score and velocity matrices, "
                     "with a manifest and a report of every rejected file.",
         epilog=f"example:\n  {EXAMPLES['build-dataset']}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("raw_dir", metavar="RAW_DIR", nargs="?",
+    build.add_argument("raw_dir", metavar="RAW_DIR", nargs="?", type=_path_text,
                        help="folder with one sub-folder per genre (may be left out with --asap)")
     build.add_argument("-o", "--out", default="build/dataset", help="output folder (default: %(default)s)")
     build.add_argument("--splits", metavar="CSV", help="CSV with columns path, genre, piece, split; "
@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
                     "Wasserstein distance and shape error, for the model and for flat, random, humanizer and "
                     "other-genre baselines. Writes JSON, Markdown and PNGs.",
         epilog=f"example:\n  {EXAMPLES['evaluate']}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    evaluate.add_argument("source", metavar="DATASET_OR_FOLDER",
+    evaluate.add_argument("source", metavar="DATASET_OR_FOLDER", type=_path_text,
                           help="a built dataset, or a folder of MIDI files in genre sub-folders")
     evaluate.add_argument("--model", metavar="RUN_OR_FILE", action="append",
                           help="default: the shipped model; given more than once, the models' ensemble (their "
@@ -200,10 +200,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _path_text(text: str) -> str:
+    """A path as typed; an empty one (an unset shell variable) is refused rather than read as the current
+    folder, which would perform every MIDI file below it."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?)")
+    return text
+
+
 def _files_in_files_out(parser, default_name: str) -> None:
     """The arguments of a verb that reads MIDI files and writes one output for each, never over an existing one."""
-    parser.add_argument("inputs", nargs="+", metavar="IN", help="MIDI files or folders of them")
-    parser.add_argument("-o", "--out", metavar="OUT",
+    parser.add_argument("inputs", nargs="+", metavar="IN", type=_path_text, help="MIDI files or folders of them")
+    parser.add_argument("-o", "--out", metavar="OUT", type=_path_text,
                         help=f"output file (one input) or folder (default: {default_name} beside each input)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

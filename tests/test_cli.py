@@ -30,6 +30,19 @@ def test_out_of_range_perform_flags_are_usage_errors(capsys):
     assert "must be a number from 0 to 1" in capsys.readouterr().err
 
 
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(tmp_path, monkeypatch, capsys):
+    """`stylenet perform "$UNSET" --genre jazz` once performed every MIDI file below the current folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "song.mid").write_bytes(b"")
+    for argv in (["perform", "", "--genre", "jazz"], ["perform", "song.mid", "--genre", "jazz", "-o", " "],
+                 ["evaluate", ""], ["build-dataset", ""], ["conform", "", "--beats", "beside"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "an empty path" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid"]  # nothing written
+
+
 def test_build_dataset_prints_what_it_kept_and_where_the_rejections_are(raw_tree, tmp_path, capsys):
     assert main(["build-dataset", str(raw_tree), "-o", str(tmp_path / "ds"), "-j", "1", "-q"]) == 0
     printed = capsys.readouterr().out
