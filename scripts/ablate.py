@@ -66,10 +66,9 @@ def train_command(row: str, runs: Path, epochs: int) -> list[str]:
 def run_row(row: str, runs: Path, epochs: int, dataset: str, asap_dataset: str | None = None) -> dict:
     run_dir = runs / row
     scored = run_dir / "validation.json"
+    done = json.loads(scored.read_text()) if scored.exists() else {}
     # rows scored before models read the score in several keys have no "readings": scored again
-    if scored.exists() and json.loads(scored.read_text()).get("epochs") == epochs \
-            and "readings" in json.loads(scored.read_text()):
-        done = json.loads(scored.read_text())
+    if done.get("epochs") == epochs and "readings" in done:
         if asap_dataset and "asap" not in done:
             return score_row(row, run_dir, epochs, dataset, asap_dataset)
         return done

@@ -64,7 +64,7 @@ def load_asap(root: Path, cache: Path) -> list[dict]:
 def held_out_patterns(asap_root: Path) -> list[set]:
     """The pitch fingerprints (`dataset.pitch_patterns`) of the score of every ASAP work the tracker must
     not learn from: its validation and test works."""
-    from stylenet.dataset import pitch_patterns
+    from stylenet.dataset import piece_patterns
 
     scores = {}
     for row in tracking.asap_performances(asap_root):
@@ -73,7 +73,7 @@ def held_out_patterns(asap_root: Path) -> list[set]:
     out, missing = [], []
     for path in scores.values():
         try:
-            out.append(pitch_patterns(codec.encode(codec.quantise(codec.load_midi(path)))[0]))
+            out.append(piece_patterns(codec.load_midi(path)))
         except codec.MidiReadError:
             missing.append(str(path))
     if missing:  # their other editions cannot be recognised, so cannot be left out
@@ -95,7 +95,7 @@ def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path
     convention, which is ASAP's (a beat is the meter's denominator note, dotted in 6/8, 9/8, 12/8).
     Left out: the raw test split's pieces, and any piece that is an ASAP validation or test work under
     another name (`dataset.same_work_share` of their scores' fingerprints).  Cached like `load_asap`."""
-    from stylenet.dataset import SAME_WORK_SHARE, pitch_patterns, read_splits, same_work_share
+    from stylenet.dataset import SAME_WORK_SHARE, piece_patterns, read_splits, same_work_share
 
     # what the kept pieces depend on: a cache built from other folders, splits or rules is built again
     key = {"raw": str(raw_dir.resolve()), "asap": str(asap_root.resolve()), "same_work_share": SAME_WORK_SHARE,
@@ -121,7 +121,7 @@ def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path
             piece = codec.load_midi(path)
             if not piece.n_notes:
                 raise codec.MidiReadError(path, "no piano notes")
-            patterns = pitch_patterns(codec.encode(codec.quantise(piece))[0])
+            patterns = piece_patterns(piece)
         except codec.MidiReadError:
             skipped["unreadable"] += 1
             continue

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .codec import N_KEYS, SCORE_COLUMNS, shift_keys
+from .codec import N_KEYS, SCORE_COLUMNS, shift_input, shift_keys
 from .pieces import Piece, TrainingData
 
 Slot = tuple[int, int] | None  # (piece index, window index) or an idle lane
@@ -94,6 +94,5 @@ def _transposed(inputs: np.ndarray, velocity: np.ndarray, most: int, rng: np.ran
     shift = int(rng.integers(max(-most, -sounding[0]), min(most, N_KEYS - 1 - sounding[-1]) + 1))
     if shift == 0:
         return inputs, velocity
-    score = shift_keys(inputs[:, :SCORE_COLUMNS], shift)
-    return np.concatenate([score, inputs[:, SCORE_COLUMNS:]], axis=1), shift_keys(velocity, shift)
+    return shift_input(inputs, shift), shift_keys(velocity, shift)
 

@@ -259,6 +259,12 @@ def shift_keys(matrix: np.ndarray, semitones: int) -> np.ndarray:
     return moved.reshape(matrix.shape)
 
 
+def shift_input(data: np.ndarray, semitones: int) -> np.ndarray:
+    """A network input [T, columns] (`encode_input`) with its score columns moved by `semitones` keys
+    (`shift_keys`); the optional channels after them (metre) belong to no key and stay."""
+    return np.concatenate([shift_keys(data[:, :SCORE_COLUMNS], semitones), data[:, SCORE_COLUMNS:]], axis=1)
+
+
 def onset_cells(score_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(step, key) of every struck cell of a score matrix, ordered by step, then key: where each note's
     velocity is read."""

@@ -175,6 +175,13 @@ def pitch_patterns(score_matrix, length: int = 6) -> set[tuple]:
     return {tuple(keys[i:i + length]) for i in range(len(keys) - length + 1)}
 
 
+def piece_patterns(piece) -> set[tuple]:
+    """`pitch_patterns` of a read MIDI piece (`codec.load_midi`), quantised on its own grid."""
+    from . import codec
+
+    return pitch_patterns(codec.encode(codec.quantise(piece))[0])
+
+
 def same_work_share(a: set, b: set) -> float:
     return len(a & b) / max(1, min(len(a), len(b)))
 
@@ -196,10 +203,9 @@ def follow_raw_splits(kept: list[dict], asap_dir: Path, out_dir: Path) -> dict[s
     matched, sides = {}, {}
     for work, score_path in scores.items():
         try:
-            score_matrix, _ = codec.encode(codec.quantise(codec.load_midi(score_path)))
+            patterns = piece_patterns(codec.load_midi(score_path))
         except codec.MidiReadError:
             continue  # no score to compare: the work keeps its own split
-        patterns = pitch_patterns(score_matrix)
         for entry, other in zip(raw, raw_patterns):
             if same_work_share(patterns, other) >= SAME_WORK_SHARE:
                 matched.setdefault(work, entry["path"])

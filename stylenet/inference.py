@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import (DEFAULT_STEPS_PER_QUARTER, KNOWN_INPUTS, N_KEYS, SCORE_COLUMNS, encode_input, shift_keys,
+from .codec import (DEFAULT_STEPS_PER_QUARTER, KNOWN_INPUTS, N_KEYS, encode_input, shift_input, shift_keys,
                     with_derived)
 from .errors import StyleNetError
 from .fileio import atomic_path
@@ -103,8 +103,7 @@ class Performer:
         shifts = [k for k in self.reading_transpositions() if low + k >= 0 and high + k < N_KEYS] or [0]
         total = np.zeros((len(data), N_KEYS), np.float32)
         for k in shifts:  # one reading at a time: memory stays that of one (a two-hour piece is 57,600 steps)
-            read = with_derived(np.concatenate([shift_keys(data[:, :SCORE_COLUMNS], k), data[:, SCORE_COLUMNS:]],
-                                               axis=1), self.inputs)
+            read = with_derived(shift_input(data, k), self.inputs)
             for network in (self, *self.members):
                 total += shift_keys(network._network_velocities(read, genre), -k)
         return total / (len(shifts) * (1 + len(self.members)))
@@ -132,9 +131,9 @@ class Performer:
     @classmethod
     def ensemble(cls, performers: list[Performer], names: list[str] | None = None) -> Performer:
         """One model that averages several trained ones.  They must read the same input for the same genres,
-        at the same transpositions, and have held out the same validation pieces (else one member was trained on what the ensemble is
-        calibrated and chosen on); the first gives the statistics.  `names` (the files or runs given) name
-        them in an error; by default their runs do."""
+        at the same transpositions, and have held out the same validation pieces (else one member was
+        trained on what the ensemble is calibrated and chosen on); the first gives the statistics.  `names`
+        (the files or runs given) name them in an error; by default their runs do."""
         names = names or [p.info.get("run", f"model {i + 1}") for i, p in enumerate(performers)]
         first = performers[0]
         for other, name in zip(performers[1:], names[1:]):
