@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from stylenet import beats as beats_mod  # noqa: E402
 from stylenet import codec, tracking  # noqa: E402
 from stylenet.checkpoint import CHECKPOINT, load_checkpoint, previous_checkpoint, save_checkpoint  # noqa: E402
+from stylenet.errors import StyleNetError  # noqa: E402
 
 CROP = 1000  # notes per training example (about a minute of music)
 ON_BEAT_SECONDS = 0.05  # a note is on a beat when its onset is this close to an annotated one
@@ -341,6 +342,10 @@ def main(argv=None) -> int:
     parser.add_argument("--tune", metavar="WEIGHTS", help="only tune the decoder for these weights, on every "
                         "performance of the validation works")
     args = parser.parse_args(argv)
+    if args.sequenced and not Path(args.sequenced).is_dir():
+        parser.error(f"--sequenced {args.sequenced}: no such folder")
+    if args.sequenced and not Path(args.splits).is_file():
+        parser.error(f"--splits {args.splits}: no such file (--sequenced leaves the raw test pieces out by it)")
     if args.tune:
         data = load_asap(Path(args.asap), Path(args.cache))
         valid = [prepared(p) for p in data
@@ -363,8 +368,11 @@ def main(argv=None) -> int:
     valid = [prepared(p) for p in valid]
     print(f"{len(train)} training performances; {len(valid)} validation works", flush=True)
     if args.sequenced:
-        sequenced = load_sequenced(Path(args.sequenced), Path(args.splits), Path(args.asap),
-                                   Path(args.cache).with_name("sequenced.pkl"))
+        try:
+            sequenced = load_sequenced(Path(args.sequenced), Path(args.splits), Path(args.asap),
+                                       Path(args.cache).with_name("sequenced.pkl"))
+        except StyleNetError as exc:  # a splits file without its columns: one line, not a traceback
+            raise SystemExit(f"train_tracker: {exc}") from None
         train += [prepared(p) for p in sequenced]
         print(f"+ {len(sequenced)} sequenced pieces from {args.sequenced}", flush=True)
 
