@@ -8,6 +8,9 @@ Pieces: the ASAP performances of a dataset built with `build-dataset --asap` —
 every training run holds out (choose here), `test` = the ASAP test works (report once).  Each performance is
 read from its original file, its velocities flattened to what the model sees, and performed with perform's
 default settings by the model's `concert` net where it has one, else `classical` (`--genre` to choose).
+As `perform` does by default, each recording's own timing is read for loudness too (touch.py) where the touch
+network is calibrated for the net's genre; the table then also has the "score only" row (`--touch off`: the
+score alone, as before the touch network).
 """
 
 from __future__ import annotations
@@ -23,23 +26,12 @@ sys.path.insert(0, str(ROOT))
 from stylenet import beats, codec  # noqa: E402
 from stylenet.evaluate import _notes, evaluate, multi_reference  # noqa: E402
 from stylenet.inference import load_performer  # noqa: E402
+from stylenet.pieces import asap_entries  # noqa: E402
 
 GRIDS = ("nominal", "beats", "tracked")
 
 
-def asap_entries(dataset: str, split: str, run_config: dict) -> list[dict]:
-    from stylenet.config import config_from_dict
-    from stylenet.dataset import load_manifest
-    from stylenet.pieces import split_genre
-
-    manifest = [e for e in load_manifest(dataset) if e["path"].startswith("asap/")]
-    if split == "test":
-        return [e for e in manifest if e["split"] == "test"]
-    config = config_from_dict(run_config)
-    return split_genre([e for e in manifest if e["split"] == "train"], config.data, config.train.seed)[1]
-
-
-def read_piece(asap_dir: Path, entry: dict, grid: str, steps_per_quarter: int):
+def read_piece(asap_dir: Path, entry: dict, grid: str, steps_per_quarter: int, touch_net=None):
     path = asap_dir / entry["path"].removeprefix("asap/")
     piece = codec.load_midi(path, steps_per_quarter=steps_per_quarter)
     if grid == "beats":
@@ -49,7 +41,12 @@ def read_piece(asap_dir: Path, entry: dict, grid: str, steps_per_quarter: int):
 
         piece = beats.conform(piece, track(piece))
     score_matrix, velocity = codec.encode(codec.quantise(piece))
-    return score_matrix, velocity, piece.meter_map()
+    deviation = None
+    if touch_net is not None:
+        from stylenet.touch import deviations_at
+
+        deviation = deviations_at(piece, *codec.onset_cells(score_matrix), touch_net)
+    return score_matrix, velocity, piece.meter_map(), deviation
 
 
 def main() -> None:
@@ -60,6 +57,9 @@ def main() -> None:
     parser.add_argument("--asap", default="../shared/data/asap")
     parser.add_argument("--grids", nargs="+", choices=GRIDS, default=["nominal", "beats"])
     parser.add_argument("--genre", help="the net to perform with (default: concert if the model has it, else classical)")
+    parser.add_argument("--touch", choices=("auto", "off"), default="auto",
+                        help="read each recording's timing for loudness too, as perform does (default), or not")
+    parser.add_argument("--touch-model", help="a touch network (default: the shipped one)")
     parser.add_argument("--out", default="build/grid_worth", help="folder for the table (Markdown) and numbers (JSON)")
     args = parser.parse_args()
 
@@ -68,26 +68,44 @@ def main() -> None:
     for model in args.model:
         performer = load_performer(model)
         genre = args.genre or ("concert" if "concert" in performer.genres else "classical")
-        entries = asap_entries(args.dataset, args.split, performer.info["config"])
+        touch_net = None
+        if args.touch == "auto":
+            from stylenet.touch import SHIPPED_TOUCH, TouchNet
+
+            if args.touch_model or SHIPPED_TOUCH.exists():
+                touch_net = TouchNet.load(args.touch_model or SHIPPED_TOUCH)
+                if genre not in touch_net.calibration:
+                    touch_net = None
+        _, validation, test = asap_entries(args.dataset, performer.info["config"])
+        entries = test if args.split == "test" else validation
         for grid in args.grids:
             pieces = []
             for entry in entries:
-                score, velocity, meters = read_piece(Path(args.asap), entry, grid, performer.steps_per_quarter)
+                score, velocity, meters, deviation = read_piece(Path(args.asap), entry, grid,
+                                                                performer.steps_per_quarter, touch_net)
                 pieces.append(_notes(entry["path"], genre, score, velocity, meters, entry["piece"]))
-            evaluation = evaluate(performer, pieces, False)
+                pieces[-1].touch = deviation
+            evaluation = evaluate(performer, pieces, False, touch_net.calibration if touch_net else None)
             results = evaluation["results"][genre]
             m, flat = results["model (calibrated)"], results["flat"]
+            if touch_net is not None:
+                alone = results["model (score only)"]
+                lines.append(f"| {Path(model).name} ({genre}), score only | {grid} | {alone['r']:.3f} | "
+                             f"{alone['r_piece_mean']:.3f} | {alone['mae']:.2f} | {alone['std_ratio']:.2f} | "
+                             f"{flat['mae']:.2f} |")
+                print(lines[-1], flush=True)
             works = len({e["piece"] for e in entries})
             agreement = multi_reference(pieces, evaluation).get(genre) if grid != "nominal" else None
             numbers.append({"model": str(model), "net": genre, "grid": grid, "split": args.split, "works": works,
                             "performances": len(entries), "model (calibrated)": m, "flat": flat,
+                            "touch": touch_net is not None, "model (score only)": results.get("model (score only)"),
                             "agreement": agreement})
             if agreement:
                 agreements.append(f"| {Path(model).name} ({genre}) | {grid} | {agreement['works']} | "
                                   f"{agreement['matched']:.0%} | {agreement['human_r']:.3f}, {agreement['human_mae']:.1f} | "
                                   f"{agreement['same_r']:.3f}, {agreement['same_mae']:.1f} | "
                                   f"{agreement['other_r']:.3f}, {agreement['other_mae']:.1f} |")
-            lines.append(f"| {Path(model).name} ({genre}) | {grid} | {m['r']:.3f} | {m['r_piece_mean']:.3f} | "
+            lines.append(f"| {Path(model).name} ({genre}){', with touch' if touch_net else ''} | {grid} | {m['r']:.3f} | {m['r_piece_mean']:.3f} | "
                          f"{m['mae']:.2f} | {m['std_ratio']:.2f} | {flat['mae']:.2f} |")
             print(lines[-1], flush=True)
     header = f"ASAP {args.split} works ({numbers[0]['works']} works, {numbers[0]['performances']} performances)\n\n"

@@ -140,6 +140,13 @@ def _parser() -> argparse.ArgumentParser:
                               "--beats annotation, else beats tracked from the notes; 'auto' (default) = "
                               "--beats when given, else the file's tempo map, with a note when the file looks "
                               "like a recording")
+    perform.add_argument("--touch", choices=("auto", "on", "off"), default="auto",
+                         help="read a recording's own timing for loudness too (a chord's leading note, legato, "
+                              "pedal, rubato: stylenet/touch.py): 'auto' (default) = for a file that looks like a "
+                              "recording, in a genre the touch network is calibrated for (concert); 'on' = always; "
+                              "'off' = the score alone")
+    perform.add_argument("--touch-model", metavar="FILE", help="a touch network from scripts/train_touch.py "
+                         "(default: the shipped one)")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -456,7 +463,8 @@ def _run_perform(args) -> int:
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
                              args.force, args.beats, args.grid, progress=not args.quiet,
-                             render=args.render_format if args.render else None, soundfont=args.soundfont)
+                             render=args.render_format if args.render else None, soundfont=args.soundfont,
+                             touch=args.touch, touch_model=args.touch_model)
     report = run(options, STARTED)
     if report.model_note:
         print(f"note: {report.model_note}", file=sys.stderr)

@@ -49,6 +49,7 @@ class EvalPiece:
     key: np.ndarray
     meters: np.ndarray | None = None  # the meter map, for models that read metre
     work: str = ""  # the piece played (the manifest's `piece`): performances of one work share it
+    touch: np.ndarray | None = None  # a recording's touch deviations per note (touch.deviations_at), if read
 
 
 def _notes(name, genre, score, velocity, meters=None, work: str = "") -> EvalPiece:
@@ -154,10 +155,14 @@ def note_metrics(predicted: list[np.ndarray], truth: list[np.ndarray]) -> dict:
 
 # ------------------------------------------------------------------------------------------- the run
 
-def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
+def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_calibration: dict | None = None) -> dict:
+    """Every prediction and baseline scored per genre (`note_metrics`).  A piece with `touch` deviations, in a
+    genre `touch_calibration` (a touch network's) covers, is performed as `perform` does a recording: the
+    calibrated rows read its timing too, and "model (score only)" is the same without it."""
     from tqdm import tqdm
 
     from .shaping import DEFAULT_LEVEL, Shaping, shape
+    from .touch import blend
 
     other_level = "genre" if DEFAULT_LEVEL == "model" else "model"  # scored beside the default, for comparison
     calibrations = (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {other_level})", other_level))
@@ -184,8 +189,14 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True) -> dict:
                         once = written_key.velocities(piece.score, net, piece.meters)
                         predictions[g].setdefault("model (raw, written key only)", []).append(
                             np.clip(raw_velocities_at(once, piece.step, piece.key), 1, 127))
+                    read, stats = raw, performer.stats.get(g)
+                    if g in (touch_calibration or {}):  # every piece, so the row lines up with the truth
+                        alone = shape(raw, piece.truth, Shaping(), stats)
+                        predictions[g].setdefault("model (score only)", []).append(np.clip(alone, 1, 127))
+                        if piece.touch is not None:
+                            read, stats = blend(raw, piece.touch, touch_calibration[g], stats)
                     for name, level in calibrations:
-                        calibrated = shape(raw, piece.truth, Shaping(level=level), performer.stats.get(g))
+                        calibrated = shape(read, piece.truth, Shaping(level=level), stats)
                         predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
                 else:
                     predictions[g].setdefault(f"model as {net}", []).append(np.clip(raw, 1, 127))

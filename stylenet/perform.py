@@ -59,6 +59,8 @@ class PerformOptions:
     progress: bool = True
     render: str | None = None  # also write each performance's audio in this format ("wav" or "opus")
     soundfont: str | None = None  # for render: a SoundFont; None: pretty_midi's General MIDI TimGM6mb.sf2
+    touch: str = "auto"  # touch.TOUCH_MODES: whether a recording's timing is read for loudness too
+    touch_model: str | None = None  # a touch network file; None: the shipped one
 
 
 @dataclass
@@ -72,9 +74,11 @@ class Performance:
     audio: Path | None = None  # `render`: the performance's audio
     grid: str = "the file's tempo map"  # the grid the notes were read on, in words
     note: str | None = None  # something the user should know about that choice (one line)
+    touch: bool = False  # whether the recording's own timing was read for loudness too
 
     def line(self) -> str:
         on = "" if self.grid == "the file's tempo map" else f"; on {self.grid}"
+        on += "; touch from its timing" if self.touch else ""
         return (f"{self.source} -> {self.output}  ({len(self.before)} notes; velocity "
                 f"{self.before.mean():.0f}±{self.before.std():.0f} -> {self.after.mean():.0f}±{self.after.std():.0f}{on})")
 
@@ -117,11 +121,23 @@ def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
     return conform(piece, tracked), "tracked beats", None
 
 
+def reads_touch(piece, mode: str, touch_net, genre: str) -> bool:
+    """Whether `perform` adds the touch network's reading of the file's timing (touch.py): `on` always,
+    `auto` for a file that looks recorded; both only in a genre the network is calibrated for."""
+    if mode == "off" or touch_net is None or genre not in touch_net.calibration or piece.n_notes == 0:
+        return False
+    from .touch import looks_recorded
+
+    return mode == "on" or looks_recorded(piece)
+
+
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
                  plot: bool = False, force: bool = False, timings: Timings | None = None,
-                 beats_file: Path | None = None, grid: str = "auto") -> Performance:
+                 beats_file: Path | None = None, grid: str = "auto", touch: str = "auto",
+                 touch_net=None) -> Performance:
     """Perform one file, read on the beat grid `grid` chooses (`read_on_grid`; `beats_file`: a recorded
-    performance's annotated beats).  The output keeps the input's own timing whatever the grid."""
+    performance's annotated beats).  The output keeps the input's own timing whatever the grid.  With a
+    `touch_net` (touch.py), a recording's own timing is read for loudness too, as `reads_touch` decides."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     refuse_overwrite(path, output, force)
@@ -136,7 +152,15 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         predicted_matrix = performer.velocities(score_matrix, genre, piece.meter_map())
     key = score.pitch - codec.LOWEST_KEY
     predicted = codec.raw_velocities_at(predicted_matrix, score.onset, key)
-    shaped = shape(predicted, score.velocity, shaping, performer.stats.get(genre))
+    stats = performer.stats.get(genre)
+    touched = reads_touch(piece, touch, touch_net, genre)
+    if touched:
+        from .touch import blend, score_deviations
+
+        with timings.phase("touch"):
+            predicted, stats = blend(predicted, score_deviations(piece, score, touch_net),
+                                     touch_net.calibration[genre], stats)
+    shaped = shape(predicted, score.velocity, shaping, stats)
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)
@@ -147,7 +171,8 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         else:
             data = codec.apply_velocities(piece, matrix, shaping.strength)
         atomic_write_bytes(output, data)
-    result = Performance(path, output, genre, score.velocity.astype(np.float64), after, grid=on_grid, note=note)
+    result = Performance(path, output, genre, score.velocity.astype(np.float64), after, grid=on_grid, note=note,
+                         touch=touched)
     if plot:
         with timings.phase("plot"):
             from .plots import before_after
@@ -183,10 +208,31 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         from .inference import load_performer
     with timings.phase("model load"):
         performer = load_performer(options.model)
-    return _perform_all(options, performer, timings)
+        touch_net = load_touch(options, performer)
+    return _perform_all(options, performer, timings, touch_net)
 
 
-def _perform_all(options: PerformOptions, performer, timings: Timings) -> PerformReport:
+def load_touch(options: PerformOptions, performer):
+    """The touch network `options` ask for, or None (`--touch off`, or `auto` in a genre it is not
+    calibrated for); `--touch on` in such a genre is a usage error."""
+    if options.touch == "off":
+        return None
+    from .touch import SHIPPED_TOUCH, TouchNet
+
+    path = Path(options.touch_model) if options.touch_model else SHIPPED_TOUCH
+    if options.touch_model is None and not path.exists():
+        return None
+    net = TouchNet.load(path)
+    if options.genre not in net.calibration:
+        if options.touch == "on":
+            known = ", ".join(net.calibration) or "none"
+            raise StyleNetError(f"--touch on: the touch network {path} is calibrated for {known}, not "
+                                f"{options.genre!r} (scripts/train_touch.py --calibrate-only --genres ...)", exit_code=2)
+        return None
+    return net
+
+
+def _perform_all(options: PerformOptions, performer, timings: Timings, touch_net=None) -> PerformReport:
     genre = options.genre
     if genre not in performer.genres:
         raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
@@ -208,7 +254,7 @@ def _perform_all(options: PerformOptions, performer, timings: Timings) -> Perfor
         beats = beats_for(source, options.beats) if options.beats else None
         result = perform_file(source, performer, genre, output_path(source, genre, options.out, single),
                               options.shaping, options.quantize, options.plot, options.force, timings, beats,
-                              options.grid)
+                              options.grid, options.touch, touch_net)
         if render is not None:
             result.audio = render(result.output)
         return result

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .codec import DEFAULT_STEPS_PER_QUARTER, input_channels
-from .config import Config, ConfigError
+from .config import Config, ConfigError, config_from_dict
 from .dataset import load_manifest, load_piece_and_meters
 from .errors import StyleNetError
 
@@ -73,6 +73,16 @@ def split_genre(train_entries: list[dict], data_config, seed: int) -> tuple[list
     if data_config.validation_seed is not None:
         seed = data_config.validation_seed
     return split_validation(train_entries, data_config.validation_fraction, seed)
+
+
+def asap_entries(dataset, run_config: dict) -> tuple[list[dict], list[dict], list[dict]]:
+    """(train, validation, test) entries of the ASAP performances in a built dataset, as a training run
+    with `run_config` (its config.yaml, or a model's `info["config"]`) splits them: validation = the ASAP
+    works it held out (choose there), test = the dataset's ASAP test works (report once)."""
+    manifest = [e for e in load_manifest(dataset) if e["path"].startswith("asap/")]
+    config = config_from_dict(run_config)
+    train, validation = split_genre([e for e in manifest if e["split"] == "train"], config.data, config.train.seed)
+    return train, validation, [e for e in manifest if e["split"] == "test"]
 
 
 def load_training_data(config: Config, progress: bool = True) -> TrainingData:

@@ -97,8 +97,9 @@ def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict 
     return shaped - mean + target
 
 
-def contrast_factor(predicted: list[np.ndarray], truth: list[np.ndarray], target: float = AUTO_SPREAD) -> float:
-    """`auto`'s factor for one genre: the stretch c (1/4..4) of each piece's predicted velocities around the
+def contrast_factor(predicted: list[np.ndarray], truth: list[np.ndarray], target: float = AUTO_SPREAD,
+                    low: float = 1 / MAX_CONTRAST, high: float = MAX_CONTRAST) -> float:
+    """`auto`'s factor for one genre: the stretch c (`low`..`high`) of each piece's predicted velocities around the
     piece's mean after which the spread of all the notes together is `target` times the human spread.
 
     `predicted`, `truth`: per piece, the raw predicted and the human velocities of its notes (MIDI units).
@@ -115,7 +116,6 @@ def contrast_factor(predicted: list[np.ndarray], truth: list[np.ndarray], target
     def spread(c: float) -> float:
         return np.concatenate([np.clip(m + d * c, 1, 127) for m, d in centred]).std() / truth_spread
 
-    low, high = 1 / MAX_CONTRAST, MAX_CONTRAST
     if spread(high) <= target:
         return high
     if spread(low) >= target:

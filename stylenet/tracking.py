@@ -333,11 +333,15 @@ def _elu(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
 
 
-class NoteActivation:
-    """The note network: note features [N, F] in `note_order` -> ([N, 2] (beat, downbeat) probability that
-    a beat falls on each note's onset, [N, len(TEMPO_BINS)] log-probabilities of the local beat length).
-    A dense layer, then bidirectional LSTMs over the whole piece: every note hears the piece before and
-    after it, which is what tells the notated beat from its half or double."""
+class NoteNetwork:
+    """A network over a piece's notes in `note_order`, run here in NumPy: a dense layer ("input", ELU), then
+    bidirectional LSTMs ("lstm0", "lstm1", ...) over the whole piece, so every note hears the piece before
+    and after it; subclasses read their own output layers off `trunk`.  Stored as an .npz of the Keras
+    layers' weights with a `kind` and a JSON `info` header (scripts/train_tracker.py, train_touch.py)."""
+
+    KIND = ""  # the file's `kind`
+    NAME = "note network"  # in error messages
+    ERROR = BeatsError
 
     def __init__(self, arrays: dict):
         from .inference import LSTMWeights
@@ -351,26 +355,43 @@ class NoteActivation:
                             for d in ("forward", "backward")) for name in layers]
 
     @classmethod
-    def load(cls, path=None) -> "NoteActivation":
-        path = Path(path or SHIPPED_TRACKER)
+    def load(cls, path):
+        path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise BeatsError(path, f"cannot read the beat tracker's weights ({exc})") from None
-        if str(arrays.get("kind", "")) != "notes":
-            raise BeatsError(path, "not a note-network beat tracker (an older frame network?): "
-                                   "train one with scripts/train_tracker.py")
+            raise cls.ERROR(path, f"cannot read the {cls.NAME}'s weights ({exc})") from None
+        if str(arrays.get("kind", "")) != cls.KIND:
+            raise cls.ERROR(path, f"not a {cls.NAME} (its kind is {str(arrays.get('kind', 'none'))!r})")
         try:
             return cls(arrays)
         except KeyError as exc:
-            raise BeatsError(path, f"the beat tracker's weights lack {exc}") from None
+            raise cls.ERROR(path, f"the {cls.NAME}'s weights lack {exc}") from None
 
-    def __call__(self, features: np.ndarray):
+    def trunk(self, features: np.ndarray) -> np.ndarray:
+        """features [N, F] -> the last LSTM's output [N, 2 units]."""
         kernel, bias = self.dense["input"]
         h = _elu(np.asarray(features, np.float32) @ kernel + bias)
         for forward, backward in self.lstms:
             h = np.concatenate([forward.run(h), backward.run(h, reverse=True)], axis=1)
+        return h
+
+
+class NoteActivation(NoteNetwork):
+    """The beat tracker's note network: note features [N, F] in `note_order` -> ([N, 2] (beat, downbeat)
+    probability that a beat falls on each note's onset, [N, len(TEMPO_BINS)] log-probabilities of the local
+    beat length).  Reading the whole piece is what tells the notated beat from its half or double."""
+
+    KIND = "notes"
+    NAME = "beat tracker"
+
+    @classmethod
+    def load(cls, path=None) -> "NoteActivation":
+        return super().load(path or SHIPPED_TRACKER)
+
+    def __call__(self, features: np.ndarray):
+        h = self.trunk(features)
         kernel, bias = self.dense["output"]
         beat = 1.0 / (1.0 + np.exp(-np.clip(h @ kernel + bias, -30, 30)))
         kernel, bias = self.dense["tempo"]

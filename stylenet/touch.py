@@ -1,0 +1,182 @@
+"""Touch: the loudness a recorded pianist's timing gives away.
+
+    touch_features(pitch, start, end, pedal_down, pedal_up) -> [N, len(FEATURES)]   notes in note order
+    TouchNet.load(path)(features)                            -> [N] velocity above the piece's mean
+    score_deviations(piece, score, net)                      -> one deviation per note of the quantised score
+    looks_recorded(piece)                                    -> whether a file's onsets follow no grid at all
+
+A score has no timing of its own, but a *recording* does, and a pianist's timing and loudness are one
+gesture.  A louder key is struck faster, so its hammer reaches the string sooner: the note a pianist brings
+out of a chord sounds 10-30 ms before the others (the "melody lead", Goebl, JASA 2001, shows it is mostly
+this velocity artefact).  Climaxes broaden the tempo; quiet passages are played more legato, and with the
+pedal; the top voice is carried over the accompaniment; a thick chord in the bass is rarely soft.  All of
+that survives when a recording's velocities are flattened, and StyleNet, which reads a quantised score,
+throws it away.
+
+TouchNet reads it back.  For every note (in `tracking.note_order`) it reads FEATURES -- the key, how far
+it sounds before its chord's first and mean onset, its place in the chord, how long it is held against the
+gap to the next chord, the gaps around it, how dense and how fast the music around it is, where it sits
+against the keys sounding in the second around it, the pedal, where in the piece it is -- through a dense
+layer and two bidirectional LSTMs, and predicts how much louder or softer than the piece's mean the
+pianist played it.  It was trained on ASAP's recorded concert performances (scripts/train_touch.py), on
+the works the velocity model trains on, and chosen on the works it holds out.
+
+`perform` adds `weight` times this deviation to StyleNet's prediction for a file that looks recorded
+(`--touch auto`, the default), then shapes the sum with the touch file's own contrast factor (both chosen
+on the validation works).  A sequenced file has no such timing (every chord struck at once, every note on
+its tick): the network would read a pianist who does not exist, so `auto` leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import tracking
+from .codec import LOWEST_KEY, MidiPiece, Score
+from .errors import FileError
+
+SHIPPED_TOUCH = Path(__file__).resolve().parent / "pretrained" / "touch.npz"
+SCALE = 20.0  # velocity units of one output unit (a piece's velocities spread about 15-20 around its mean)
+FEATURES = ("key", "lead", "lag", "top", "bottom", "rank", "chord_size", "duration", "gap_before", "gap_after",
+            "articulation", "density", "tempo", "above_mean", "below_top", "above_bottom", "pedal", "position")
+LEAD_SECONDS = 0.06  # the latest a chord note is read as led by another (melody lead is 10-30 ms)
+TOUCH_MODES = ("auto", "on", "off")
+
+
+def _log_seconds(seconds) -> np.ndarray:
+    return np.log2(np.clip(np.asarray(seconds, np.float64), 0.01, 8.0))
+
+
+def _window(times: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each time, the slice [lo, hi) of the sorted `times` within `half` seconds of it."""
+    return np.searchsorted(times, times - half, side="left"), np.searchsorted(times, times + half, side="right")
+
+
+def _window_reduce(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, reduce) -> np.ndarray:
+    return np.array([reduce(values[a:b]) for a, b in zip(lo, hi)], np.float64)
+
+
+def touch_features(pitch, start, end, pedal_down=(), pedal_up=()) -> np.ndarray:
+    """[N, len(FEATURES)] float32 for notes sorted by `tracking.note_order` (seconds; no velocity: that is
+    what is predicted).  Chords are `tracking.note_groups` (onsets within 35 ms sound as one)."""
+    pitch = np.asarray(pitch, np.float64)
+    start = np.asarray(start, np.float64)
+    end = np.asarray(end, np.float64)
+    n = len(pitch)
+    if n == 0:
+        return np.zeros((0, len(FEATURES)), np.float32)
+    group = tracking.note_groups(start)
+    firsts = np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])
+    size = np.bincount(group)
+    chord_start = start[firsts]
+    lead = start - chord_start[group]
+    lag = start - (np.bincount(group, start) / size)[group]
+    top = np.full(len(size), -1.0)
+    bottom = np.full(len(size), 999.0)
+    np.maximum.at(top, group, pitch)
+    np.minimum.at(bottom, group, pitch)
+    by_height = np.lexsort((-pitch, group))  # within each chord, from the top key down
+    rank = np.empty(n)
+    rank[by_height] = np.arange(n) - np.repeat(firsts, size)
+    rank /= np.maximum(size[group] - 1, 1)
+    gaps = np.diff(chord_start)
+    before = np.concatenate([[4.0], gaps])[group]
+    after = np.concatenate([gaps, [4.0]])[group]
+    duration = end - start
+    lo, hi = _window(chord_start, 1.0)
+    density = np.log2(1 + (hi - lo))[group]  # chords struck within a second either side
+    lo, hi = _window(chord_start, 3.0)
+    usual_gap = _window_reduce(np.concatenate([gaps, [gaps[-1] if len(gaps) else 1.0]]), lo, hi, np.median)[group]
+    lo, hi = _window(start, 1.0)
+    sums = np.concatenate([[0.0], np.cumsum(pitch)])
+    local_mean = (sums[hi] - sums[lo]) / (hi - lo)
+    lo, hi = _window(start, 0.5)
+    local_top = _window_reduce(pitch, lo, hi, np.max)
+    local_bottom = _window_reduce(pitch, lo, hi, np.min)
+    down, up = tracking._last_before(pedal_down, start), tracking._last_before(pedal_up, start)
+    features = np.stack([
+        (pitch - 21) / 87, np.clip(lead, 0, LEAD_SECONDS) / LEAD_SECONDS, np.clip(lag, -0.04, 0.04) / 0.04,
+        pitch == top[group], pitch == bottom[group], rank, np.log2(size[group]) / 3,
+        _log_seconds(duration) / 4, _log_seconds(before) / 4, _log_seconds(after) / 4,
+        np.clip(_log_seconds(duration) - _log_seconds(after), -4, 4) / 4, density / 4,
+        np.clip(_log_seconds(after) - _log_seconds(usual_gap), -3, 3) / 3,
+        (pitch - local_mean) / 24, (pitch - local_top) / 24, (pitch - local_bottom) / 24,
+        down > up, start / max(start[-1], 1.0)], axis=1)
+    return features.astype(np.float32)
+
+
+class TouchNet(tracking.NoteNetwork):
+    """The touch network (`tracking.NoteNetwork` with one linear output): FEATURES of notes in note order ->
+    each note's velocity above the piece's mean (MIDI units).  `info` holds how `perform` uses it: `weight`
+    (of the deviation added to StyleNet's prediction) and `contrast` (the factor that then shapes the sum),
+    per genre it was calibrated for."""
+
+    KIND = "touch"
+    NAME = "touch network"
+    ERROR = FileError
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        kernel, bias = self.dense["output"]
+        return (self.trunk(features) @ kernel + bias)[:, 0] * SCALE
+
+    @property
+    def calibration(self) -> dict:
+        return json.loads(self.info).get("calibration", {})
+
+
+def note_deviations(piece: MidiPiece, net: TouchNet) -> np.ndarray:
+    """Each piano note's predicted velocity above the piece's mean, in the piece's own note order; centred
+    on 0, so that the touch shapes the piece and StyleNet alone sets its level."""
+    order = tracking.note_order(piece.pitch, piece.start)
+    features = touch_features(piece.pitch[order], piece.start[order], piece.end[order], *tracking.pedal_times(piece))
+    deviation = np.empty(piece.n_notes)
+    deviation[order] = net(features)
+    return deviation - deviation.mean() if len(deviation) else deviation
+
+
+def deviations_at(piece: MidiPiece, step, key, net: TouchNet) -> np.ndarray:
+    """The deviation at each (step, key) cell of the piece quantised on its grid (`codec.quantise`, or
+    `codec.onset_cells` of its score matrix): the mean of those of the piece's notes struck there (a key
+    struck twice within a step is one note of the score); 0 where none is."""
+    step, key = np.asarray(step, np.int64), np.asarray(key, np.int64)
+    if piece.n_notes == 0:
+        return np.zeros(len(step))
+    deviation = note_deviations(piece, net)
+    cell = piece.grid.seconds_to_steps(piece.start).astype(np.int64) * 88 + (piece.pitch - LOWEST_KEY)
+    cells, index = np.unique(cell, return_inverse=True)
+    mean = np.bincount(index, deviation) / np.bincount(index)
+    wanted = step * 88 + key
+    at = np.clip(np.searchsorted(cells, wanted), 0, len(cells) - 1)
+    return np.where(cells[at] == wanted, mean[at], 0.0)
+
+
+def score_deviations(piece: MidiPiece, score: Score, net: TouchNet) -> np.ndarray:
+    """One deviation per note of `score` (= `codec.quantise(piece)`), in its order."""
+    return deviations_at(piece, score.onset, score.pitch - LOWEST_KEY, net)
+
+
+def blend(predicted: np.ndarray, deviation: np.ndarray, calibration: dict, stats: dict | None):
+    """(StyleNet's raw velocities + weight * touch deviations, the genre's statistics with the contrast
+    factor that shapes that sum): what `shaping.shape` is then given, in `perform` and `evaluate` alike."""
+    stats = dict(stats or {}, contrast=float(calibration["contrast"]))
+    return np.asarray(predicted, np.float64) + float(calibration["weight"]) * np.asarray(deviation), stats
+
+
+def looks_recorded(piece: MidiPiece) -> bool:
+    """A recording: onsets neither on the file's own ticks (`tracking.grid_share`) nor gathered on its
+    quarter notes (`tracking.beat_coherence`)."""
+    return (tracking.grid_share(piece) < tracking.GRID_SHARE_THRESHOLD
+            and tracking.beat_coherence(piece) < tracking.COHERENCE_THRESHOLD)
+
+
+_SHIPPED = None
+
+
+def shipped_touch() -> TouchNet:
+    global _SHIPPED
+    if _SHIPPED is None:
+        _SHIPPED = TouchNet.load(SHIPPED_TOUCH)
+    return _SHIPPED
