@@ -50,6 +50,7 @@ dataset-concert: install
 pretrained: dataset-concert
 	$(BIN)/stylenet train --config configs/pretrained.yaml --run-dir runs/pretrained
 	$(BIN)/python scripts/export_pretrained.py runs/pretrained --dataset build/dataset-concert
+	$(BIN)/python scripts/train_touch.py --dataset build/dataset-concert --genres concert classical
 
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"

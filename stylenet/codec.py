@@ -686,6 +686,8 @@ def _track_chunk(events) -> bytes:
 
 
 def _smf(midi_type: int, ticks_per_beat: int, tracks) -> bytes:
+    if midi_type not in (0, 1, 2):  # a header that lied about its format (read anyway): write a true one
+        midi_type = 0 if len(tracks) == 1 else 1
     header = b"MThd" + struct.pack(">LHHH", 6, midi_type, len(tracks), ticks_per_beat)
     return header + b"".join(_track_chunk(events) for events in tracks)
 

@@ -406,6 +406,10 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
         from stylenet.perform import read_on_grid
 
         read_on_grid(piece, "auto")  # perform's default: a look at the onsets, never a crash
+        from stylenet import touch
+
+        deviation = touch.score_deviations(piece, score, touch.shipped_touch())  # a recording's touch, any file
+        assert deviation.shape == (score.n_notes,) and np.all(np.isfinite(deviation)), deviation
         try:
             on_grid, _, _ = read_on_grid(piece, "beats")  # tracked beats: a track, or one line why not
         except codec.MidiReadError as exc:

@@ -43,6 +43,10 @@ def test_the_fuzzer_reports_what_escapes(monkeypatch):
     assert report["failures"][0]["detail"] == "ZeroDivisionError: float division by zero"
 
 
+def _with_format(data: bytes, midi_format: int) -> bytes:
+    return data[:8] + midi_format.to_bytes(2, "big") + data[10:]
+
+
 # The crash classes found (the three first); each is now a one-line reason naming the file.
 CRASHERS = {
     "tempo 0": (smf([track([(0, tempo(0))]), piano(MELODY)]),
@@ -57,6 +61,8 @@ CRASHERS = {
                                division=96), "too long: the piano part lasts 36,001 quarter notes"),
     "tick 2**28": (smf([conductor(), piano([(60, 0, 96, 80), (62, 2 ** 28 - 1, 2 ** 28, 70)])]),
                    "too long: its last event is at tick 268,435,456"),
+    # read as format -1; writing it back crashed the header's packing (fuzz seed 27): now written as format 0
+    "format 0xFFFF": (_with_format(smf([piano(MELODY)]), 0xFFFF), None),
 }
 
 
