@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from stylenet import beats, codec  # noqa: E402
 from stylenet.evaluate import _notes, evaluate, multi_reference  # noqa: E402
 from stylenet.inference import load_performer  # noqa: E402
+from stylenet.perform import touch_for  # noqa: E402
 from stylenet.pieces import asap_entries  # noqa: E402
 
 GRIDS = ("nominal", "beats", "tracked")
@@ -68,14 +69,9 @@ def main() -> None:
     for model in args.model:
         performer = load_performer(model)
         genre = args.genre or ("concert" if "concert" in performer.genres else "classical")
-        touch_net = None
-        if args.touch == "auto":
-            from stylenet.touch import SHIPPED_TOUCH, TouchNet
-
-            if args.touch_model or SHIPPED_TOUCH.exists():
-                touch_net = TouchNet.load(args.touch_model or SHIPPED_TOUCH)
-                if genre not in touch_net.calibration:
-                    touch_net = None
+        touch_net, calibration, why = touch_for(performer, genre, args.touch, args.touch_model)
+        if why:
+            print(f"{model}: {why}", flush=True)
         _, validation, test = asap_entries(args.dataset, performer.info["config"])
         entries = test if args.split == "test" else validation
         for grid in args.grids:
@@ -85,7 +81,7 @@ def main() -> None:
                                                                 performer.steps_per_quarter, touch_net)
                 pieces.append(_notes(entry["path"], genre, score, velocity, meters, entry["piece"]))
                 pieces[-1].touch = deviation
-            evaluation = evaluate(performer, pieces, False, touch_net.calibration if touch_net else None)
+            evaluation = evaluate(performer, pieces, False, {genre: calibration} if calibration else None)
             results = evaluation["results"][genre]
             m, flat = results["model (calibrated)"], results["flat"]
             if touch_net is not None:

@@ -22,6 +22,7 @@ are stored in the touch file's header, with the model they were calibrated again
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -46,7 +47,8 @@ def read_performances(asap: Path, entries: list[dict], steps_per_quarter: int, c
                       keep_piece: bool = False) -> list[dict]:
     """Per performance: its notes' touch features and velocities in note order, and with `keep_piece` the
     read file itself (to score at the quantised score's notes, as `perform` writes).  Cached by the files."""
-    key = [e["path"] for e in entries]
+    key = {"files": [e["path"] for e in entries], "asap": str(asap.resolve()), "steps": steps_per_quarter,
+           "features": list(touch.FEATURES), "keep_piece": keep_piece}
     if cache.exists():
         with open(cache, "rb") as handle:
             stored = pickle.load(handle)
@@ -62,7 +64,8 @@ def read_performances(asap: Path, entries: list[dict], steps_per_quarter: int, c
         features = touch.touch_features(piece.pitch[order], piece.start[order], piece.end[order],
                                         *tracking.pedal_times(piece))
         rows.append(dict(path=entry["path"], work=entry["piece"], features=features,
-                         velocity=piece.velocity[order].astype(np.float64), piece=piece if keep_piece else None))
+                         velocity=piece.velocity[order].astype(np.float64), piece=piece if keep_piece else None,
+                         score=codec.quantise(piece) if keep_piece else None))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + ".tmp")
     with open(tmp, "wb") as handle:
@@ -73,8 +76,7 @@ def read_performances(asap: Path, entries: list[dict], steps_per_quarter: int, c
 
 def score_notes(row: dict) -> tuple:
     """(score, human velocities at the score's notes) of a performance read on its own tempo map."""
-    score = codec.quantise(row["piece"])
-    return score, score.velocity.astype(np.float64)
+    return row["score"], row["score"].velocity.astype(np.float64)
 
 
 def example(row: dict, rng: np.random.Generator, crop: int):
@@ -141,12 +143,10 @@ def validate(weights: Path, rows: list[dict]) -> dict:
     return {"r_piece": mean_piece_r(deviations(net, rows), truth)}
 
 
-def calibrate(touch_path: Path, model: str, rows: list[dict], genres: list[str]) -> dict:
+def calibrate(touch_path: Path, performer, rows: list[dict], genres: list[str]) -> dict:
     """Choose each genre's weight and contrast on the validation performances (see the module docstring)."""
-    from stylenet.inference import load_performer, weights_signature
     from stylenet.shaping import contrast_factor
 
-    performer = load_performer(model)
     net = touch.TouchNet.load(touch_path)
     calibration = {}
     for genre in genres:
@@ -164,7 +164,7 @@ def calibrate(touch_path: Path, model: str, rows: list[dict], genres: list[str])
         contrast = contrast_factor([p + weight * d for p, d in zip(raw, dev)], truth, low=1 / 64)
         calibration[genre] = {"weight": weight, "contrast": contrast, "r_piece": scores[weight],
                               "r_piece_score_only": scores[0.0], "tried": {str(w): round(s, 4) for w, s in scores.items()},
-                              "model": weights_signature(Path(model)) if Path(model).is_file() else str(model)}
+                              "fingerprint": touch.model_fingerprint(performer)}
         print(f"{genre}: weight {weight} (validation per-piece r {scores[weight]:.3f}; StyleNet alone "
               f"{scores[0.0]:.3f}), contrast {contrast}", flush=True)
     with np.load(touch_path, allow_pickle=False) as npz:
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--validate-every", type=int, default=5)
+    parser.add_argument("--validate-every", type=int, default=10)
     parser.add_argument("--calibrate-only", action="store_true", help="calibrate --out against --model, no training")
     args = parser.parse_args(argv)
     for name in ("dataset", "asap"):
@@ -212,11 +212,16 @@ def main(argv=None) -> int:
         fit_entries, valid_entries, _ = asap_entries(args.dataset, performer.info["config"])
     except StyleNetError as exc:
         raise SystemExit(f"train_touch: {exc}") from None
+    if not fit_entries or not valid_entries:
+        raise SystemExit(f"train_touch: {args.dataset} has {len(fit_entries)} ASAP training and {len(valid_entries)} "
+                         f"validation performances for {args.model}; it needs both (build-dataset ... --asap DIR)")
     work = Path(args.work_dir)
     steps = performer.steps_per_quarter
     valid = read_performances(Path(args.asap), valid_entries, steps, work / "validation.pkl", keep_piece=True)
     if args.calibrate_only:
-        calibrate(Path(args.out), args.model, valid, args.genres)
+        if not Path(args.out).is_file():
+            raise SystemExit(f"train_touch: --out {args.out}: no touch network to calibrate")
+        calibrate(Path(args.out), performer, valid, args.genres)
         return 0
     train = read_performances(Path(args.asap), fit_entries, steps, work / "train.pkl")
     print(f"{len(train)} training performances, {len(valid)} validation performances "
@@ -236,8 +241,11 @@ def main(argv=None) -> int:
     weights /= weights.sum()
     model = build_model(keras, args.units, args.layers, args.dropout)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss="mse")
-    settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout", "seed")}
+    settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout", "seed",
+                                              "validate_every")}
     settings["model"] = str(args.model)
+    settings["works"] = hashlib.sha256(json.dumps([sorted(r["path"] for r in train), sorted(r["path"] for r in valid)])
+                                       .encode()).hexdigest()[:16]  # a resumed run learns from the same works
     best, history, first = -1.0, [], 1
     state = work / CHECKPOINT
     if state.exists() or previous_checkpoint(state).exists():  # rerun the same command to resume
@@ -275,7 +283,9 @@ def main(argv=None) -> int:
         save_checkpoint(state, model, model.optimizer, {"epoch": epoch, "best": best, "history": history,
                                                         "rng": rng.bit_generator.state, "settings": settings})
     (work / "history.json").write_text(json.dumps(history, indent=1))
-    calibrate(Path(args.out), args.model, valid, args.genres)
+    if not Path(args.out).is_file():
+        raise SystemExit(f"train_touch: no validation check scored (r_piece {best}); nothing written to {args.out}")
+    calibrate(Path(args.out), performer, valid, args.genres)
     return 0
 
 

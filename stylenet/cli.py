@@ -130,7 +130,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="spread of velocities: 'auto' (default) = the genre's factor stored with the model "
                               "(0.9 of the human spread on its validation pieces; a training run has it once "
                               "`evaluate` has scored the run; older model files: each piece stretched to the "
-                              "genre's typical spread), a factor, or 1 = raw model output")
+                              "genre's typical spread), a factor, or 1 = raw model output (with --touch, a factor "
+                              "multiplies the touch's own calibrated one)")
     perform.add_argument("--beats", metavar="FILE|beside",
                          help="a recorded performance: read it on these beats (an annotation file, one line "
                               "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "
@@ -143,8 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     perform.add_argument("--touch", choices=("auto", "on", "off"), default="auto",
                          help="read a recording's own timing for loudness too (a chord's leading note, legato, "
                               "pedal, rubato: stylenet/touch.py): 'auto' (default) = for a file that looks like a "
-                              "recording, in a genre the touch network is calibrated for (concert); 'on' = always; "
-                              "'off' = the score alone")
+                              "recording, in a genre the touch network is calibrated for with this model (the "
+                              "shipped one: concert, classical); 'on' = always; 'off' = the score alone")
     perform.add_argument("--touch-model", metavar="FILE", help="a touch network from scripts/train_touch.py "
                          "(default: the shipped one)")
     perform.add_argument("--quantize", action="store_true",

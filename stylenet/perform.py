@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ class PerformOptions:
     progress: bool = True
     render: str | None = None  # also write each performance's audio in this format ("wav" or "opus")
     soundfont: str | None = None  # for render: a SoundFont; None: pretty_midi's General MIDI TimGM6mb.sf2
-    touch: str = "auto"  # touch.TOUCH_MODES: whether a recording's timing is read for loudness too
+    touch: str = "auto"  # auto | on | off: whether a recording's timing is read for loudness too (touch.py)
     touch_model: str | None = None  # a touch network file; None: the shipped one
 
 
@@ -105,8 +105,7 @@ def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
     from . import tracking
 
     if grid == "auto":
-        recording = (tracking.grid_share(piece) < tracking.GRID_SHARE_THRESHOLD
-                     and tracking.beat_coherence(piece) < tracking.COHERENCE_THRESHOLD)
+        recording = tracking.looks_recorded(piece)
         note = (f"{piece.path}: looks like a recording (its notes follow neither its ticks nor its beat): read on "
                 f"its own tempo map; --beats FILE reads it on annotated beats, --grid beats on tracked ones"
                 ) if recording else None
@@ -121,23 +120,43 @@ def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
     return conform(piece, tracked), "tracked beats", None
 
 
-def reads_touch(piece, mode: str, touch_net, genre: str) -> bool:
-    """Whether `perform` adds the touch network's reading of the file's timing (touch.py): `on` always,
-    `auto` for a file that looks recorded; both only in a genre the network is calibrated for."""
-    if mode == "off" or touch_net is None or genre not in touch_net.calibration or piece.n_notes == 0:
-        return False
-    from .touch import looks_recorded
+def _looks_recorded(piece) -> bool:
+    from .tracking import looks_recorded
 
-    return mode == "on" or looks_recorded(piece)
+    return piece.n_notes > 0 and looks_recorded(piece)
+
+
+def touch_for(performer, genre: str, mode: str = "auto", path=None):
+    """(touch network, its calibration for `genre` with `performer`, note) that `perform` uses: (None, None,
+    note) where it reads the score alone -- `off`; no touch network shipped; `auto` in a genre the network
+    is not calibrated for (no note: that is the usual case) or for another model (a note says so).  `on`
+    where there is none is a usage error.  `path`: a touch network file (default: the shipped one)."""
+    if mode == "off":
+        return None, None, None
+    from .touch import TouchNet, calibration_for, shipped_touch
+
+    net = TouchNet.load(path) if path else shipped_touch()
+    why = "no touch network is installed (stylenet/pretrained/touch.npz)" if net is None else ""
+    calibration = None
+    if net is not None:
+        calibration, why = calibration_for(net, genre, performer)
+    if calibration is None:
+        if mode == "on":
+            raise StyleNetError(f"--touch on: {why}", exit_code=2)
+        note = f"recordings are read from the score alone: {why}" if net and genre in net.calibration else None
+        return None, None, note
+    return net, calibration, None
 
 
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
                  plot: bool = False, force: bool = False, timings: Timings | None = None,
                  beats_file: Path | None = None, grid: str = "auto", touch: str = "auto",
-                 touch_net=None) -> Performance:
+                 touch_with: tuple | None = None) -> Performance:
     """Perform one file, read on the beat grid `grid` chooses (`read_on_grid`; `beats_file`: a recorded
-    performance's annotated beats).  The output keeps the input's own timing whatever the grid.  With a
-    `touch_net` (touch.py), a recording's own timing is read for loudness too, as `reads_touch` decides."""
+    performance's annotated beats).  The output keeps the input's own timing whatever the grid.  `touch`
+    (auto | on | off): whether a recording's own timing is read for loudness too (touch.py; `auto`: files
+    that look recorded), with `touch_with` = (network, calibration) from `touch_for` (default: the shipped
+    network, if it is calibrated for this model and genre)."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     refuse_overwrite(path, output, force)
@@ -153,13 +172,15 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     key = score.pitch - codec.LOWEST_KEY
     predicted = codec.raw_velocities_at(predicted_matrix, score.onset, key)
     stats = performer.stats.get(genre)
-    touched = reads_touch(piece, touch, touch_net, genre)
+    touch_net, calibration, _ = touch_with or touch_for(performer, genre, touch)
+    touched = touch_net is not None and (touch == "on" or (touch == "auto" and _looks_recorded(piece)))
     if touched:
         from .touch import blend, score_deviations
 
         with timings.phase("touch"):
-            predicted, stats = blend(predicted, score_deviations(piece, score, touch_net),
-                                     touch_net.calibration[genre], stats)
+            predicted, stats = blend(predicted, score_deviations(piece, score, touch_net), calibration, stats)
+        if shaping.contrast != "auto":  # a number stretches the sum as the touch's calibration leaves it
+            shaping = replace(shaping, contrast=float(shaping.contrast) * stats["contrast"])
     shaped = shape(predicted, score.velocity, shaping, stats)
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
@@ -208,31 +229,13 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         from .inference import load_performer
     with timings.phase("model load"):
         performer = load_performer(options.model)
-        touch_net = load_touch(options, performer)
-    return _perform_all(options, performer, timings, touch_net)
+        touch_with = None
+        if options.genre in performer.genres:  # an unknown genre is _perform_all's one line
+            touch_with = touch_for(performer, options.genre, options.touch, options.touch_model)
+    return _perform_all(options, performer, timings, touch_with)
 
 
-def load_touch(options: PerformOptions, performer):
-    """The touch network `options` ask for, or None (`--touch off`, or `auto` in a genre it is not
-    calibrated for); `--touch on` in such a genre is a usage error."""
-    if options.touch == "off":
-        return None
-    from .touch import SHIPPED_TOUCH, TouchNet
-
-    path = Path(options.touch_model) if options.touch_model else SHIPPED_TOUCH
-    if options.touch_model is None and not path.exists():
-        return None
-    net = TouchNet.load(path)
-    if options.genre not in net.calibration:
-        if options.touch == "on":
-            known = ", ".join(net.calibration) or "none"
-            raise StyleNetError(f"--touch on: the touch network {path} is calibrated for {known}, not "
-                                f"{options.genre!r} (scripts/train_touch.py --calibrate-only --genres ...)", exit_code=2)
-        return None
-    return net
-
-
-def _perform_all(options: PerformOptions, performer, timings: Timings, touch_net=None) -> PerformReport:
+def _perform_all(options: PerformOptions, performer, timings: Timings, touch_with=None) -> PerformReport:
     genre = options.genre
     if genre not in performer.genres:
         raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
@@ -246,7 +249,8 @@ def _perform_all(options: PerformOptions, performer, timings: Timings, touch_net
     if options.beats and not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
-    report = PerformReport([], [], single, timings, uncalibrated_note(performer, genre, options.shaping))
+    notes = [uncalibrated_note(performer, genre, options.shaping), touch_with[2] if touch_with else None]
+    report = PerformReport([], [], single, timings, "; ".join(n for n in notes if n))
 
     render = _renderer(options, timings)
 
@@ -254,7 +258,7 @@ def _perform_all(options: PerformOptions, performer, timings: Timings, touch_net
         beats = beats_for(source, options.beats) if options.beats else None
         result = perform_file(source, performer, genre, output_path(source, genre, options.out, single),
                               options.shaping, options.quantize, options.plot, options.force, timings, beats,
-                              options.grid, options.touch, touch_net)
+                              options.grid, options.touch if touch_with and touch_with[0] else "off", touch_with)
         if render is not None:
             result.audio = render(result.output)
         return result

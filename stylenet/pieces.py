@@ -78,10 +78,17 @@ def split_genre(train_entries: list[dict], data_config, seed: int) -> tuple[list
 def asap_entries(dataset, run_config: dict) -> tuple[list[dict], list[dict], list[dict]]:
     """(train, validation, test) entries of the ASAP performances in a built dataset, as a training run
     with `run_config` (its config.yaml, or a model's `info["config"]`) splits them: validation = the ASAP
-    works it held out (choose there), test = the dataset's ASAP test works (report once)."""
+    works it held out (choose there), test = the dataset's ASAP test works (report once), train = the rest,
+    less any performance of a validation work under another folder name."""
+    from .tracking import asap_work
+
     manifest = [e for e in load_manifest(dataset) if e["path"].startswith("asap/")]
     config = config_from_dict(run_config)
     train, validation = split_genre([e for e in manifest if e["split"] == "train"], config.data, config.train.seed)
+    # The hold-out is drawn by folder, and a work's folder variants (Kreisleriana/1 and
+    # 1_no_first_repeat) are one work: none of a validation work's performances stays in train here.
+    held = {asap_work(e["path"].removeprefix("asap/")) for e in validation}
+    train = [e for e in train if asap_work(e["path"].removeprefix("asap/")) not in held]
     return train, validation, [e for e in manifest if e["split"] == "test"]
 
 

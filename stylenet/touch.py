@@ -3,7 +3,7 @@
     touch_features(pitch, start, end, pedal_down, pedal_up) -> [N, len(FEATURES)]   notes in note order
     TouchNet.load(path)(features)                            -> [N] velocity above the piece's mean
     score_deviations(piece, score, net)                      -> one deviation per note of the quantised score
-    looks_recorded(piece)                                    -> whether a file's onsets follow no grid at all
+    calibration_for(net, genre, performer)                   -> how `perform` adds it to that model's prediction
 
 A score has no timing of its own, but a *recording* does, and a pianist's timing and loudness are one
 gesture.  A louder key is struck faster, so its hammer reaches the string sooner: the note a pianist brings
@@ -21,14 +21,18 @@ layer and two bidirectional LSTMs, and predicts how much louder or softer than t
 pianist played it.  It was trained on ASAP's recorded concert performances (scripts/train_touch.py), on
 the works the velocity model trains on, and chosen on the works it holds out.
 
-`perform` adds `weight` times this deviation to StyleNet's prediction for a file that looks recorded
-(`--touch auto`, the default), then shapes the sum with the touch file's own contrast factor (both chosen
-on the validation works).  A sequenced file has no such timing (every chord struck at once, every note on
-its tick): the network would read a pianist who does not exist, so `auto` leaves it out.
+`perform` adds `weight` times this deviation (centred on the piece's notes) to StyleNet's prediction for a
+file that looks recorded (`tracking.looks_recorded`; `--touch auto`, the default), then shapes the sum with
+the touch file's own contrast factor.  Both were chosen on the validation works for one StyleNet model,
+whose fingerprint the calibration keeps: with another model the touch is left out (`auto`) or refused
+(`on`) until `scripts/train_touch.py --calibrate-only` has calibrated it.  A sequenced file has no such
+timing (every chord struck at once, every note on its tick): the network would read a pianist who does not
+exist, so `auto` leaves it out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,10 +47,9 @@ SCALE = 20.0  # velocity units of one output unit (a piece's velocities spread a
 FEATURES = ("key", "lead", "lag", "top", "bottom", "rank", "chord_size", "duration", "gap_before", "gap_after",
             "articulation", "density", "tempo", "above_mean", "below_top", "above_bottom", "pedal", "position")
 LEAD_SECONDS = 0.06  # the latest a chord note is read as led by another (melody lead is 10-30 ms)
-TOUCH_MODES = ("auto", "on", "off")
 
 
-def _log_seconds(seconds) -> np.ndarray:
+def _log2_seconds(seconds) -> np.ndarray:
     return np.log2(np.clip(np.asarray(seconds, np.float64), 0.01, 8.0))
 
 
@@ -96,13 +99,13 @@ def touch_features(pitch, start, end, pedal_down=(), pedal_up=()) -> np.ndarray:
     lo, hi = _window(start, 0.5)
     local_top = _window_reduce(pitch, lo, hi, np.max)
     local_bottom = _window_reduce(pitch, lo, hi, np.min)
-    down, up = tracking._last_before(pedal_down, start), tracking._last_before(pedal_up, start)
+    down, up = tracking.last_before(pedal_down, start), tracking.last_before(pedal_up, start)
     features = np.stack([
         (pitch - 21) / 87, np.clip(lead, 0, LEAD_SECONDS) / LEAD_SECONDS, np.clip(lag, -0.04, 0.04) / 0.04,
         pitch == top[group], pitch == bottom[group], rank, np.log2(size[group]) / 3,
-        _log_seconds(duration) / 4, _log_seconds(before) / 4, _log_seconds(after) / 4,
-        np.clip(_log_seconds(duration) - _log_seconds(after), -4, 4) / 4, density / 4,
-        np.clip(_log_seconds(after) - _log_seconds(usual_gap), -3, 3) / 3,
+        _log2_seconds(duration) / 4, _log2_seconds(before) / 4, _log2_seconds(after) / 4,
+        np.clip(_log2_seconds(duration) - _log2_seconds(after), -4, 4) / 4, density / 4,
+        np.clip(_log2_seconds(after) - _log2_seconds(usual_gap), -3, 3) / 3,
         (pitch - local_mean) / 24, (pitch - local_top) / 24, (pitch - local_bottom) / 24,
         down > up, start / max(start[-1], 1.0)], axis=1)
     return features.astype(np.float32)
@@ -110,21 +113,55 @@ def touch_features(pitch, start, end, pedal_down=(), pedal_up=()) -> np.ndarray:
 
 class TouchNet(tracking.NoteNetwork):
     """The touch network (`tracking.NoteNetwork` with one linear output): FEATURES of notes in note order ->
-    each note's velocity above the piece's mean (MIDI units).  `info` holds how `perform` uses it: `weight`
-    (of the deviation added to StyleNet's prediction) and `contrast` (the factor that then shapes the sum),
-    per genre it was calibrated for."""
+    each note's velocity above the piece's mean (MIDI units).  `calibration` (from the file's `info`): per
+    genre, the `weight` of the deviation added to StyleNet's prediction, the `contrast` factor that then
+    shapes the sum, and the `fingerprint` of the StyleNet model they were chosen for."""
 
     KIND = "touch"
     NAME = "touch network"
     ERROR = FileError
 
+    def __init__(self, arrays: dict):
+        super().__init__(arrays)
+        try:
+            info = json.loads(self.info)
+        except json.JSONDecodeError:
+            raise ValueError("its info header is not JSON") from None
+        calibration = info.get("calibration", {}) if isinstance(info, dict) else None
+        if not isinstance(calibration, dict) or not all(
+                isinstance(c, dict) and all(isinstance(c.get(k), (int, float)) for k in ("weight", "contrast"))
+                for c in calibration.values()):
+            raise ValueError("its calibration lacks a numeric weight and contrast per genre")
+        self.calibration = calibration
+        if "output" not in self.dense or self.dense["input"][0].shape[0] != len(FEATURES):
+            raise ValueError(f"not a network over the {len(FEATURES)} touch features with an output layer")
+
     def __call__(self, features: np.ndarray) -> np.ndarray:
         kernel, bias = self.dense["output"]
         return (self.trunk(features) @ kernel + bias)[:, 0] * SCALE
 
-    @property
-    def calibration(self) -> dict:
-        return json.loads(self.info).get("calibration", {})
+
+def model_fingerprint(performer) -> str:
+    """A short hash of a StyleNet model's weights (its interpretation LSTMs and every genre's output layer,
+    members included): the same for the same weights however the file was copied or loaded."""
+    digest = hashlib.sha256()
+    for network in (performer, *performer.members):
+        digest.update(np.ascontiguousarray(network.interpretation.kernel, np.float32).tobytes())
+        for genre in sorted(network.genre_nets):
+            digest.update(genre.encode())
+            digest.update(np.ascontiguousarray(network.genre_nets[genre].dense_kernel, np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def calibration_for(net: TouchNet, genre: str, performer) -> tuple[dict | None, str]:
+    """(the calibration `perform` applies for `genre` with `performer`, "") or (None, why there is none)."""
+    calibration = net.calibration.get(genre)
+    if calibration is None:
+        return None, f"the touch network is calibrated for {', '.join(net.calibration) or 'no genre'}, not {genre!r}"
+    if calibration.get("fingerprint") != model_fingerprint(performer):
+        return None, ("the touch network was calibrated for another StyleNet model (calibrate it for this one: "
+                      "scripts/train_touch.py --calibrate-only --model MODEL)")
+    return calibration, ""
 
 
 def note_deviations(piece: MidiPiece, net: TouchNet) -> np.ndarray:
@@ -165,18 +202,14 @@ def blend(predicted: np.ndarray, deviation: np.ndarray, calibration: dict, stats
     return np.asarray(predicted, np.float64) + float(calibration["weight"]) * np.asarray(deviation), stats
 
 
-def looks_recorded(piece: MidiPiece) -> bool:
-    """A recording: onsets neither on the file's own ticks (`tracking.grid_share`) nor gathered on its
-    quarter notes (`tracking.beat_coherence`)."""
-    return (tracking.grid_share(piece) < tracking.GRID_SHARE_THRESHOLD
-            and tracking.beat_coherence(piece) < tracking.COHERENCE_THRESHOLD)
-
-
 _SHIPPED = None
 
 
-def shipped_touch() -> TouchNet:
+def shipped_touch() -> TouchNet | None:
+    """The shipped touch network (loaded once), None where the package has none."""
     global _SHIPPED
+    if not SHIPPED_TOUCH.exists():
+        return None
     if _SHIPPED is None:
         _SHIPPED = TouchNet.load(SHIPPED_TOUCH)
     return _SHIPPED

@@ -163,7 +163,7 @@ def note_groups(start) -> np.ndarray:
     return group
 
 
-def _last_before(times, at) -> np.ndarray:
+def last_before(times, at) -> np.ndarray:
     """The latest of `times` at or just before (1 ms after) each of `at`; -inf where there is none."""
     times = np.sort(np.asarray(times, np.float64))
     i = np.searchsorted(times, np.asarray(at) + 1e-3, side="right") - 1
@@ -206,7 +206,7 @@ def note_features(pitch, start, end, velocity, pedal_down=(), pedal_up=()) -> np
     np.maximum.at(high, group, pitch)
     out[:, 8] = pitch == low[group]
     out[:, 9] = pitch == high[group]
-    out[:, 10] = _last_before(pedal_down, start) > _last_before(pedal_up, start)
+    out[:, 10] = last_before(pedal_down, start) > last_before(pedal_up, start)
     out[np.arange(n), len(NOTE_SCALARS) + pitch % 12] = 1.0
     return out
 
@@ -341,6 +341,7 @@ class NoteNetwork:
 
     KIND = ""  # the file's `kind`
     NAME = "note network"  # in error messages
+    HINT = ""  # what to do about a file of another kind
     ERROR = BeatsError
 
     def __init__(self, arrays: dict):
@@ -363,11 +364,13 @@ class NoteNetwork:
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise cls.ERROR(path, f"cannot read the {cls.NAME}'s weights ({exc})") from None
         if str(arrays.get("kind", "")) != cls.KIND:
-            raise cls.ERROR(path, f"not a {cls.NAME} (its kind is {str(arrays.get('kind', 'none'))!r})")
+            raise cls.ERROR(path, f"not a {cls.NAME} (its kind is {str(arrays.get('kind', 'none'))!r}){cls.HINT}")
         try:
             return cls(arrays)
         except KeyError as exc:
             raise cls.ERROR(path, f"the {cls.NAME}'s weights lack {exc}") from None
+        except ValueError as exc:  # a subclass's own checks of what it was given
+            raise cls.ERROR(path, f"damaged {cls.NAME} file: {exc}") from None
 
     def trunk(self, features: np.ndarray) -> np.ndarray:
         """features [N, F] -> the last LSTM's output [N, 2 units]."""
@@ -385,6 +388,7 @@ class NoteActivation(NoteNetwork):
 
     KIND = "notes"
     NAME = "beat tracker"
+    HINT = "; train one with scripts/train_tracker.py"
 
     @classmethod
     def load(cls, path=None) -> "NoteActivation":
@@ -546,6 +550,12 @@ def grid_share(piece: MidiPiece) -> float:
 
 
 COHERENCE_THRESHOLD = 0.1  # a recording's onsets ignore its quarter notes: ASAP performances <= 0.08
+
+
+def looks_recorded(piece: MidiPiece) -> bool:
+    """A recording: onsets neither on the file's own ticks (`grid_share`) nor gathered on its quarter notes
+    (`beat_coherence`).  `perform --grid auto` notes such a file; `--touch auto` reads its timing."""
+    return grid_share(piece) < GRID_SHARE_THRESHOLD and beat_coherence(piece) < COHERENCE_THRESHOLD
 
 
 def beat_coherence(piece: MidiPiece) -> float:

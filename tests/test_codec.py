@@ -271,6 +271,15 @@ def test_apply_velocities_on_a_format_0_file(tmp_path):
     assert ons == {(0, 60): 64, (9, 38): 100}
 
 
+def test_a_header_that_lies_about_its_format_is_written_back_true(tmp_path):
+    path = write_song(tmp_path / "f.mid", Song([N(60, 0, STEP, 30), N(64, STEP, 2 * STEP, 50)]), fmt=0)
+    data = path.read_bytes()
+    path.write_bytes(data[:8] + b"\xff\xff" + data[10:])  # format 65535: mido reads it anyway
+    piece = codec.load_midi(path)
+    written = codec.apply_velocities(piece, np.full((2, 88), 0.5))
+    assert written[8:10] == b"\x00\x00" and mido.MidiFile(file=io.BytesIO(written)).type == 0
+
+
 def test_piano_only_format0_keeps_piano_channels_and_meta(tmp_path):
     song = Song([N(60, 0, STEP, 30), N(38, 0, STEP, 100, channel=9), N(40, 0, STEP, 90, channel=1)],
                 programs={1: 33}, meters=[(0, 6, 8)], controls=[(0, 0, 64, 127)], text=[(0, "lyrics")])

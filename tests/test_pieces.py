@@ -28,3 +28,19 @@ def test_a_validation_seed_gives_runs_of_different_seeds_the_same_validation_pie
     assert by_seed[0] != by_seed[1]  # the training seed chooses them by default
     pinned = DataConfig(validation_fraction=0.1, validation_seed=0)
     assert split_genre(entries, pinned, 1)[1] == split_genre(entries, pinned, 0)[1] == by_seed[0]
+
+
+def test_asap_entries_keep_a_validation_work_out_of_train_under_any_folder(tmp_path):
+    import json
+
+    from stylenet.pieces import asap_entries
+    from stylenet.tracking import asap_work
+
+    rows = [{"path": f"asap/Bach/Fugue/{w}{variant}/take{t}.mid", "piece": f"asap/Bach/Fugue/{w}{variant}",
+             "genre": "concert", "split": "test" if w >= 40 else "train"}
+            for w in range(43) for variant in ("", "_no_repeat") for t in range(2)]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, validation, test = asap_entries(tmp_path, {"data": {"validation_fraction": 0.1}})
+    works = [{asap_work(e["path"].removeprefix("asap/")) for e in part} for part in (train, validation, test)]
+    assert validation and not works[0] & works[1] and not works[0] & works[2] and not works[1] & works[2]
+    assert len(works[2]) == 3 and len(train) + len(validation) + len(test) < len(rows)  # variants were dropped

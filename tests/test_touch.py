@@ -11,15 +11,19 @@ from stylenet import codec, touch
 from stylenet.cli import main
 from stylenet.errors import FileError
 from stylenet.evaluate import _notes, evaluate
+from stylenet.inference import Performer
+from stylenet.perform import perform_file
+from stylenet.shaping import Shaping
 from tests.helpers import expressive_song, random_performer, recording, rubato_beats, write_song
 
 F = len(touch.FEATURES)
 
 
-def random_touch(path: Path, calibration: dict, units: int = 4, seed: int = 0) -> Path:
+def random_touch(path: Path, calibration: dict, units: int = 4, seed: int = 0, info=None) -> Path:
     """A touch network file with random weights (NumPy only), calibrated for `calibration`'s genres."""
     rng = np.random.default_rng(seed)
-    arrays = {"kind": np.array("touch"), "info": np.array(json.dumps({"calibration": calibration})),
+    info = json.dumps({"calibration": calibration}) if info is None else info
+    arrays = {"kind": np.array("touch"), "info": np.array(info),
               "input/kernel": rng.normal(0, 0.5, (F, units)).astype(np.float32),
               "input/bias": np.zeros(units, np.float32),
               "output/kernel": rng.normal(0, 0.5, (2 * units, 1)).astype(np.float32),
@@ -78,11 +82,14 @@ def test_the_touch_network_in_numpy_equals_keras(tmp_path):
 def test_deviations_land_on_the_score_notes_they_were_struck_on(tmp_path):
     # a key struck twice within one step is one note of the score: it gets the mean of the two
     net = touch.TouchNet.load(random_touch(tmp_path / "t.npz", {}))
-    src, _ = recording(tmp_path / "take.mid", rubato_beats(12), np.arange(0, 10, 0.5))
+    positions = np.concatenate([np.arange(0, 10, 0.5), [4.02]])  # 4.02: C4 again, 10 ms after its strike at 4.0
+    pitches = np.concatenate([60 + np.arange(20) % 12, [60 + 8 % 12]])
+    src, _ = recording(tmp_path / "take.mid", rubato_beats(12), positions, pitches=pitches)
     piece = codec.load_midi(src)
     per_note = touch.note_deviations(piece, net)
     assert per_note.shape == (piece.n_notes,) and np.all(np.isfinite(per_note)) and per_note.std() > 0
     score = codec.quantise(piece)
+    assert score.n_notes == piece.n_notes - 1  # the re-strike merged
     steps = piece.grid.seconds_to_steps(piece.start)
     for i in range(score.n_notes):
         struck = (steps == score.onset[i]) & (piece.pitch == score.pitch[i])
@@ -91,13 +98,37 @@ def test_deviations_land_on_the_score_notes_they_were_struck_on(tmp_path):
     assert nowhere.tolist() == [0.0]
 
 
-def test_a_damaged_or_foreign_touch_file_is_one_line(tmp_path):
-    (tmp_path / "bad.npz").write_bytes(b"xx")
-    np.savez(tmp_path / "tracker.npz", kind=np.array("notes"))
-    for name in ("bad.npz", "tracker.npz"):
-        with pytest.raises(FileError) as caught:
-            touch.TouchNet.load(tmp_path / name)
-        assert "\n" not in str(caught.value) and name in str(caught.value)
+@pytest.mark.parametrize("damage", ["not a zip", "a tracker", "info not JSON", "no contrast", "no output",
+                                    "other features"])
+def test_a_damaged_or_foreign_touch_file_is_one_line(tmp_path, damage):
+    path = tmp_path / "touch.npz"
+    if damage == "not a zip":
+        path.write_bytes(b"xx")
+    elif damage == "a tracker":
+        np.savez(path, kind=np.array("notes"))
+    elif damage == "info not JSON":
+        random_touch(path, {}, info="{calibration")
+    elif damage == "no contrast":
+        random_touch(path, {"concert": {"weight": 4}})
+    else:
+        random_touch(path, {})
+        with np.load(path) as npz:
+            arrays = dict(npz)
+        if damage == "no output":
+            del arrays["output/kernel"], arrays["output/bias"]
+        else:
+            arrays["input/kernel"] = arrays["input/kernel"][:5]
+        np.savez(path, **arrays)
+    with pytest.raises(FileError) as caught:
+        touch.TouchNet.load(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_model_s_fingerprint_follows_its_weights_not_its_file(tmp_path):
+    performer = random_performer(genres=("jazz",))
+    copy = Performer.load(performer.save(tmp_path / "m.npz"))
+    assert touch.model_fingerprint(copy) == touch.model_fingerprint(Performer.load(tmp_path / "m.npz"))
+    assert touch.model_fingerprint(copy) != touch.model_fingerprint(random_performer(genres=("jazz",), seed=1))
 
 
 def _recorded_take(tmp_path):
@@ -107,8 +138,13 @@ def _recorded_take(tmp_path):
     return src
 
 
+def calibrated(model_file, genre: str = "jazz", weight: float = 2.0, contrast: float = 1.0) -> dict:
+    return {genre: {"weight": weight, "contrast": contrast,
+                    "fingerprint": touch.model_fingerprint(Performer.load(model_file))}}
+
+
 def test_perform_reads_a_recording_s_touch_in_a_calibrated_genre_only(tmp_path, model_file, capsys):
-    touch_file = random_touch(tmp_path / "touch.npz", {"jazz": {"weight": 2.0, "contrast": 1.0}})
+    touch_file = random_touch(tmp_path / "touch.npz", calibrated(model_file))
     src = _recorded_take(tmp_path)
     run = ["perform", str(src), "--model", str(model_file), "--touch-model", str(touch_file)]
     assert main(run + ["--genre", "jazz", "-o", str(tmp_path / "auto.mid")]) == 0
@@ -124,8 +160,37 @@ def test_perform_reads_a_recording_s_touch_in_a_calibrated_genre_only(tmp_path, 
     assert err.count("\n") == 0 and "calibrated for jazz" in err and not (tmp_path / "on.mid").exists()
 
 
+def test_a_touch_calibrated_for_another_model_is_left_out_with_a_note(tmp_path, model_file, capsys):
+    other = random_performer(seed=3).save(tmp_path / "other.npz")
+    touch_file = random_touch(tmp_path / "touch.npz", calibrated(model_file))
+    src = _recorded_take(tmp_path)
+    run = ["perform", str(src), "--genre", "jazz", "--model", str(other), "--touch-model", str(touch_file)]
+    assert main(run + ["-o", str(tmp_path / "auto.mid")]) == 0
+    captured = capsys.readouterr()
+    assert "touch from its timing" not in captured.out and "calibrated for another StyleNet model" in captured.err
+    assert main(run + ["--touch", "off", "-o", str(tmp_path / "off.mid")]) == 0
+    assert (tmp_path / "auto.mid").read_bytes() == (tmp_path / "off.mid").read_bytes()
+    assert main(run + ["--touch", "on", "-o", str(tmp_path / "on.mid")]) == 2
+    assert "another StyleNet model" in capsys.readouterr().err
+
+
+def test_a_contrast_number_stretches_the_touch_as_calibrated(tmp_path, model_file):
+    performer = Performer.load(model_file)
+    src = _recorded_take(tmp_path)
+    net = touch.TouchNet.load(random_touch(tmp_path / "t.npz", calibrated(model_file, contrast=0.5)))
+    with_touch = (net, net.calibration["jazz"], None)
+    as_calibrated = perform_file(src, performer, "jazz", tmp_path / "a.mid", Shaping(contrast=1.0),
+                                 touch_with=with_touch)
+    half = perform_file(src, performer, "jazz", tmp_path / "b.mid", Shaping(contrast=0.5), touch_with=with_touch)
+    auto = perform_file(src, performer, "jazz", tmp_path / "c.mid", touch_with=with_touch)
+    # --contrast 1 is the calibrated stretch (0.5 of the raw sum), as auto; 0.5 halves that again
+    np.testing.assert_array_equal(as_calibrated.after, auto.after)
+    assert half.after.std() == pytest.approx(0.5 * as_calibrated.after.std(), rel=0.05)
+    assert 5 < as_calibrated.after.std() < 30  # inside 1..127: no clipping bends the ratio
+
+
 def test_auto_touch_leaves_a_sequenced_file_to_the_score(tmp_path, model_file, capsys):
-    touch_file = random_touch(tmp_path / "touch.npz", {"jazz": {"weight": 2.0, "contrast": 1.0}})
+    touch_file = random_touch(tmp_path / "touch.npz", calibrated(model_file))
     sequenced = write_song(tmp_path / "song.mid", expressive_song(60))
     run = ["perform", str(sequenced), "--genre", "jazz", "--model", str(model_file), "--touch-model", str(touch_file)]
     assert main(run + ["-o", str(tmp_path / "auto.mid")]) == 0
