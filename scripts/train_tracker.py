@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from stylenet import beats as beats_mod  # noqa: E402
 from stylenet import codec, tracking  # noqa: E402
-from stylenet.checkpoint import CHECKPOINT, load_checkpoint, previous_checkpoint, save_checkpoint  # noqa: E402
+from stylenet.checkpoint import CHECKPOINT, resume_run, save_checkpoint  # noqa: E402
 from stylenet.errors import StyleNetError  # noqa: E402
 
 CROP = 1000  # notes per training example (about a minute of music)
@@ -241,18 +241,7 @@ def build_model(keras, units: int, layers: int, dropout: float, mask_padding: bo
 
 
 def export(model, path: Path, info: dict) -> None:
-    arrays = {"kind": np.array("notes")}
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if layer.name.startswith("lstm"):
-            for direction, offset in (("forward", 0), ("backward", 3)):
-                for name, w in zip(("kernel", "recurrent", "bias"), weights[offset:offset + 3]):
-                    arrays[f"{layer.name}/{direction}/{name}"] = w.astype(np.float32)
-        elif len(weights) == 2:
-            arrays[f"{layer.name}/kernel"], arrays[f"{layer.name}/bias"] = (w.astype(np.float32) for w in weights)
-    arrays["info"] = np.array(json.dumps(info))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    tracking.save_note_network(model, path, tracking.NoteActivation.KIND, info)
 
 
 def network_outputs(net, perf: dict):
@@ -392,13 +381,11 @@ def main(argv=None) -> int:
     if args.sequenced:
         settings["sequenced"] = str(args.sequenced)
     state = work / CHECKPOINT
-    if state.exists() or previous_checkpoint(state).exists():  # rerun the same command to resume
-        model.optimizer.build(model.trainable_variables)
-        meta, _ = load_checkpoint(state, model, model.optimizer)
-        if meta["settings"] != settings:
-            changed = ", ".join(f"{k} {meta['settings'].get(k)} -> {v}" for k, v in settings.items()
-                                if meta["settings"].get(k) != v)
-            raise SystemExit(f"{state}: a run with other settings ({changed}); use another --work-dir")
+    try:
+        meta = resume_run(state, model, settings)  # rerun the same command to resume
+    except StyleNetError as exc:
+        raise SystemExit(str(exc)) from None
+    if meta is not None:
         best, history, first = meta["best"], meta["history"], meta["epoch"] + 1
         rng.bit_generator.state = meta["rng"]
         print(f"resuming {work} at epoch {first}", flush=True)

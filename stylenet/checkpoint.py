@@ -115,6 +115,22 @@ def load_checkpoint(path: Path, model, optimizer=None) -> tuple[dict, dict]:
     return meta, states
 
 
+def resume_run(state: Path, model, settings: dict) -> dict | None:
+    """A small training script's resume: None where `state` has no checkpoint yet; else its meta, with the
+    model's weights and optimizer restored.  A checkpoint of a run with other `settings` is refused in one
+    line (resuming it would mix two runs)."""
+    state = Path(state)
+    if not state.exists() and not previous_checkpoint(state).exists():
+        return None
+    model.optimizer.build(model.trainable_variables)
+    meta, _ = load_checkpoint(state, model, model.optimizer)
+    if meta["settings"] != settings:
+        changed = ", ".join(f"{k} {meta['settings'].get(k)} -> {v}" for k, v in settings.items()
+                            if meta["settings"].get(k) != v)
+        raise StyleNetError(f"{state}: a run with other settings ({changed}); use another --work-dir", exit_code=2)
+    return meta
+
+
 _LOCKS: dict[Path, object] = {}  # run directory -> its open, flocked lock file, for the life of this process
 
 

@@ -381,6 +381,30 @@ class NoteNetwork:
         return h
 
 
+def save_note_network(model, path, kind: str, info: dict) -> None:
+    """A trained Keras note network (dense "input", Bidirectional "lstm{i}", dense heads) as the .npz a
+    `NoteNetwork` of that `kind` reads, float32, written atomically."""
+    import json
+
+    from .fileio import atomic_path
+
+    arrays = {"kind": np.array(kind)}
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if layer.name.startswith("lstm"):
+            for direction, offset in (("forward", 0), ("backward", 3)):
+                for name, w in zip(("kernel", "recurrent", "bias"), weights[offset:offset + 3]):
+                    arrays[f"{layer.name}/{direction}/{name}"] = w.astype(np.float32)
+        elif len(weights) == 2:
+            arrays[f"{layer.name}/kernel"], arrays[f"{layer.name}/bias"] = (w.astype(np.float32) for w in weights)
+    arrays["info"] = np.array(json.dumps(info))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+
 class NoteActivation(NoteNetwork):
     """The beat tracker's note network: note features [N, F] in `note_order` -> ([N, 2] (beat, downbeat)
     probability that a beat falls on each note's onset, [N, len(TEMPO_BINS)] log-probabilities of the local
