@@ -236,16 +236,11 @@ def main(argv=None) -> int:
     settings["model"] = str(args.model)
     settings["works"] = hashlib.sha256(json.dumps([sorted(r["path"] for r in train), sorted(r["path"] for r in valid)])
                                        .encode()).hexdigest()[:16]  # a resumed run learns from the same works
-    best, history, first = -1.0, [], 1
     state = work / CHECKPOINT
-    try:
-        meta = resume_run(state, model, settings)  # rerun the same command to resume
+    try:  # rerun the same command to resume
+        best, history, first = resume_run(state, model, settings, rng)
     except StyleNetError as exc:
         raise SystemExit(str(exc)) from None
-    if meta is not None:
-        best, history, first = meta["best"], meta["history"], meta["epoch"] + 1
-        rng.bit_generator.state = meta["rng"]
-        print(f"resuming {work} at epoch {first}", flush=True)
     for epoch in range(first, args.epochs + 1):
         started = time.time()
         batch = [example(train[i], rng, args.crop) for i in rng.choice(len(train), args.crops, p=weights)]

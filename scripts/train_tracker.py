@@ -373,7 +373,6 @@ def main(argv=None) -> int:
                   loss=["binary_crossentropy", "categorical_crossentropy"], loss_weights=[1.0, args.tempo_loss])
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    best, history, first = -1.0, [], 1
     settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
                                               "stretch", "tempo_loss", "seed")}
     if args.mask_padding:  # only then: runs from before the option resume as they were
@@ -381,14 +380,10 @@ def main(argv=None) -> int:
     if args.sequenced:
         settings["sequenced"] = str(args.sequenced)
     state = work / CHECKPOINT
-    try:
-        meta = resume_run(state, model, settings)  # rerun the same command to resume
+    try:  # rerun the same command to resume
+        best, history, first = resume_run(state, model, settings, rng)
     except StyleNetError as exc:
         raise SystemExit(str(exc)) from None
-    if meta is not None:
-        best, history, first = meta["best"], meta["history"], meta["epoch"] + 1
-        rng.bit_generator.state = meta["rng"]
-        print(f"resuming {work} at epoch {first}", flush=True)
     for epoch in range(first, args.epochs + 1):
         started = time.time()
         chosen = rng.choice(len(train), args.crops, p=weights)

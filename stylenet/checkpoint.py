@@ -115,20 +115,23 @@ def load_checkpoint(path: Path, model, optimizer=None) -> tuple[dict, dict]:
     return meta, states
 
 
-def resume_run(state: Path, model, settings: dict) -> dict | None:
-    """A small training script's resume: None where `state` has no checkpoint yet; else its meta, with the
-    model's weights and optimizer restored.  A checkpoint of a run with other `settings` is refused in one
-    line (resuming it would mix two runs)."""
+def resume_run(state: Path, model, settings: dict, rng) -> tuple[float, list, int]:
+    """A small training script's resume: (best score, history, first epoch to run) -- (-1.0, [], 1) where
+    `state` has no checkpoint yet; else the checkpoint's, with the model's weights, its optimizer and the
+    `rng` (a NumPy Generator) restored.  A checkpoint of a run with other `settings` is refused in one line
+    (resuming it would mix two runs)."""
     state = Path(state)
     if not state.exists() and not previous_checkpoint(state).exists():
-        return None
+        return -1.0, [], 1
     model.optimizer.build(model.trainable_variables)
     meta, _ = load_checkpoint(state, model, model.optimizer)
     if meta["settings"] != settings:
         changed = ", ".join(f"{k} {meta['settings'].get(k)} -> {v}" for k, v in settings.items()
                             if meta["settings"].get(k) != v)
         raise StyleNetError(f"{state}: a run with other settings ({changed}); use another --work-dir", exit_code=2)
-    return meta
+    rng.bit_generator.state = meta["rng"]
+    print(f"resuming {state.parent} at epoch {meta['epoch'] + 1}", flush=True)
+    return meta["best"], meta["history"], meta["epoch"] + 1
 
 
 _LOCKS: dict[Path, object] = {}  # run directory -> its open, flocked lock file, for the life of this process
