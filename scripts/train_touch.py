@@ -106,15 +106,6 @@ def export(model, path: Path, info: dict) -> None:
     tracking.save_note_network(model, path, touch.TouchNet.KIND, info)
 
 
-def write_npz(path: Path, arrays: dict) -> None:
-    from stylenet.fileio import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-
-
 def deviations(net: touch.TouchNet, rows: list[dict]) -> list[np.ndarray]:
     """The network's deviation at every quantised score note of each performance."""
     return [touch.score_deviations(row["piece"], score_notes(row)[0], net) for row in rows]
@@ -162,7 +153,7 @@ def calibrate(touch_path: Path, performer, rows: list[dict], genres: list[str]) 
     info = json.loads(str(arrays["info"]))
     info["calibration"] = calibration
     arrays["info"] = np.array(json.dumps(info))
-    write_npz(touch_path, arrays)
+    tracking.write_note_arrays(touch_path, arrays)
     return calibration
 
 

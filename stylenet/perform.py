@@ -258,7 +258,7 @@ def _perform_all(options: PerformOptions, performer, timings: Timings, touch_wit
         beats = beats_for(source, options.beats) if options.beats else None
         result = perform_file(source, performer, genre, output_path(source, genre, options.out, single),
                               options.shaping, options.quantize, options.plot, options.force, timings, beats,
-                              options.grid, options.touch if touch_with and touch_with[0] else "off", touch_with)
+                              options.grid, options.touch, touch_with)
         if render is not None:
             result.audio = render(result.output)
         return result

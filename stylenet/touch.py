@@ -71,16 +71,10 @@ def touch_features(pitch, start, end, pedal_down=(), pedal_up=()) -> np.ndarray:
     n = len(pitch)
     if n == 0:
         return np.zeros((0, len(FEATURES)), np.float32)
-    group = tracking.note_groups(start)
-    firsts = np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])
-    size = np.bincount(group)
+    group, firsts, size, top, bottom = tracking.chords(pitch, start)
     chord_start = start[firsts]
     lead = start - chord_start[group]
     lag = start - (np.bincount(group, start) / size)[group]
-    top = np.full(len(size), -1.0)
-    bottom = np.full(len(size), 999.0)
-    np.maximum.at(top, group, pitch)
-    np.minimum.at(bottom, group, pitch)
     by_height = np.lexsort((-pitch, group))  # within each chord, from the top key down
     rank = np.empty(n)
     rank[by_height] = np.arange(n) - np.repeat(firsts, size)

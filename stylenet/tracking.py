@@ -163,6 +163,20 @@ def note_groups(start) -> np.ndarray:
     return group
 
 
+def chords(pitch, start) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The chords of notes sorted by onset (`note_groups`): (each note's group, each group's first note's
+    index, each group's size, top key and bottom key)."""
+    pitch = np.asarray(pitch)
+    group = note_groups(start)
+    firsts = np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])
+    size = np.bincount(group)
+    top = np.full(len(size), pitch.min(), pitch.dtype)
+    bottom = np.full(len(size), pitch.max(), pitch.dtype)
+    np.maximum.at(top, group, pitch)
+    np.minimum.at(bottom, group, pitch)
+    return group, firsts, size, top, bottom
+
+
 def last_before(times, at) -> np.ndarray:
     """The latest of `times` at or just before (1 ms after) each of `at`; -inf where there is none."""
     times = np.sort(np.asarray(times, np.float64))
@@ -193,17 +207,11 @@ def note_features(pitch, start, end, velocity, pedal_down=(), pedal_up=()) -> np
     gaps = np.diff(start)
     out[:, 3] = _log_seconds(np.concatenate([[8.0], gaps]))
     out[:, 4] = _log_seconds(np.concatenate([gaps, [8.0]]))
-    group = note_groups(start)
-    first = start[np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])]  # each group's first onset
-    group_gaps = np.diff(first)
+    group, firsts, size, high, low = chords(pitch, start)
+    group_gaps = np.diff(start[firsts])  # between each group's first onsets
     out[:, 5] = _log_seconds(np.concatenate([[8.0], group_gaps]))[group]
     out[:, 6] = _log_seconds(np.concatenate([group_gaps, [8.0]]))[group]
-    size = np.bincount(group)
     out[:, 7] = np.log2(size[group]) / 3.0
-    low = np.full(len(size), 999)
-    high = np.full(len(size), -1)
-    np.minimum.at(low, group, pitch)
-    np.maximum.at(high, group, pitch)
     out[:, 8] = pitch == low[group]
     out[:, 9] = pitch == high[group]
     out[:, 10] = last_before(pedal_down, start) > last_before(pedal_up, start)
@@ -386,8 +394,6 @@ def save_note_network(model, path, kind: str, info: dict) -> None:
     `NoteNetwork` of that `kind` reads, float32, written atomically."""
     import json
 
-    from .fileio import atomic_path
-
     arrays = {"kind": np.array(kind)}
     for layer in model.layers:
         weights = layer.get_weights()
@@ -398,6 +404,13 @@ def save_note_network(model, path, kind: str, info: dict) -> None:
         elif len(weights) == 2:
             arrays[f"{layer.name}/kernel"], arrays[f"{layer.name}/bias"] = (w.astype(np.float32) for w in weights)
     arrays["info"] = np.array(json.dumps(info))
+    write_note_arrays(path, arrays)
+
+
+def write_note_arrays(path, arrays: dict) -> None:
+    """A note network's arrays (as `save_note_network` lays them out) to `path`, compressed, atomically."""
+    from .fileio import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".npz") as tmp:

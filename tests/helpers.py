@@ -300,3 +300,22 @@ def damaged_dataset(tmp_path) -> tuple[Path, Path]:
     damaged = tmp_path / "ds" / load_manifest(tmp_path / "ds")[1]["array"]
     damaged.write_bytes(damaged.read_bytes()[:100])
     return tmp_path / "ds", damaged
+
+
+def script(name: str):
+    """A module of scripts/ (e.g. "train_tracker"), imported without leaving scripts/ on sys.path."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def jitter_weights(model, rng) -> None:
+    """Keras starts biases at zero: add noise to every weight of `model`, so that every weight matters
+    in a comparison of two forward passes."""
+    for layer in model.layers:
+        layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])

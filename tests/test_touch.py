@@ -14,7 +14,8 @@ from stylenet.evaluate import _notes, evaluate
 from stylenet.inference import Performer
 from stylenet.perform import perform_file
 from stylenet.shaping import Shaping
-from tests.helpers import expressive_song, random_performer, recording, rubato_beats, write_song
+from tests.helpers import (expressive_song, jitter_weights, random_performer, recording, rubato_beats, script,
+                           write_song)
 
 F = len(touch.FEATURES)
 
@@ -57,19 +58,14 @@ def test_a_chord_s_leading_note_and_its_place_in_the_chord_are_read():
 
 
 def test_the_touch_network_in_numpy_equals_keras(tmp_path):
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    trainer = importlib.import_module("train_touch")
+    trainer = script("train_touch")
     from stylenet.backend import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
     model = trainer.build_model(keras, units=8, layers=2, dropout=0.0)
     rng = np.random.default_rng(0)
-    for layer in model.layers:  # Keras starts biases at zero: make every weight matter
-        layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    jitter_weights(model, rng)
     n = 60
     pitch = rng.integers(30, 100, n)
     start = np.sort(rng.uniform(0, 20, n))

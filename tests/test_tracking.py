@@ -11,7 +11,7 @@ import pytest
 from stylenet import codec, tracking
 from stylenet.beats import Beats, BeatsError, check_beats
 from stylenet.codec import MidiReadError
-from tests.helpers import REAL_DATA, N, Song, write_song
+from tests.helpers import REAL_DATA, N, Song, jitter_weights, script, write_song
 
 ASAP = REAL_DATA / "asap"
 TICKS_PER_SECOND = 960  # the fixtures' files: 480 ticks a quarter at 120 quarters a minute
@@ -296,15 +296,14 @@ def test_notes_become_frames_of_beat_activation_and_beat_length():
 
 
 def test_the_note_network_in_numpy_equals_keras(tmp_path):
-    trainer = _trainer()
+    trainer = script("train_tracker")
     from stylenet.backend import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
     model = trainer.build_model(keras, units=8, layers=2, dropout=0.0, mask_padding=True)
     rng = np.random.default_rng(0)
-    for layer in model.layers:  # Keras starts biases at zero: make every weight matter
-        layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    jitter_weights(model, rng)
     n = 50
     pitch = rng.integers(30, 100, n)
     start = np.sort(rng.uniform(0, 20, n))
@@ -323,21 +322,10 @@ def test_the_note_network_in_numpy_equals_keras(tmp_path):
     np.testing.assert_allclose(padded_tempo[0, :n], tempo[0], atol=1e-5)
 
 
-def _trainer():
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        return importlib.import_module("train_tracker")
-    finally:
-        sys.path.pop(0)
-
-
 def test_sequenced_files_teach_the_tracker_their_tempo_maps_beats_but_no_held_out_work(tmp_path):
     from tests.helpers import asap_tree, key_song
 
-    trainer = _trainer()
+    trainer = script("train_tracker")
     asap = asap_tree(tmp_path / "asap", works=30, takes=1)
     works = [f"Composer{w % 3}/Work {w}" for w in range(30)]
     held = next(f for f in works if tracking.asap_split(f) == "test" or tracking.asap_validation(f))
@@ -374,7 +362,7 @@ def test_sequenced_files_teach_the_tracker_their_tempo_maps_beats_but_no_held_ou
 
 
 def test_a_sequenced_crop_is_scattered_like_playing_and_stays_in_onset_order():
-    trainer = _trainer()
+    trainer = script("train_tracker")
     n = 400
     start = np.repeat(np.arange(n // 4) * 0.25, 4)  # four-note chords struck at once, on the beat
     pitch = np.tile([48, 55, 64, 72], n // 4)
