@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
                               "pedal, rubato: stylenet/touch.py): 'auto' (default) = for a file that looks like a "
                               "recording, in a genre the touch network is calibrated for with this model (the "
                               "shipped one: concert, classical); 'on' = always; 'off' = the score alone")
-    perform.add_argument("--touch-model", metavar="FILE", help="a touch network from scripts/train_touch.py "
+    perform.add_argument("--touch-model", metavar="FILE", type=_path_text, help="a touch network from scripts/train_touch.py "
                          "(default: the shipped one)")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")

@@ -369,8 +369,8 @@ class NoteNetwork:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise cls.ERROR(path, f"cannot read the {cls.NAME}'s weights ({exc})") from None
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
+            raise cls.ERROR(path, f"cannot read the {cls.NAME}'s weights ({exc or type(exc).__name__})") from None
         if str(arrays.get("kind", "")) != cls.KIND:
             raise cls.ERROR(path, f"not a {cls.NAME} (its kind is {str(arrays.get('kind', 'none'))!r}){cls.HINT}")
         try:

@@ -35,6 +35,7 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "song.mid").write_bytes(b"")
     for argv in (["perform", "", "--genre", "jazz"], ["perform", "song.mid", "--genre", "jazz", "-o", " "],
+                 ["perform", "song.mid", "--genre", "jazz", "--touch-model", ""],
                  ["evaluate", ""], ["build-dataset", ""], ["conform", "", "--beats", "beside"]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)

@@ -94,11 +94,13 @@ def test_deviations_land_on_the_score_notes_they_were_struck_on(tmp_path):
     assert nowhere.tolist() == [0.0]
 
 
-@pytest.mark.parametrize("damage", ["not a zip", "a tracker", "info not JSON", "no contrast", "no output",
+@pytest.mark.parametrize("damage", ["empty", "not a zip", "a tracker", "info not JSON", "no contrast", "no output",
                                     "other features"])
 def test_a_damaged_or_foreign_touch_file_is_one_line(tmp_path, damage):
     path = tmp_path / "touch.npz"
-    if damage == "not a zip":
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "not a zip":
         path.write_bytes(b"xx")
     elif damage == "a tracker":
         np.savez(path, kind=np.array("notes"))

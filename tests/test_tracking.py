@@ -390,10 +390,12 @@ def test_a_sequenced_crop_is_scattered_like_playing_and_stays_in_onset_order():
     assert 0.4 < played[1][:, 0].mean() < 0.6  # its on-beat notes stay on the beat (within 50 ms): half of them
 
 
-@pytest.mark.parametrize("damage", ["truncated", "not a zip", "a frame network", "missing"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not a zip", "a frame network", "missing"])
 def test_unreadable_tracker_weights_are_a_one_line_error(tmp_path, damage):
     path = tmp_path / "tracker.npz"
-    if damage == "truncated":
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
         path.write_bytes(tracking.SHIPPED_TRACKER.read_bytes()[:1000])
     elif damage == "not a zip":
         path.write_bytes(b"xx")
