@@ -390,6 +390,22 @@ def test_a_sequenced_crop_is_scattered_like_playing_and_stays_in_onset_order():
     assert 0.4 < played[1][:, 0].mean() < 0.6  # its on-beat notes stay on the beat (within 50 ms): half of them
 
 
+def test_balanced_crops_give_slow_beats_their_share_of_training():
+    trainer = script("train_tracker")
+
+    def piece(notes, beat_seconds):
+        return {"pitch": np.zeros(notes), "beats": np.arange(50) * beat_seconds}
+
+    # a dense fast etude twice over (0.3 s beats: one band) and a sparse Adagio (1.5 s beats: another)
+    pieces = [piece(3000, 0.3), piece(3000, 0.31), piece(600, 1.5)]
+    np.testing.assert_allclose(trainer.crop_weights(pieces), [3000 / 6600, 3000 / 6600, 600 / 6600])
+    even = trainer.crop_weights(pieces, balance=1.0)
+    np.testing.assert_allclose([even[:2].sum(), even[2]], [0.5, 0.5])  # each band alike
+    np.testing.assert_allclose(even[0], even[1])  # within a band, still by notes
+    half = trainer.crop_weights(pieces, balance=0.5)
+    assert 600 / 6600 < half[2] < 0.5 and half.sum() == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated", "not a zip", "a frame network", "missing"])
 def test_unreadable_tracker_weights_are_a_one_line_error(tmp_path, damage):
     path = tmp_path / "tracker.npz"
