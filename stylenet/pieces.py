@@ -11,7 +11,7 @@ import numpy as np
 
 from .codec import DEFAULT_STEPS_PER_QUARTER, input_channels
 from .config import Config, ConfigError, config_from_dict
-from .dataset import load_manifest, load_piece_and_meters
+from .dataset import asap_work, load_manifest, load_piece_and_meters
 from .errors import StyleNetError
 
 
@@ -49,15 +49,23 @@ def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[l
 
     Each source of a genre (RAW_DIR's pieces; ASAP's works, `asap/...`) is held out as if it were alone,
     so that adding ASAP to a genre leaves that genre's RAW_DIR validation pieces exactly as they were and
-    runs with and without it are scored on the same pieces."""
+    runs with and without it are scored on the same pieces.  ASAP's pieces are folders, and a work's folder
+    variants (Kreisleriana/1 and 1_no_first_repeat) are one work: a held-out work's other folders are left
+    out of training too (they are not added to validation, so a run's validation pieces stay as drawn)."""
     held: set = set()
     for group in (False, True):
         pieces = sorted({_piece(e) for e in entries if _piece(e).startswith("asap/") == group})
         n_val = 0 if fraction <= 0 or len(pieces) < 2 else max(1, round(fraction * len(pieces)))
         held |= set(np.random.default_rng(seed).permutation(pieces)[:n_val].tolist())
-    train = [e for e in entries if _piece(e) not in held]
+    held_works = {_asap_work(p) for p in held if p.startswith("asap/")}
+    train = [e for e in entries if _piece(e) not in held and _asap_work(_piece(e)) not in held_works]
     val = [e for e in entries if _piece(e) in held]
     return train, val
+
+
+def _asap_work(piece: str) -> str | None:
+    """The ASAP work of a piece name (`asap/<folder>`), None for a RAW_DIR piece."""
+    return asap_work(piece.removeprefix("asap/")) if piece.startswith("asap/") else None
 
 
 def _piece(entry: dict) -> str:
@@ -79,16 +87,10 @@ def asap_entries(dataset, run_config: dict) -> tuple[list[dict], list[dict], lis
     """(train, validation, test) entries of the ASAP performances in a built dataset, as a training run
     with `run_config` (its config.yaml, or a model's `info["config"]`) splits them: validation = the ASAP
     works it held out (choose there), test = the dataset's ASAP test works (report once), train = the rest,
-    less any performance of a validation work under another folder name."""
-    from .tracking import asap_work
-
+    less any performance of a validation work under another folder name (`split_validation`)."""
     manifest = [e for e in load_manifest(dataset) if e["path"].startswith("asap/")]
     config = config_from_dict(run_config)
     train, validation = split_genre([e for e in manifest if e["split"] == "train"], config.data, config.train.seed)
-    # The hold-out is drawn by folder, and a work's folder variants (Kreisleriana/1 and
-    # 1_no_first_repeat) are one work: none of a validation work's performances stays in train here.
-    held = {asap_work(e["path"].removeprefix("asap/")) for e in validation}
-    train = [e for e in train if asap_work(e["path"].removeprefix("asap/")) not in held]
     return train, validation, [e for e in manifest if e["split"] == "test"]
 
 

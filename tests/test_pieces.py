@@ -44,3 +44,15 @@ def test_asap_entries_keep_a_validation_work_out_of_train_under_any_folder(tmp_p
     works = [{asap_work(e["path"].removeprefix("asap/")) for e in part} for part in (train, validation, test)]
     assert validation and not works[0] & works[1] and not works[0] & works[2] and not works[1] & works[2]
     assert len(works[2]) == 3 and len(train) + len(validation) + len(test) < len(rows)  # variants were dropped
+
+
+def test_a_held_out_asap_works_other_folders_are_not_trained_on():
+    from stylenet.dataset import asap_work
+
+    entries = [{"path": f"asap/Bach/Fugue/{w}{variant}/take.mid", "piece": f"asap/Bach/Fugue/{w}{variant}"}
+               for w in range(40) for variant in ("", "_no_repeat")]
+    train_part, val = split_validation(entries, 0.1, seed=0)
+    held = {asap_work(e["piece"].removeprefix("asap/")) for e in val}
+    assert val and not held & {asap_work(e["piece"].removeprefix("asap/")) for e in train_part}
+    # the other folders leave training without joining validation: a run's validation pieces stay as drawn
+    assert len({e["piece"] for e in val}) == 8 and len(train_part) + len(val) < len(entries)
