@@ -164,7 +164,8 @@ def crop_weights(pieces: list[dict], balance: float = 0.0) -> np.ndarray:
     of all notes whose piece beats at about the same pace (half-octave bands of the median annotated beat
     length) raised to `balance`.  Dense, fast music has the most notes, so at `balance` 0 slow beats are
     rare (ASAP train: pieces beating slower than 1.3 s are 6 % of the performances, 3 % of the notes) and
-    the network learns to hear them at a faster level; at 1 every band weighs the same."""
+    the network learns to hear them at a faster level; at 1 every band weighs the same (measured: validation
+    beat F 0.711 against 0.752 at 0; slow works gain a little, fast ones lose more: README)."""
     notes = np.array([len(p["pitch"]) for p in pieces], np.float64)
     pace = np.array([np.median(np.diff(p["beats"])) for p in pieces], np.float64)
     band = np.floor(2 * np.log2(pace / tracking.MIN_BEAT_SECONDS)).astype(np.int64)
