@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA ?= ../shared/data
 
-.PHONY: install test fuzz demo compose-demo bench pretrained dataset dataset-concert clean browser-test
+.PHONY: install test fuzz demo compose-demo bench pretrained dataset dataset-concert expression clean browser-test
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ pretrained: dataset-concert
 	$(BIN)/stylenet train --config configs/pretrained.yaml --run-dir runs/pretrained
 	$(BIN)/python scripts/export_pretrained.py runs/pretrained --dataset build/dataset-concert
 	$(BIN)/python scripts/train_touch.py --dataset build/dataset-concert --genres concert classical
+
+# The expression network (docs/expression.md): aligned score-performance pairs, then training (rerun to resume).
+expression: dataset-concert
+	$(BIN)/stylenet build-expression --dataset build/dataset-concert --raw $(DATA)/raw --asap $(DATA)/asap -o build/expression
+	$(BIN)/stylenet train-expression --data build/expression --out build/expression/net.npz --work-dir build/expression/run
 
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"

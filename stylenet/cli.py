@@ -113,8 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
     perform = verbs.add_parser(
         "perform", help="give flat piano MIDI the dynamics of a genre",
-        description="Predict the velocity a pianist of GENRE would give each piano note and write the MIDI "
-                    "back with only those velocities changed (timing, pedal, other tracks untouched).",
+        description="Predict how a pianist of GENRE would play each piano note -- velocity, timing, length, "
+                    "pedal -- and write the MIDI back with the piano part performed (other tracks untouched).",
         epilog=f"examples:\n  {EXAMPLES['perform']}\n  stylenet perform exports/ --genre classical -o performed/ "
                "--level mf --strength 0.8", formatter_class=argparse.RawDescriptionHelpFormatter)
     _files_in_files_out(perform, "<name>.<genre>.mid")
@@ -148,6 +148,27 @@ def _parser() -> argparse.ArgumentParser:
                               "shipped one: concert, classical); 'on' = always; 'off' = the score alone")
     perform.add_argument("--touch-model", metavar="FILE", type=_path_text, help="a touch network from scripts/train_touch.py "
                          "(default: the shipped one)")
+    perform.add_argument("--timing", type=_amount, default=1.0, metavar="A",
+                         help="0..1 or 'off': how much of the expression network's timing to write -- the rubato "
+                              "and each note's place against its beat (default: %(default)s; a file that looks "
+                              "like a recording keeps its own timing, articulation and pedal)")
+    perform.add_argument("--articulation", type=_amount, default=1.0, metavar="A",
+                         help="0..1 or 'off': how much of its note lengths (legato, staccato) to write "
+                              "(default: %(default)s)")
+    perform.add_argument("--pedal", choices=("auto", "keep", "add", "off"), default="auto",
+                         help="sustain pedal: 'auto' (default) = keep a file's own, add one where it has none; "
+                              "'keep'; 'add' (replace the file's own); 'off' (remove it)")
+    perform.add_argument("--timing-as", choices=("notes", "tempo"), default="notes",
+                         help="'notes' (default) = move the notes (a fixed-tempo session; a file with other "
+                              "instruments keeps its beat: no rubato); 'tempo' = keep the notes on their ticks "
+                              "and write the rubato as a tempo map, so a DAW's bar lines still line up")
+    perform.add_argument("--variation", type=_amount, default=0.0, metavar="A",
+                         help="0..1 or 'off' (the default): how far the performance strays from the expected "
+                              "one, drawn as pianists stray from it; 1 = as far as they do")
+    perform.add_argument("--seed", type=int, default=0, metavar="N",
+                         help="another N, another performance of the same file (default: %(default)s)")
+    perform.add_argument("--expression-model", metavar="FILE", type=_path_text,
+                         help="an expression network from `stylenet train-expression` (default: the shipped one)")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -205,6 +226,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _survey_parser(verbs)
     _compose_parser(verbs)
+    from .expression.cli import register
+
+    VERBS.update(register(verbs, _path_text))
     return parser
 
 
@@ -376,6 +400,11 @@ _seconds = _number_in(0.0, 3600.0, "a number of seconds from 0 to 3600")
 _unit_interval = _number_in(0.0, 1.0, "a number from 0 to 1")
 
 
+def _amount(text: str) -> float:
+    """0..1, or 'off' (= 0)."""
+    return 0.0 if text.strip().lower() == "off" else _number_in(0.0, 1.0, "a number from 0 to 1, or 'off'")(text)
+
+
 def _velocity(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 127:
         raise argparse.ArgumentTypeError(f"must be a MIDI velocity from 1 to 127, got {text!r}")
@@ -461,11 +490,15 @@ def _run_perform(args) -> int:
     from .perform import PerformOptions, run
     from .shaping import DEFAULT_LEVEL, Shaping
 
+    from .expression.realise import Expression
+
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
+    expression = Expression(args.timing, args.articulation, args.pedal, args.timing_as, args.variation, args.seed)
     options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
                              args.force, args.beats, args.grid, progress=not args.quiet,
                              render=args.render_format if args.render else None, soundfont=args.soundfont,
-                             touch=args.touch, touch_model=args.touch_model)
+                             touch=args.touch, touch_model=args.touch_model, expression=expression,
+                             expression_model=args.expression_model)
     report = run(options, STARTED)
     if report.model_note:
         print(f"note: {report.model_note}", file=sys.stderr)

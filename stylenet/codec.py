@@ -702,8 +702,16 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: fl
     changes, tempo, meter, text.  Works on the raw events rather than pretty_midi's rewrite, which would
     renumber channels and drop events.  The piece is not modified.
     """
+    velocities = new_velocities(piece, velocity_matrix, strength)
+    tracks = [[(msg.time, msg, new.get(i)) for i, msg in enumerate(track)]
+              for track, new in zip(piece.midi.tracks, velocities)]
+    return _smf(piece.midi.type, piece.midi.ticks_per_beat, tracks)
+
+
+def new_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: float = 1.0) -> list[dict]:
+    """Per track of the file, {index of a piano note-on event: its new velocity} (see `apply_velocities`)."""
     velocity_matrix = np.asarray(velocity_matrix)
-    tracks = []
+    out = []
     for track in piece.midi.tracks:
         struck = [i for i, (msg, piano) in enumerate(zip(track, _piano_flags(track, piece.programs)))
                   if piano and msg.type == "note_on" and msg.velocity > 0
@@ -719,8 +727,8 @@ def apply_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: fl
             predicted = raw_velocities_at(velocity_matrix, steps, keys)
             blended = np.clip(np.rint(strength * predicted + (1.0 - strength) * own), 1, 127).astype(np.int64)
             new_velocity = dict(zip(struck, blended.tolist()))
-        tracks.append([(msg.time, msg, new_velocity.get(i)) for i, msg in enumerate(track)])
-    return _smf(piece.midi.type, piece.midi.ticks_per_beat, tracks)
+        out.append(new_velocity)
+    return out
 
 
 _SCORE_META = {"set_tempo", "time_signature", "key_signature"}

@@ -61,6 +61,8 @@ class PerformOptions:
     soundfont: str | None = None  # for render: a SoundFont; None: pretty_midi's General MIDI TimGM6mb.sf2
     touch: str = "auto"  # auto | on | off: whether a recording's timing is read for loudness too (touch.py)
     touch_model: str | None = None  # a touch network file; None: the shipped one
+    expression: "Expression | None" = None  # timing, articulation, pedal (expression/realise.py); None: velocity only
+    expression_model: str | None = None  # an expression network file; None: the shipped one
 
 
 @dataclass
@@ -75,10 +77,12 @@ class Performance:
     grid: str = "the file's tempo map"  # the grid the notes were read on, in words
     note: str | None = None  # something the user should know about that choice (one line)
     touch: bool = False  # whether the recording's own timing was read for loudness too
+    expressed: str = ""  # what of timing, articulation and pedal was written, in words ("" = none)
 
     def line(self) -> str:
         on = "" if self.grid == "the file's tempo map" else f"; on {self.grid}"
         on += "; touch from its timing" if self.touch else ""
+        on += f"; {self.expressed}" if self.expressed else ""
         return (f"{self.source} -> {self.output}  ({len(self.before)} notes; velocity "
                 f"{self.before.mean():.0f}±{self.before.std():.0f} -> {self.after.mean():.0f}±{self.after.std():.0f}{on})")
 
@@ -151,12 +155,14 @@ def touch_for(performer, genre: str, mode: str = "auto", path=None):
 def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping(), quantize: bool = False,
                  plot: bool = False, force: bool = False, timings: Timings | None = None,
                  beats_file: Path | None = None, grid: str = "auto", touch: str = "auto",
-                 touch_with: tuple | None = None) -> Performance:
+                 touch_with: tuple | None = None, expression=None, expression_net=None) -> Performance:
     """Perform one file, read on the beat grid `grid` chooses (`read_on_grid`; `beats_file`: a recorded
     performance's annotated beats).  The output keeps the input's own timing whatever the grid.  `touch`
     (auto | on | off): whether a recording's own timing is read for loudness too (touch.py; `auto`: files
     that look recorded), with `touch_with` = (network, calibration) from `touch_for` (default: the shipped
-    network, if it is calibrated for this model and genre)."""
+    network, if it is calibrated for this model and genre).  `expression` (realise.Expression) with
+    `expression_net` (network.ExpressionNet) also writes timing, articulation and pedal into a file that
+    looks quantised (a recording keeps its own)."""
     timings = timings or Timings()
     path, output = Path(path), Path(output)
     refuse_overwrite(path, output, force)
@@ -182,18 +188,53 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         if shaping.contrast != "auto":  # a number stretches the sum as the touch's calibration leaves it
             shaping = replace(shaping, contrast=float(shaping.contrast) * stats["contrast"])
     shaped = shape(predicted, score.velocity, shaping, stats)
+    expressed, notes, expressive = "", None, None
+    if expression is not None and expression_net is not None and not quantize:
+        if beats_file is not None or touched or _looks_recorded(piece):
+            expressed = "its own timing, lengths and pedal kept (it looks played)"
+        elif genre in expression_net.genres:
+            from .expression.notes import score_notes
+
+            from .expression.network import variation
+
+            with timings.phase("expression"):
+                notes = score_notes(piece)
+                expressive = expression_net(notes, genre)
+                varied = variation(notes, expression_net.residuals(genre), np.random.default_rng(expression.seed),
+                                   expression.variation)
+                expressive[:, 1:4] += varied[:, 1:4]
+            weight = expression_net.velocity_weight(genre, performer)
+            steps = piece.grid.seconds_to_steps(piece.start)[notes.order]
+
+            def at_score(values):  # per note of `notes` -> per note of the quantised `score`
+                cells = np.zeros(predicted_matrix.shape)
+                cells[steps, notes.pitch - codec.LOWEST_KEY] = values
+                return cells[score.onset, key]
+
+            if weight > 0:  # the share of the network's velocity chosen on validation (train.calibrate)
+                shaped = (1 - weight) * shaped + weight * at_score(expressive[:, 0])
+            if expression.variation > 0:
+                shaped = np.clip(shaped + at_score(varied[:, 0]), 1, 127)
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)
     performed = codec.Score(score.pitch, score.onset, score.offset, after.astype(np.int64), score.steps_per_quarter)
+    data = None
+    if expressive is not None:
+        from .expression import realise
+
+        with timings.phase("expression"):
+            plan = realise.plan(piece, notes, expressive, expression)
+            data = realise.write(piece, plan, notes, codec.new_velocities(piece, matrix, shaping.strength))
+        expressed = realise.describe(plan, expression)
     with timings.phase("write"):
         if quantize:
             data = codec.midi_bytes(codec.score_to_midi(performed, piece.grid))
-        else:
+        elif data is None:
             data = codec.apply_velocities(piece, matrix, shaping.strength)
         atomic_write_bytes(output, data)
     result = Performance(path, output, genre, score.velocity.astype(np.float64), after, grid=on_grid, note=note,
-                         touch=touched)
+                         touch=touched, expressed=expressed)
     if plot:
         with timings.phase("plot"):
             from .plots import before_after
@@ -249,7 +290,8 @@ def _perform_all(options: PerformOptions, performer, timings: Timings, touch_wit
     if options.beats and not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
-    notes = [uncalibrated_note(performer, genre, options.shaping), touch_with[2] if touch_with else None]
+    expression_net, expression_note = expression_for(options, genre)
+    notes = [uncalibrated_note(performer, genre, options.shaping), touch_with[2] if touch_with else None, expression_note]
     report = PerformReport([], [], single, timings, "; ".join(n for n in notes if n))
 
     render = _renderer(options, timings)
@@ -258,7 +300,7 @@ def _perform_all(options: PerformOptions, performer, timings: Timings, touch_wit
         beats = beats_for(source, options.beats) if options.beats else None
         result = perform_file(source, performer, genre, output_path(source, genre, options.out, single),
                               options.shaping, options.quantize, options.plot, options.force, timings, beats,
-                              options.grid, options.touch, touch_with)
+                              options.grid, options.touch, touch_with, options.expression, expression_net)
         if render is not None:
             result.audio = render(result.output)
         return result
@@ -276,6 +318,21 @@ def _perform_all(options: PerformOptions, performer, timings: Timings, touch_wit
             if report.performances[-1].audio:
                 tqdm.write(f"audio: {report.performances[-1].audio}")
     return report
+
+
+def expression_for(options: PerformOptions, genre: str):
+    """(the expression network `perform` writes timing, articulation and pedal with, or None; a note)."""
+    expression = options.expression
+    if expression is None or (expression.timing == 0 and expression.articulation == 0 and expression.pedal == "keep"):
+        return None, None
+    from .expression.network import SHIPPED_EXPRESSION, ExpressionNet
+
+    if options.expression_model is None and not SHIPPED_EXPRESSION.is_file():
+        return None, "no expression network shipped with this install: velocities only"
+    net = ExpressionNet.load(options.expression_model)
+    if genre not in net.genres:
+        return None, f"the expression network has no genre {genre!r} ({', '.join(net.genres)}): velocities only"
+    return net, None
 
 
 def uncalibrated_note(performer, genre: str, shaping) -> str:

@@ -319,3 +319,25 @@ def jitter_weights(model, rng) -> None:
     in a comparison of two forward passes."""
     for layer in model.layers:
         layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+
+
+def random_expression_net(path, genres=("classical", "jazz", "pop"), units=8, seed=0) -> Path:
+    """An expression network file (expression/network.py) with small random weights, built in NumPy."""
+    import json
+
+    from stylenet.expression.network import KIND
+    from stylenet.expression.notes import TARGETS, n_features
+    from stylenet.tracking import write_note_arrays
+
+    rng = np.random.default_rng(seed)
+    arrays = {"kind": np.array(KIND), "input/kernel": rng.normal(0, 0.3, (n_features(genres), units)).astype(np.float32),
+              "input/bias": np.zeros(units, np.float32),
+              "output/kernel": rng.normal(0, 0.3, (2 * units, len(TARGETS))).astype(np.float32),
+              "output/bias": np.zeros(len(TARGETS), np.float32),
+              "info": np.array(json.dumps({"genres": list(genres)}))}
+    for direction in ("forward", "backward"):
+        w = _lstm(rng, units, units, 0.3)
+        arrays[f"lstm0/{direction}/kernel"], arrays[f"lstm0/{direction}/recurrent"] = w.kernel, w.recurrent
+        arrays[f"lstm0/{direction}/bias"] = w.bias
+    write_note_arrays(path, arrays)
+    return Path(path)

@@ -147,7 +147,7 @@ def test_timings_say_where_the_time_went(tmp_path, model_file, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("timings: "), err
     phases = dict(part.rsplit(" ", 2)[:2] for part in err[0][len("timings: "):].split(", "))
-    assert list(phases) == ["imports", "model load", "read+encode", "forward", "write", "plot"]
+    assert list(phases) == ["imports", "model load", "read+encode", "forward", "expression", "write", "plot"]
     measured = sum(float(s) for name, s in phases.items() if name != "imports")  # imports began before `started`
     assert 0 < measured <= wall + 0.0005 * len(phases)  # each phase is printed rounded to the millisecond
     # without the flag, nothing extra on stderr
@@ -208,7 +208,7 @@ def test_auto_grid_notes_a_recording_and_grid_beats_tracks_it(tmp_path, model_fi
     assert capsys.readouterr().err == ""
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "n.mid").read_bytes()
     assert main(run + ["--grid", "beats", "-o", str(tmp_path / "b.mid")]) == 0
-    assert "on tracked beats)" in capsys.readouterr().out
+    assert "; on tracked beats; its own timing, lengths and pedal kept (it looks played))" in capsys.readouterr().out
     assert (tmp_path / "b.mid").read_bytes() != (tmp_path / "n.mid").read_bytes()
 
 

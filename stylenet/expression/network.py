@@ -1,0 +1,122 @@
+"""ExpressionNet: a score's notes in, a pianist's five choices for each note out.
+
+The network reads `notes.score_features` (one row per score note, in the score's order, with the genre as
+a one-hot) through a dense layer and bidirectional LSTMs over the whole piece -- the shape of the beat
+tracker and the touch (`tracking.NoteNetwork`), because a phrase's shape is heard from both ends -- and
+writes, per note, the TARGETS of notes.py: velocity, tempo, onset, duration (in their units) and the
+probability of pedal and of a pedal change.  Trained by `stylenet train-expression` (train.py); stored as
+an .npz of the Keras layers' weights with a JSON header naming its genres.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileError
+from ..tracking import NoteNetwork
+from .notes import REGRESSED, SCALES, TARGETS, ScoreNotes, score_features
+
+KIND = "expression"
+OFFSETS = np.array([64.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # network output 0 = velocity 64
+SHIPPED_EXPRESSION = Path(__file__).resolve().parents[1] / "pretrained" / "expression.npz"
+
+
+class ExpressionError(FileError):
+    """An expression network file that cannot be used, with its path and a one-line reason."""
+
+
+class ExpressionNet(NoteNetwork):
+    KIND = KIND
+    NAME = "expression network"
+    HINT = "; train one with `stylenet train-expression`"
+    ERROR = ExpressionError
+
+    def __init__(self, arrays: dict):
+        super().__init__(arrays)
+        info = json.loads(self.info)
+        self.genres = list(info.get("genres", ()))
+        if not self.genres:
+            raise ValueError("its header names no genres")
+        self.header = info
+        kernel, _ = self.dense["output"]
+        if kernel.shape[1] != len(TARGETS):
+            raise ValueError(f"it writes {kernel.shape[1]} values a note, this version reads {len(TARGETS)}")
+
+    @classmethod
+    def load(cls, path=None) -> "ExpressionNet":
+        return super().load(path or SHIPPED_EXPRESSION)
+
+    def velocity_weight(self, genre: str, performer) -> float:
+        """The share of this network's velocity in what `perform` writes with StyleNet model `performer`
+        (train.calibrate); 0 where it was calibrated against other StyleNet weights, or not at all."""
+        from ..touch import model_fingerprint
+
+        velocity = self.header.get("velocity", {})
+        if genre not in velocity.get("genres", {}) or velocity.get("fingerprint") != model_fingerprint(performer):
+            return 0.0
+        return float(velocity["genres"][genre]["weight"])
+
+    def residuals(self, genre: str) -> dict:
+        """{target: (sigma, rho)} of this network's errors on training performances of `genre` ({} if
+        not measured): what `variation` draws."""
+        return {k: tuple(v) for k, v in self.header.get("residuals", {}).get(genre, {}).items()}
+
+    def raw(self, features: np.ndarray) -> np.ndarray:
+        """[N, len(TARGETS)]: the output layer as trained (scaled; pedal and lift as logits)."""
+        kernel, bias = self.dense["output"]
+        return self.trunk(features) @ kernel + bias
+
+    def __call__(self, score: ScoreNotes, genre: str) -> np.ndarray:
+        """[N, len(TARGETS)] float64 for the notes of `score` as `genre` plays them: velocity (MIDI units),
+        tempo (log2), onset (s), duration (log2), then the pedal and lift probabilities."""
+        if genre not in self.genres:
+            raise ExpressionError("expression", f"has no genre {genre!r} (it has: {', '.join(self.genres)})")
+        if score.n_notes == 0:
+            return np.zeros((0, len(TARGETS)))
+        return to_units(self.raw(score_features(score, genre, self.genres)))
+
+
+VARIED = 4  # velocity, tempo, onset, duration: the targets a performance varies around the expected one
+
+
+def variation(score: ScoreNotes, residuals: dict, rng, amount: float = 1.0) -> np.ndarray:
+    """[N, VARIED]: a pianist's departures from the expected performance, to add to the network's output.
+
+    The network writes the mean of what pianists do, and a mean has tells (too smooth, too tied to pitch,
+    every chord alike).  What pianists do beyond it is drawn here as a first-order autoregressive process
+    per target, with the spread (sigma) and note-to-note correlation (rho) that the network's errors have
+    on training performances (`residuals`, from train.calibrate): in score order for velocity, onset and
+    duration; per beat of the score for tempo, so a beat's notes move together.  `amount` scales sigma."""
+    out = np.zeros((score.n_notes, VARIED))
+    if score.n_notes == 0 or amount <= 0:
+        return out
+
+    def ar1(n, sigma, rho):
+        z = rng.standard_normal(n)
+        x = np.empty(n)
+        x[0] = z[0]
+        scale = np.sqrt(max(1.0 - rho * rho, 0.0))
+        for i in range(1, n):
+            x[i] = rho * x[i - 1] + scale * z[i]
+        return amount * sigma * x
+
+    for k, name in enumerate(TARGETS[:VARIED]):
+        sigma, rho = residuals.get(name, (0.0, 0.0))
+        if sigma <= 0:
+            continue
+        if name == "tempo":
+            beats, _ = score.beats()
+            i = np.clip(np.searchsorted(beats, score.onset, side="right") - 1, 0, None)
+            out[:, k] = ar1(int(i.max()) + 1, sigma, rho)[i]
+        else:
+            out[:, k] = ar1(score.n_notes, sigma, rho)
+    return out
+
+
+def to_units(raw: np.ndarray) -> np.ndarray:
+    out = np.asarray(raw, np.float64) * SCALES + OFFSETS
+    out[:, REGRESSED:] = 1.0 / (1.0 + np.exp(-np.clip(raw[:, REGRESSED:], -30, 30)))
+    return out

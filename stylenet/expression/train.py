@@ -1,0 +1,278 @@
+"""`stylenet train-expression`: the expression network, from `build-expression`'s aligned pairs.
+
+Every epoch draws --crops crops of --crop score notes: a genre first (each equally often: ASAP's long
+concert performances would otherwise drown the jazz), then a performance of it (by its number of notes).
+The loss is the masked squared error of the four regressed targets (in SCALES units) plus the masked
+cross-entropy of pedal and lift, each target weighted by LOSS_WEIGHTS.  Adam with a cosine schedule and
+gradient clipping.  Every --validate-every epochs the network is scored on the validation pieces
+(`metrics.compare`: per-piece r of velocity, tempo, onset and duration, averaged over the genres that have
+the target) and the best kept in --out.  Every epoch is checkpointed in --work-dir: rerun the command to
+resume.  The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import StyleNetError
+from .notes import REGRESSED, SCALES, TARGETS, n_features, score_features, targets
+
+CROP = 512
+LOSS_WEIGHTS = np.array([1.0, 2.0, 0.5, 0.5, 0.3, 0.2])  # tempo counts twice: a curve from noisy beats
+SELECTION = ("velocity_r", "tempo_r", "onset_r", "duration_r")  # averaged into the validation score
+
+
+def prepare(rows, genres: list[str]) -> list[dict]:
+    """Per performance: its features (genre one-hot included) and scaled targets with their masks."""
+    from .network import OFFSETS
+
+    out = []
+    for row in rows:
+        if row.genre not in genres or row.score.n_notes < 8:
+            continue
+        values, masks = targets(row.score, row.performed)
+        scaled = (values - OFFSETS) / SCALES
+        out.append({"genre": row.genre, "work": row.work, "x": score_features(row.score, row.genre, genres),
+                    "y": np.concatenate([scaled, masks], axis=1).astype(np.float32)})
+    return out
+
+
+def example(item: dict, rng, crop: int):
+    n = len(item["x"])
+    lo = int(rng.integers(0, max(n - crop, 0) + 1))
+    x, y = item["x"][lo:lo + crop], item["y"][lo:lo + crop]
+    if len(x) < crop:
+        x, y = np.pad(x, ((0, crop - len(x)), (0, 0))), np.pad(y, ((0, crop - len(y)), (0, 0)))
+    return x, y
+
+
+def build_model(keras, n_in: int, units: int, layers: int, dropout: float):
+    from ..fast_lstm import FusedLSTM
+
+    x = keras.Input((None, n_in))
+    h = keras.layers.Dense(units, activation="elu", name="input")(x)
+    for i in range(layers):
+        h = keras.layers.Dropout(dropout)(h)
+        h = keras.layers.Bidirectional(FusedLSTM(units, return_sequences=True), name=f"lstm{i}")(h)
+    return keras.Model(x, keras.layers.Dense(len(TARGETS), name="output")(h))
+
+
+def make_loss(keras):
+    ops = keras.ops
+    weights = LOSS_WEIGHTS.astype("float32")
+    k = len(TARGETS)
+
+    def loss(y_true, y_pred):
+        value, mask = y_true[..., :k], y_true[..., k:]
+        squared = ops.square(y_pred - value)
+        logits = y_pred
+        entropy = ops.maximum(logits, 0) - logits * value + ops.log1p(ops.exp(-ops.abs(logits)))
+        per = ops.concatenate([squared[..., :REGRESSED], entropy[..., REGRESSED:]], axis=-1)
+        total = ops.sum(per * mask, axis=(0, 1)) / ops.maximum(ops.sum(mask, axis=(0, 1)), 1.0)
+        return ops.sum(total * weights)
+
+    return loss
+
+
+def validate(net_path: Path, rows) -> dict:
+    """Mean per-piece measures on the validation rows, per genre, and the selection score."""
+    from .metrics import compare, mean_table
+    from .network import ExpressionNet
+
+    net = ExpressionNet.load(net_path)
+    cache, per_genre = {}, {}
+    for row in rows:
+        if row.genre not in net.genres:
+            continue
+        key = (row.genre, row.work)
+        if key not in cache:  # the performances of one work share their score
+            cache[key] = net(row.score, row.genre)
+        per_genre.setdefault(row.genre, []).append(compare(row.score, row.performed, cache[key]))
+    tables = {g: mean_table(r) for g, r in per_genre.items()}
+    picks = [tables[g][m] for g in tables for m in SELECTION if np.isfinite(tables[g][m]) and tables[g][m] != 0.0]
+    return {"score": float(np.mean(picks)) if picks else float("-inf"), "genres": tables}
+
+
+BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the expression network's share of the written velocity, tried per genre
+
+
+def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
+    """Per genre, the share w of the expression network's velocity in what `perform` writes
+    ((1 - w) * StyleNet's shaped velocity + w * the network's), chosen on `rows` (validation) by the mean
+    per-piece r; stored in the network's header with the StyleNet weights' fingerprint (another StyleNet
+    model: the network's timing, articulation and pedal only)."""
+    from ..touch import model_fingerprint
+    from ..tracking import write_note_arrays
+    from .evaluate import stylenet_velocities
+    from .metrics import compare
+    from .network import ExpressionNet
+
+    net = ExpressionNet.load(net_path)
+    cache, tried = {}, {}
+    for row in rows:
+        if row.genre not in net.genres or row.genre not in performer.genres:
+            continue
+        key = (row.genre, row.work)
+        if key not in cache:
+            cache[key] = (net(row.score, row.genre), stylenet_velocities(performer, row.score, row.genre))
+        ours, theirs = cache[key]
+        for w in BLENDS:
+            blend = ours.copy()
+            blend[:, 0] = (1 - w) * theirs[:, 0] + w * ours[:, 0]
+            tried.setdefault(row.genre, {}).setdefault(w, []).append(compare(row.score, row.performed, blend)["velocity_r"])
+    weights = {}
+    for genre, by_w in tried.items():
+        means = {w: float(np.nanmean(v)) for w, v in by_w.items()}
+        best = max(BLENDS, key=lambda w: means[w])
+        weights[genre] = {"weight": best, "r_piece": means[best], "tried": {str(w): round(r, 4) for w, r in means.items()}}
+        print(f"{genre}: velocity {100 * best:.0f} % from the expression network (validation per-piece r "
+              f"{means[best]:.3f}; StyleNet alone {means[0.0]:.3f}, the network alone {means[1.0]:.3f})", flush=True)
+    with np.load(net_path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    info = json.loads(str(arrays["info"]))
+    info["velocity"] = {"fingerprint": model_fingerprint(performer), "genres": weights}
+    if train_rows is not None:
+        info["residuals"] = residual_statistics(net, train_rows)
+    arrays["info"] = np.array(json.dumps(info))
+    write_note_arrays(net_path, arrays)
+    return weights
+
+
+def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:
+    """{genre: {target: (sigma, rho)}} of the network's errors on (a seeded sample of) `rows`: the spread
+    and the lag-one correlation of truth - prediction, per note in score order (tempo: per beat)."""
+    from .metrics import beat_curve
+    from .notes import beat_tempo
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for genre in net.genres:
+        members = [r for r in rows if r.genre == genre]
+        picked = [members[i] for i in rng.permutation(len(members))[:per_genre]]
+        pairs = {name: [] for name in TARGETS[:REGRESSED]}
+        for row in picked:
+            predicted = net(row.score, genre)
+            truth, mask = targets(row.score, row.performed)
+            for k, name in enumerate(TARGETS[:REGRESSED]):
+                if name == "tempo":
+                    bq = row.performed.beat_quarters
+                    if len(bq) < 4:
+                        continue
+                    error = beat_tempo(row.score, bq, row.performed.beat_seconds) - beat_curve(row.score, predicted[:, 1], bq)
+                    error = error[np.abs(error) < 1.0]
+                else:
+                    error = (truth[:, k] - predicted[:, k])[mask[:, k] > 0]
+                if len(error) > 2:
+                    pairs[name].append(error - error.mean())
+        stats = {}
+        for name, errors in pairs.items():
+            if not errors:
+                continue
+            joined = np.concatenate(errors)
+            lagged = np.concatenate([np.stack([e[:-1], e[1:]]) for e in errors], axis=1)
+            rho = float(np.corrcoef(lagged)[0, 1]) if np.std(joined) > 1e-9 else 0.0
+            stats[name] = (round(float(np.std(joined)), 5), round(float(np.clip(rho, 0.0, 0.99)), 4))
+        out[genre] = stats
+    return out
+
+
+def main(args) -> int:
+    from ..inference import load_performer
+
+    if getattr(args, "calibrate_only", False):
+        from .data import load_rows
+
+        if not Path(args.out).is_file():
+            raise StyleNetError(f"--out {args.out}: no expression network to calibrate", exit_code=2)
+        calibrate(Path(args.out), load_rows(args.data, "validation"), load_performer(args.stylenet),
+                  load_rows(args.data, "train"))
+        return 0
+    _train(args)
+    if Path(args.out).is_file():
+        from .data import load_rows
+
+        calibrate(Path(args.out), load_rows(args.data, "validation"), load_performer(args.stylenet),
+                  load_rows(args.data, "train"))
+    return 0
+
+
+def _train(args) -> None:
+    from ..checkpoint import CHECKPOINT, resume_run, save_checkpoint
+    from ..tracking import save_note_network
+    from .data import load_rows
+    from .network import KIND
+
+    data = Path(args.data)
+    train_rows, valid_rows = load_rows(data, "train"), load_rows(data, "validation")
+    genres = args.genres or sorted({r.genre for r in train_rows})
+    train = prepare(train_rows, genres)
+    if not train:
+        raise StyleNetError(f"{data}: no training performances of {', '.join(genres)}", exit_code=2)
+    by_genre = {g: [i for i, t in enumerate(train) if t["genre"] == g] for g in genres}
+    by_genre = {g: v for g, v in by_genre.items() if v}
+    print(f"{len(train)} training performances ({', '.join(f'{g} {len(v)}' for g, v in by_genre.items())}), "
+          f"{len(valid_rows)} validation", flush=True)
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from ..backend import import_keras
+
+    keras = import_keras()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already started in this process (a test, a notebook): keep its threads
+            pass
+    keras.utils.set_random_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = build_model(keras, n_features(genres), args.units, args.layers, args.dropout)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss=make_loss(keras))
+    settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
+                                              "seed", "validate_every")}
+    settings["genres"] = genres
+    settings["data"] = hashlib.sha256(json.dumps(sorted(t["work"] + t["genre"] for t in train)).encode()).hexdigest()[:16]
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    state = work / CHECKPOINT
+    best, history, first = resume_run(state, model, settings, rng)
+    lengths = {g: np.array([len(train[i]["x"]) for i in v], np.float64) for g, v in by_genre.items()}
+    names = list(by_genre)
+    for epoch in range(first, args.epochs + 1):
+        started = time.time()
+        picks = []
+        for g in rng.choice(len(names), args.crops):
+            members = by_genre[names[g]]
+            picks.append(members[rng.choice(len(members), p=lengths[names[g]] / lengths[names[g]].sum())])
+        batch = [example(train[i], rng, args.crop) for i in picks]
+        x, y = np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch])
+        lr = args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
+        model.optimizer.learning_rate.assign(lr)
+        fit = model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)
+        row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "lr": float(lr),
+               "seconds": round(time.time() - started, 1)}
+        if epoch % args.validate_every == 0 or epoch == args.epochs:
+            candidate = work / "candidate.npz"
+            info = {"epoch": epoch, "genres": genres, "targets": list(TARGETS), "settings": settings,
+                    "trained_on": "ASAP recorded performances aligned to their scores (CC BY-NC-SA 4.0); "
+                                  "piano-midi.de, Doug McKenzie's jazz and POP909 against their own grid"}
+            save_note_network(model, candidate, KIND, info)
+            scored = validate(candidate, valid_rows)
+            row["validation"] = scored
+            if scored["score"] > best:
+                best = scored["score"]
+                info["validation"] = scored
+                save_note_network(model, Path(args.out), KIND, info)
+                row["saved"] = True
+        history.append(row)
+        print(json.dumps(row), flush=True)
+        save_checkpoint(state, model, model.optimizer, {"epoch": epoch, "best": best, "history": history,
+                                                        "rng": rng.bit_generator.state, "settings": settings})
+    (work / "history.json").write_text(json.dumps(history, indent=1))
