@@ -410,6 +410,17 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
 
         deviation = touch.score_deviations(piece, score, touch.shipped_touch())  # a recording's touch, any file
         assert deviation.shape == (score.n_notes,) and np.all(np.isfinite(deviation)), deviation
+        from stylenet.expression import realise
+        from stylenet.expression.network import ExpressionNet
+        from stylenet.expression.notes import score_notes
+
+        notes = score_notes(piece)  # a whole performance written, both ways: every piano note comes back
+        expressive = ExpressionNet.load()(notes, "jazz")
+        assert np.all(np.isfinite(expressive)), expressive
+        for how in realise.TIMING_AS:
+            plan = realise.plan(piece, notes, expressive, realise.Expression(timing_as=how, pedal="add"))
+            again = codec.load_midi(name, data=realise.write(piece, plan, notes))
+            assert sorted(again.pitch.tolist()) == sorted(piece.pitch.tolist()), (how, again.n_notes, piece.n_notes)
         try:
             on_grid, _, _ = read_on_grid(piece, "beats")  # tracked beats: a track, or one line why not
         except codec.MidiReadError as exc:

@@ -132,8 +132,9 @@ def test_nothing_is_lost_in_a_band_file(tmp_path):
                    [(m.type, m.time, getattr(m, "note", None)) for m in _absolute_track(after.tracks[t])]
         again = codec.load_midi(out)
         assert sorted(again.pitch.tolist()) == sorted(piece.pitch.tolist())  # every piano note once
-        events = piano_note_events(again)
-        assert all(off >= 0 for _, _, off, _, _, _ in events)
+        events, kept = piano_note_events(again)
+        assert len(events) == again.n_notes and not kept  # every note-on ended, each by its own note-off
+        assert len({(t, off) for t, _, off, _, _, _ in events}) == len(events)
         for key in np.unique(again.pitch):  # on one key: never overlapping, never swapped
             starts = np.sort(again.start[again.pitch == key])
             ends = again.end[again.pitch == key][np.argsort(again.start[again.pitch == key])]
@@ -155,3 +156,68 @@ def test_an_empty_or_one_note_score(tmp_path, n):
     p = plan(piece, score, _predicted(score), Expression())
     _, notes = _notes(write(piece, p, score), tmp_path)
     assert len([x for x in notes if 21 <= x[2] <= 108]) == n
+
+
+def test_odd_note_events_keep_their_meaning(tmp_path):
+    """Notes as pretty_midi reads them: one note-off ending three notes of a key, a note begun and ended at
+    one tick (no note), a note never ended (no note); the moved file reads back with the same notes."""
+    track = mido.MidiTrack()
+    events = [(0, "note_on", 64, 80), (120, "note_on", 64, 90), (240, "note_on", 64, 100), (480, "note_off", 64, 0),
+              (600, "note_on", 62, 70), (600, "note_off", 62, 0), (720, "note_on", 60, 70), (960, "note_off", 60, 0),
+              (1200, "note_on", 67, 50)]
+    last = 0
+    for tick, kind, key, velocity in events:
+        track.append(mido.Message(kind, note=key, velocity=velocity, time=tick - last))
+        last = tick
+    mid = mido.MidiFile(ticks_per_beat=TPQ)
+    mid.tracks.append(track)
+    mid.save(tmp_path / "odd.mid")
+    piece, score = _read(tmp_path / "odd.mid")
+    assert piece.n_notes == 4
+    p = plan(piece, score, _predicted(score, onset=np.full(score.n_notes, 0.01)), Expression(articulation=0.0))
+    out = tmp_path / "odd-out.mid"
+    out.write_bytes(write(piece, p, score))
+    again = codec.load_midi(out)
+    assert sorted(again.pitch.tolist()) == [60, 64, 64, 64]
+    ends = np.sort(again.end[again.pitch == 64])
+    starts = np.sort(again.start[again.pitch == 64])
+    assert np.all(ends[:-1] <= starts[1:])  # the three notes of one key no longer overlap
+    kinds = [(m.type, m.note) for m in _absolute(out) if m.type in ("note_on", "note_off") and m.note in (62, 67)]
+    assert kinds == []  # events that make no note are left out
+
+
+def test_repeated_strikes_at_a_coarse_resolution_stay_notes(tmp_path):
+    # 96 ticks a quarter at 60 qpm: three strikes of one key on one tick (from a review: a zero-length note)
+    song = Song([N(60, 0, 96), N(60, 0, 96), N(60, 0, 96), N(64, 192, 288)], ticks_per_beat=96, tempi=[(0, 60.0)])
+    piece, score = _read(write_song(tmp_path / "coarse.mid", song))
+    p = plan(piece, score, _predicted(score), Expression(articulation=0.0))
+    assert np.all(p.end_tick > p.start_tick)
+    out = tmp_path / "coarse-out.mid"
+    out.write_bytes(write(piece, p, score))
+    assert codec.load_midi(out).n_notes == piece.n_notes
+
+
+@pytest.mark.parametrize("meter", [(6, 8), (2, 2)])
+def test_a_piece_shorter_than_one_beat(tmp_path, meter):
+    piece, score = _read(write_song(tmp_path / "cut.mid", Song([N(60, 0, 240), N(64, 0, 240)], meters=[(0, *meter)])))
+    for how in ("notes", "tempo"):
+        p = plan(piece, score, _predicted(score, tempo=[0.3, 0.3]), Expression(timing_as=how))
+        out = tmp_path / f"cut-{how}.mid"
+        out.write_bytes(write(piece, p, score))
+        assert codec.load_midi(out).n_notes == 2
+
+
+def test_an_added_pedal_reaches_both_hands_and_a_kept_one_follows_its_chords(tmp_path):
+    hands = [N(72 + i % 5, i * TPQ, (i + 1) * TPQ, channel=0) for i in range(8)]
+    hands += [N(48 + i % 5, i * TPQ, (i + 1) * TPQ, channel=1) for i in range(8)]
+    path = write_song(tmp_path / "hands.mid", Song(hands, controls=[(24, 0, 64, 127), (TPQ * 4 + 24, 0, 64, 0)]))
+    piece, score = _read(path)
+    p = plan(piece, score, _predicted(score, pedal=np.ones(score.n_notes)), Expression(0.0, 0.0, "add"))
+    out = tmp_path / "hands-out.mid"
+    out.write_bytes(write(piece, p, score))
+    assert {m.channel for m in _absolute(out) if m.type == "control_change" and m.control == 64} == {0, 1}
+    late = _predicted(score, onset=np.full(score.n_notes, 0.1))  # every note 100 ms late: 96 ticks
+    p = plan(piece, score, late, Expression(1.0, 0.0, "keep"))
+    out.write_bytes(write(piece, p, score))
+    presses = [m.time for m in _absolute(out) if m.type == "control_change" and m.control == 64]
+    assert presses == [24 + 96, TPQ * 4 + 24 + 96]  # still just after the chords they followed

@@ -89,9 +89,12 @@ class ScoreNotes:
     def beats(self) -> tuple[np.ndarray, np.ndarray]:
         """(quarter of every beat from 0 to past the last offset, whether it starts a bar): the felt beat
         of each time signature (a dotted quarter in 6/8), bars restarting at every signature."""
-        end = float(max(self.offset.max(), self.onset.max())) + 1.0 if self.n_notes else 1.0
         meters = self.meters if len(self.meters) and self.meters[0, 0] <= 0 else \
             np.concatenate([[[0.0, 4, 4]], self.meters.reshape(-1, 3)])
+        longest = max(_bar_and_beat(int(n), int(d))[1] for _, n, d in meters)
+        last = float(max(self.offset.max(), self.onset.max())) if self.n_notes else 0.0
+        end = last + longest + 1.0  # at least two beats, the last past every note
+        meters = meters[meters[:, 0] < end]  # a time signature after the music adds no beats
         quarters, downbeats = [], []
         for k, (start, numerator, denominator) in enumerate(meters):
             stop = meters[k + 1, 0] if k + 1 < len(meters) else end

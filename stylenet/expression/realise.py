@@ -36,7 +36,7 @@ import numpy as np
 
 from ..codec import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, _piano_flags, _smf
 from .metrics import beat_curve
-from .notes import ScoreNotes
+from .notes import DURATION_LIMIT, ScoreNotes
 
 PEDALS = ("auto", "keep", "add", "off")
 TIMING_AS = ("notes", "tempo")
@@ -45,6 +45,7 @@ MAX_ONSET_BEAT_SHARE = 0.25  # ... and at most this share of its beat
 MIN_SECONDS = 0.02  # the shortest note written
 PEDAL_DELAY = 0.06  # seconds after a chord's first onset that the pedal goes down
 SAME_KEY_GAP = 0.002  # seconds between a note's end and the next note of its key
+MAX_TEMPO = 0xFFFFFF  # microseconds a quarter: the most a MIDI set_tempo event holds
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Plan:
     drop_pedal: bool  # remove the piano channels' own sustain pedal events
     rubato: bool  # whether the tempo curve was applied
     grid: BeatGrid  # the output's tempo map
-    warp: tuple | None  # notes mode: (beat quarters, new seconds) that move a kept pedal with the notes
+    warp: tuple | None  # notes mode: (chord quarters, their new seconds, beat quarters, their new seconds)
 
 
 def has_pedal(piece: MidiPiece) -> bool:
@@ -107,20 +108,21 @@ def _interp(x, xp, fp) -> np.ndarray:
 def _keep_key_order(pitch, start, end, gap) -> tuple[np.ndarray, np.ndarray]:
     """Notes in score order: on each key the later note starts after the earlier one, which ends `gap`
     before it (neither swaps nor overlaps); every note keeps some length."""
-    start, end = start.copy(), end.copy()
+    start, end = start.copy(), np.maximum(end, start + gap)
     for key in np.unique(pitch):
         idx = np.flatnonzero(pitch == key)
         for a, b in zip(idx[:-1], idx[1:]):
             start[b] = max(start[b], start[a] + 2 * gap)
+            end[b] = max(end[b], start[b] + gap)
             end[a] = min(end[a], start[b] - gap)
-    return start, np.maximum(end, start + gap / 2)
+    return start, end
 
 
 def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression: Expression) -> Plan:
     """Where each note of `score` (= `notes.score_notes(piece)`) goes, and the pedal (see the module)."""
     grid = piece.file_grid or piece.grid
     tpq = grid.ticks_per_quarter
-    tempo_mode = expression.timing_as == "tempo"
+    tempo_mode = expression.timing_as == "tempo" and expression.timing > 0  # no timing: the tempo map stays
     rubato = expression.timing > 0 and (tempo_mode or not has_other_instruments(piece))
     beats_q, beats_s = beat_times(score, predicted[:, 1], expression.timing if rubato else 0.0)
     onset_s = _interp(score.onset, beats_q, beats_s)
@@ -129,7 +131,7 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
     limit = np.minimum(MAX_ONSET_SHIFT, MAX_ONSET_BEAT_SHARE * beat_len[i])
     shift = np.clip(expression.timing * predicted[:, 2], -limit, limit)
     written = np.maximum(_interp(score.offset, beats_q, beats_s) - onset_s, 0.0)
-    held = np.maximum(written * np.exp2(expression.articulation * predicted[:, 3]), MIN_SECONDS)
+    held = np.maximum(written * np.exp2(expression.articulation * np.clip(predicted[:, 3], *DURATION_LIMIT)), MIN_SECONDS)
     start = onset_s + shift
     end = start + np.where(expression.articulation > 0, held, np.maximum(written, MIN_SECONDS))
     start, end = _keep_key_order(score.pitch, start, end, SAME_KEY_GAP)
@@ -142,7 +144,8 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
             out_grid = BeatGrid(grid.steps_per_quarter, np.concatenate([[0.0], out_grid.change_times]),
                                 np.concatenate([[0.0], out_grid.change_quarters]),
                                 np.concatenate([[60.0 / score.tempo[0, 1]], out_grid.qpm]), tpq)
-        tempo = [(int(round(q * tpq)), int(round(60e6 / qpm))) for q, qpm in zip(out_grid.change_quarters, out_grid.qpm)]
+        tempo = [(int(round(q * tpq)), int(np.clip(round(60e6 / qpm), 1, MAX_TEMPO)))
+                 for q, qpm in zip(out_grid.change_quarters, out_grid.qpm)]
     else:
         out_grid, tempo = grid, None
     start_tick = out_grid.seconds_to_ticks(start)
@@ -152,8 +155,14 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
     if mode == "auto":
         mode = "keep" if has_pedal(piece) else "add"
     pedal = _pedal_events(score, predicted, start, end, out_grid) if mode == "add" else None
+    warp = None
+    if not tempo_mode and score.n_notes:  # a kept pedal follows its chords: each chord's first new onset
+        chord_q, chord = np.unique(score.onset, return_inverse=True)
+        first = np.full(len(chord_q), np.inf)
+        np.minimum.at(first, chord, start)
+        warp = (chord_q, np.maximum.accumulate(first), beats_q, beats_s)
     return Plan(start, end, start_tick.astype(np.int64), end_tick.astype(np.int64), tempo, pedal,
-                mode in ("add", "off"), rubato, out_grid, None if tempo_mode else (beats_q, beats_s))
+                mode in ("add", "off"), rubato, out_grid, warp)
 
 
 def _pedal_events(score: ScoreNotes, predicted: np.ndarray, start: np.ndarray, end: np.ndarray, grid: BeatGrid) -> list:
@@ -191,29 +200,43 @@ def _pedal_events(score: ScoreNotes, predicted: np.ndarray, start: np.ndarray, e
     return out
 
 
-def piano_note_events(piece: MidiPiece) -> list[tuple[int, int, int, int, int, int]]:
-    """Every piano note of the file as its events: (track, note-on index, note-off index or -1, channel,
-    key, on tick), pairing each note-on with the first later note-off of its channel and key (first in,
-    first out).  The file's ticks are absolute (as `codec.load_midi` leaves them)."""
-    out = []
+def piano_note_events(piece: MidiPiece) -> tuple[list[tuple[int, int, int, int, int, int]], set]:
+    """(notes, kept): every piano note of the file as pretty_midi reads it (and so as `codec.load_midi`
+    does), as its events -- (track, note-on index, index of the note-off that ends it, channel, key, on
+    tick) -- and the (track, event index) of the events that make no note (a note-on ended at its own tick,
+    with the note-off that ends it; a note-on never ended), which stay where they are.  As pretty_midi: a
+    note-off ends every open note of its channel and key begun at an earlier tick; one begun at its own
+    tick stays open if it ended an earlier one, else is dropped.  The file's ticks are absolute (as
+    `codec.load_midi` leaves them)."""
+    notes, kept = [], set()
     for t, track in enumerate(piece.midi.tracks):
-        open_notes: dict[tuple[int, int], list[int]] = {}
+        open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (channel, key) -> [(tick, index)]
         for i, (msg, piano) in enumerate(zip(track, _piano_flags(track, piece.programs))):
             if not piano or msg.type not in ("note_on", "note_off") or not LOWEST_KEY <= msg.note <= HIGHEST_KEY:
                 continue
             key = (msg.channel, msg.note)
             if msg.type == "note_on" and msg.velocity > 0:
-                open_notes.setdefault(key, []).append(len(out))
-                out.append([t, i, -1, msg.channel, msg.note, msg.time])
-            elif open_notes.get(key):
-                out[open_notes[key].pop(0)][2] = i
-    return [tuple(e) for e in out]
+                open_notes.setdefault(key, []).append((msg.time, i))
+            elif key in open_notes:
+                close = [(tick, on) for tick, on in open_notes[key] if tick != msg.time]
+                stay = [(tick, on) for tick, on in open_notes[key] if tick == msg.time]
+                notes += [(t, on, i, msg.channel, msg.note, tick) for tick, on in close]
+                if close and stay:
+                    open_notes[key] = stay
+                else:
+                    del open_notes[key]
+                    if not close:  # notes begun and ended at this tick: none
+                        kept |= {(t, on) for _, on in stay} | {(t, i)}
+        kept |= {(t, on) for pending in open_notes.values() for _, on in pending}
+    return notes, kept
 
 
 def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict] | None = None) -> bytes:
     """The file as SMF bytes with its piano notes at `plan`'s ticks (`velocities`: per track {note-on event
     index: new velocity}, as `codec.new_velocities` gives), the plan's tempo map and pedal; everything else
-    kept.  A piano note-off that ends no note is dropped (it would cut a moved note short)."""
+    kept.  Piano note events that make no note -- a note-off that ends nothing, a note begun and ended at
+    one tick, a note never ended (`piano_note_events`) -- are left out: among moved notes they would cut one
+    short or begin a new one.""" 
     import mido
 
     grid = piece.file_grid or piece.grid
@@ -223,21 +246,22 @@ def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict
     for i, (key, tick) in enumerate(zip(piece.pitch.tolist(), grid.seconds_to_ticks(piece.start).tolist())):
         by_onset.setdefault((key, tick), []).append(int(score_of_piece[i]))
     moved: dict[tuple[int, int], int] = {}  # (track, event index) -> new tick
-    paired: set = set()
-    first_piano = None
-    for track, on, off, channel, key, tick in piano_note_events(piece):
-        if first_piano is None or tick < first_piano[2]:
-            first_piano = (track, channel, tick)
-        if off >= 0:
-            paired.add((track, off))
+    unended: dict[int, list] = {}  # track -> [(tick, channel, key)] of note-offs to add
+    events_of_notes, _ = piano_note_events(piece)
+    for track, on, off, channel, key, tick in events_of_notes:
         candidates = by_onset.get((key, tick))
-        if not candidates:
+        if not candidates:  # not a note of the score (cannot happen for a file read by load_midi): as it was
+            moved[(track, on)], moved[(track, off)] = tick, piece.midi.tracks[track][off].time
             continue
         s = candidates.pop(0)
         moved[(track, on)] = int(plan.start_tick[s])
-        if off >= 0:
+        if (track, off) in moved:  # one note-off ended several notes: each gets its own end
+            unended.setdefault(track, []).append((int(plan.end_tick[s]), channel, key))
+        else:
             moved[(track, off)] = int(plan.end_tick[s])
-    pedal_track = first_piano[0] if first_piano else 0
+    pedal_channels: dict[int, set] = {}
+    for track, _, _, channel, _, _ in events_of_notes:
+        pedal_channels.setdefault(track, set()).add(channel)
     tracks = []
     for t, track in enumerate(piece.midi.tracks):
         flags = _piano_flags(track, piece.programs)
@@ -253,16 +277,21 @@ def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict
                 tick = plan_tick(plan, grid, tick)
             note = piano and msg.type in ("note_on", "note_off") and LOWEST_KEY <= msg.note <= HIGHEST_KEY
             is_off = note and (msg.type == "note_off" or msg.velocity == 0)
-            if is_off and (t, i) not in paired:
-                continue
-            tick = moved.get((t, i), tick)
-            events.append((tick, 0 if is_off else 2 if note else 1, i, msg, new_velocity.get(i)))
+            if note and (t, i) not in moved:
+                continue  # a note-off that ends nothing, or events that make no note: once the notes around
+                # them move, they would cut a note short or begin a new one
+            if (t, i) in moved:  # at one tick, a moved note ends before another starts
+                events.append((moved[(t, i)], 0 if is_off else 2, i, msg, new_velocity.get(i)))
+            else:  # kept where it was, in its own order (a zero-length note stays one)
+                events.append((tick, 1, i, msg, new_velocity.get(i)))
+        events += [(tick, 0, -1, mido.Message("note_off", channel=channel, note=key, velocity=0), None)
+                   for tick, channel, key in unended.get(t, ())]
         if t == 0 and plan.tempo is not None:
             events += [(tick, 1, -1, mido.MetaMessage("set_tempo", tempo=value), None) for tick, value in plan.tempo]
-        if t == pedal_track and plan.pedal:
-            channel = first_piano[1] if first_piano else 0
-            events += [(tick, 1, 10 ** 9, mido.Message("control_change", channel=channel, control=64, value=value), None)
-                       for tick, value in plan.pedal]
+        if plan.pedal:  # sustain is per channel: every channel that plays piano notes in this track hears it
+            for channel in sorted(pedal_channels.get(t, ())):
+                events += [(tick, 1, 10 ** 9, mido.Message("control_change", channel=channel, control=64, value=value),
+                            None) for tick, value in plan.pedal]
         events.sort(key=lambda e: e[:3])
         tracks.append([(tick, msg, velocity) for tick, _, _, msg, velocity in events])
     return _smf(piece.midi.type, piece.midi.ticks_per_beat, tracks)
@@ -284,6 +313,11 @@ def plan_tick(plan: Plan, grid: BeatGrid, tick: int) -> int:
     """Where an event of the file at `tick` (a pedal kept) goes when the notes move (notes mode)."""
     if plan.warp is None:
         return tick
-    beats_q, beats_s = plan.warp
-    seconds = _interp(np.array([tick / grid.ticks_per_quarter]), beats_q, beats_s)
+    chord_q, chord_s, beats_q, beats_s = plan.warp
+    q = np.array([tick / grid.ticks_per_quarter])
+    if len(chord_q) > 1 and chord_q[0] <= q[0] <= chord_q[-1]:
+        seconds = np.interp(q, chord_q, chord_s)  # between two chords: where they went
+    else:  # before the first or after the last: with the beats
+        seconds = _interp(q, beats_q, beats_s) + (chord_s[0 if q[0] < chord_q[0] else -1]
+                                                  - _interp(chord_q[[0 if q[0] < chord_q[0] else -1]], beats_q, beats_s))
     return int(grid.seconds_to_ticks(np.maximum(seconds, 0.0))[0])
