@@ -59,6 +59,10 @@ class ExpressionNet(NoteNetwork):
             return 0.0
         return float(velocity["genres"][genre]["weight"])
 
+    def pedal_threshold(self, genre: str) -> float:
+        """The probability above which a chord is pedalled in `genre` (chosen on validation; 0.5 if not)."""
+        return float(self.header.get("pedal_threshold", {}).get(genre, 0.5))
+
     def residuals(self, genre: str) -> dict:
         """{target: (sigma, rho)} of this network's errors on training performances of `genre` ({} if
         not measured): what `variation` draws."""
@@ -71,12 +75,19 @@ class ExpressionNet(NoteNetwork):
 
     def __call__(self, score: ScoreNotes, genre: str) -> np.ndarray:
         """[N, len(TARGETS)] float64 for the notes of `score` as `genre` plays them: velocity (MIDI units),
-        tempo (log2), onset (s), duration (log2), then the pedal and lift probabilities."""
+        tempo (log2), onset (s), duration (log2), then the pedal (rescaled so that one half is the genre's
+        threshold, `pedal_threshold`) and lift probabilities."""
         if genre not in self.genres:
             raise ExpressionError("expression", f"has no genre {genre!r} (it has: {', '.join(self.genres)})")
         if score.n_notes == 0:
             return np.zeros((0, len(TARGETS)))
-        return to_units(self.raw(score_features(score, genre, self.genres)))
+        out = to_units(self.raw(score_features(score, genre, self.genres)))
+        # the pedal as a probability centred on the genre's threshold: above one half = pedalled
+        threshold = self.pedal_threshold(genre)
+        p = out[:, 4]
+        out[:, 4] = np.where(p > threshold, 0.5 + 0.5 * (p - threshold) / max(1 - threshold, 1e-9),
+                             0.5 * p / max(threshold, 1e-9))
+        return out
 
 
 VARIED = 4  # velocity, tempo, onset, duration: the targets a performance varies around the expected one

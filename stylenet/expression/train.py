@@ -99,6 +99,7 @@ def validate(net_path: Path, rows) -> dict:
     return {"score": float(np.mean(picks)) if picks else float("-inf"), "genres": tables}
 
 
+PEDAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # tried per genre on validation
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the expression network's share of the written velocity, tried per genre
 
 
@@ -114,6 +115,7 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     from .network import ExpressionNet
 
     net = ExpressionNet.load(net_path)
+    net.header.pop("pedal_threshold", None)  # the raw probabilities: the threshold is chosen anew here
     cache, tried = {}, {}
     for row in rows:
         if row.genre not in net.genres or row.genre not in performer.genres:
@@ -126,6 +128,22 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
             blend = ours.copy()
             blend[:, 0] = (1 - w) * theirs[:, 0] + w * ours[:, 0]
             tried.setdefault(row.genre, {}).setdefault(w, []).append(compare(row.score, row.performed, blend)["velocity_r"])
+    thresholds = {}
+    for genre in net.genres:  # the pedal: the probability above which a chord is pedalled
+        agreement = {t: [] for t in PEDAL_THRESHOLDS}
+        for row in rows:
+            if row.genre != genre or (genre, row.work) not in cache:
+                continue
+            truth, mask = targets(row.score, row.performed)
+            ok = mask[:, 4] > 0
+            if ok.any():
+                for t in PEDAL_THRESHOLDS:
+                    agreement[t].append(float(np.mean((cache[(genre, row.work)][0][ok, 4] > t) == (truth[ok, 4] > 0.5))))
+        if agreement[0.5]:
+            best = max(PEDAL_THRESHOLDS, key=lambda t: (np.mean(agreement[t]), t == 0.5))
+            thresholds[genre] = best
+            print(f"{genre}: pedal above {best} (validation agreement {np.mean(agreement[best]):.3f}; at 0.5 "
+                  f"{np.mean(agreement[0.5]):.3f})", flush=True)
     weights = {}
     for genre, by_w in tried.items():
         means = {w: float(np.nanmean(v)) for w, v in by_w.items()}
@@ -137,6 +155,7 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
         arrays = {k: npz[k] for k in npz.files}
     info = json.loads(str(arrays["info"]))
     info["velocity"] = {"fingerprint": model_fingerprint(performer), "genres": weights}
+    info["pedal_threshold"] = thresholds
     if train_rows is not None:
         info["residuals"] = residual_statistics(net, train_rows)
     arrays["info"] = np.array(json.dumps(info))
