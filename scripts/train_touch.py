@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylenet import codec, touch, tracking  # noqa: E402
-from stylenet.checkpoint import CHECKPOINT, resume_run, save_checkpoint  # noqa: E402
+from stylenet.checkpoint import CHECKPOINT, end_epoch, resume_run  # noqa: E402
 from stylenet.errors import StyleNetError  # noqa: E402
 
 CROP = 512  # notes per training example (20-40 s of music)
@@ -252,10 +252,7 @@ def main(argv=None) -> int:
                 info["validation"] = {"r_piece": best, "performances": len(valid)}
                 export(model, Path(args.out), info)
                 row["saved"] = True
-        history.append(row)
-        print(json.dumps(row), flush=True)
-        save_checkpoint(state, model, model.optimizer, {"epoch": epoch, "best": best, "history": history,
-                                                        "rng": rng.bit_generator.state, "settings": settings})
+        end_epoch(state, model, row, history, best, rng, settings)
     (work / "history.json").write_text(json.dumps(history, indent=1))
     if not Path(args.out).is_file():
         raise SystemExit(f"train_touch: no validation check scored (r_piece {best}); nothing written to {args.out}")

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from stylenet import beats as beats_mod  # noqa: E402
 from stylenet import codec, tracking  # noqa: E402
-from stylenet.checkpoint import CHECKPOINT, resume_run, save_checkpoint  # noqa: E402
+from stylenet.checkpoint import CHECKPOINT, end_epoch, resume_run  # noqa: E402
 from stylenet.errors import StyleNetError  # noqa: E402
 
 CROP = 1000  # notes per training example (about a minute of music)
@@ -425,10 +425,7 @@ def main(argv=None) -> int:
                 info.update(validation=row)
                 export(model, Path(args.out), info)
                 row["saved"] = True
-        history.append(row)
-        print(json.dumps(row), flush=True)
-        save_checkpoint(state, model, model.optimizer, {"epoch": epoch, "best": best, "history": history,
-                                                        "rng": rng.bit_generator.state, "settings": settings})
+        end_epoch(state, model, row, history, best, rng, settings)
     (work / "history.json").write_text(json.dumps(history, indent=1))
     return 0
 

@@ -134,6 +134,15 @@ def resume_run(state: Path, model, settings: dict, rng) -> tuple[float, list, in
     return meta["best"], meta["history"], meta["epoch"] + 1
 
 
+def end_epoch(state: Path, model, row: dict, history: list, best: float, rng, settings: dict) -> None:
+    """A small training script's epoch done: its row added to `history` and printed (one JSON line), and
+    the run checkpointed so that `resume_run` picks it up (weights, optimizer, best, history, rng)."""
+    history.append(row)
+    print(json.dumps(row), flush=True)
+    save_checkpoint(state, model, model.optimizer, {"epoch": row["epoch"], "best": best, "history": history,
+                                                    "rng": rng.bit_generator.state, "settings": settings})
+
+
 _LOCKS: dict[Path, object] = {}  # run directory -> its open, flocked lock file, for the life of this process
 
 

@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -22,6 +23,9 @@ from .errors import StyleNetError, one_file, skip_failure
 from . import fileio
 from .fileio import atomic_write_bytes, refuse_overwrite
 from .shaping import Shaping, shape
+
+if TYPE_CHECKING:
+    from .expression.realise import Expression
 
 
 @dataclass

@@ -222,7 +222,7 @@ def main(args) -> int:
 
 
 def _train(args) -> None:
-    from ..checkpoint import CHECKPOINT, resume_run, save_checkpoint
+    from ..checkpoint import CHECKPOINT, end_epoch, resume_run
     from ..tracking import save_note_network
     from .data import load_rows
     from .network import KIND
@@ -290,8 +290,5 @@ def _train(args) -> None:
                 info["validation"] = scored
                 save_note_network(model, Path(args.out), KIND, info)
                 row["saved"] = True
-        history.append(row)
-        print(json.dumps(row), flush=True)
-        save_checkpoint(state, model, model.optimizer, {"epoch": epoch, "best": best, "history": history,
-                                                        "rng": rng.bit_generator.state, "settings": settings})
+        end_epoch(state, model, row, history, best, rng, settings)
     (work / "history.json").write_text(json.dumps(history, indent=1))
