@@ -39,3 +39,30 @@ def test_a_played_file_is_read_against_its_own_grid(tmp_path):
     assert np.allclose(deviation, np.where(np.arange(16) % 2, 40 / 480 * 0.5, 0.0), atol=1e-6)
     assert np.array_equal(performed.velocity, 50 + np.arange(16))
     assert performed.pedal_down is not None and len(performed.pedal_down) == 1
+
+
+def test_an_asap_pair_on_disk_is_aligned_and_its_rubato_read_back(tmp_path):
+    """A work's midi_score.mid and a performance of it with their beat annotations, as ASAP lays them out."""
+    from stylenet.expression.align import align_asap
+    from stylenet.expression.notes import beat_tempo, targets
+    from tests.helpers import annotation_text, recording, rubato_beats
+
+    folder = tmp_path / "Composer" / "Work"
+    rng = np.random.default_rng(4)
+    positions = np.arange(0, 15, 0.5)
+    pitches = rng.integers(40, 90, len(positions))
+    score_beats = 0.5 * np.arange(16)
+    recording(folder / "midi_score.mid", score_beats, positions, pitches=pitches, velocities=np.full(30, 80))
+    played = rubato_beats(16, seed=3)
+    recording(folder / "Take.mid", played, positions, pitches=pitches, velocities=rng.integers(30, 100, 30))
+    labels = ["db,2/4" if i == 0 else "db" if i % 2 == 0 else "b" for i in range(16)]
+    (folder / "midi_score_annotations.txt").write_text(annotation_text(score_beats, labels))
+    (folder / "Take_annotations.txt").write_text(annotation_text(played, labels))
+    row = {"folder": "Composer/Work", "midi": str(folder / "Take.mid"), "annotations": str(folder / "Take_annotations.txt")}
+    score, performed, report = align_asap(row, tmp_path)
+    assert report.matched == report.score_notes == 30 and report.median_offset < 0.002
+    values, masks = targets(score, performed)
+    assert masks[:, 1].sum() == 28  # the fermata's two notes (a beat 8 times the score's) teach no tempo
+    expected = beat_tempo(score, performed.beat_quarters, performed.beat_seconds)  # per beat, from the files
+    written = np.log2(np.diff(played) / 0.5)
+    assert np.allclose(expected, written - np.median(written), atol=0.01)
