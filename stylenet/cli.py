@@ -277,6 +277,10 @@ def _survey_parser(verbs) -> None:
                        help="ab: pairs per compared source; rating: clips per source (default: %(default)s)")
     build.add_argument("--baselines", nargs="*", default=[], choices=("random", "flat"), metavar="B",
                        help="ab: also pair the human with these (random velocities, flat velocities)")
+    build.add_argument("--pair", nargs=2, metavar="NAME=DIR",
+                       help="ab on your own files: pair each file of the first folder with the file of the same "
+                            "name in the second (or <name>.<anything>.mid, as perform writes); the first plays the "
+                            "part of the human, e.g. --pair performed=out/ score=scores/ (no DATASET needed)")
     build.add_argument("--sources", nargs="+", default=["human", "stylenet"], metavar="SOURCE",
                        help="rating: human, stylenet, flat, random, or NAME=DIR (any folder of MIDI files) "
                             "(default: human stylenet)")
@@ -564,7 +568,7 @@ def _run_survey(args) -> int:
         report = build(BuildOptions(
             args.dataset, args.out, args.design, args.items, tuple(args.baselines), tuple(args.sources),
             args.split, tuple(args.genres) if args.genres else None, args.seconds, args.seed, args.model,
-            args.soundfont, args.fmt, args.key, args.title, args.force, not args.quiet))
+            args.soundfont, args.fmt, args.key, args.title, args.force, not args.quiet, tuple(args.pair or ())))
         print(report.summary())
         return 1 if report.short else 0
     if args.survey_verb == "serve":

@@ -77,6 +77,7 @@ class Piece:
     path: Path  # the MIDI file its clips are cut from
     genre: str | None
     label: str  # where it came from, for the key
+    partner: Path | None = None  # --pair: the same piece in the second folder
 
 
 @dataclass
@@ -98,6 +99,7 @@ class BuildOptions:
     title: str = "Listening test"
     force: bool = False
     progress: bool = True
+    pair: tuple = ()  # ab: two NAME=DIR folders whose files of one name are paired (the first plays the human)
 
 
 @dataclass
@@ -192,6 +194,29 @@ def folder_pieces(folder: Path) -> list[Piece]:
     return [Piece(f.stem, f, None, str(f)) for f in find_midi([str(folder)])]
 
 
+def folder_pairs(first: Path, second: Path) -> list[Piece]:
+    """The files of `first` with a partner in `second`: the same relative name, or one name the other's
+    followed by '.' and more (`song.mid` and `song.concert.mid`, as perform names its outputs).  Each a
+    Piece named by the shorter name, whose `path` is the first's file and whose `label` names both."""
+    from .codec import find_midi
+
+    partners = {}
+    for f in find_midi([str(second)]):
+        rel = f.relative_to(second)
+        partners.setdefault((rel.parent, rel.stem), f)
+    out = []
+    for f in find_midi([str(first)]):
+        rel = f.relative_to(first)
+        match = partners.get((rel.parent, rel.stem))
+        if match is None:  # either name may be the other's with '.<genre>' (or more) added
+            found = sorted(p for (parent, stem), p in partners.items() if parent == rel.parent and
+                           (stem.startswith(rel.stem + ".") or rel.stem.startswith(stem + ".")))
+            match = found[0] if found else None
+        if match is not None:
+            out.append(Piece(min(rel.stem, match.stem, key=len), f, None, f"{f} | {match}", partner=match))
+    return out
+
+
 class Pool:
     """Pieces handed out one at a time, each at most once: genre by genre in turns (a test split is mostly one
     genre, and every compared source should hear them all), pieces in a seeded order within a genre."""
@@ -236,6 +261,23 @@ class ClipMaker:
             notes = self.variant(source, piece, midi, human)
             audio[source] = self.render(cut(notes, window), piece.path)
         return window, audio
+
+    def make_pair(self, piece: Piece, sources: list[str]):
+        """-> (window, {source: audio}) for a --pair item: the excerpt is chosen in the first folder's file and
+        cut from the second's at the same notes (counted in order of onset), wherever its timing put them."""
+        from . import codec
+        from .clips import Window, choose_window, cut, piece_notes
+
+        first, second = (piece_notes(codec.load_midi(path)) for path in (piece.path, piece.partner))
+        if not len(first) or not len(second):
+            raise StyleNetError(f"{piece.path if not len(first) else piece.partner}: no piano notes to cut an excerpt from")
+        window = choose_window(first, self.seconds, self.rng)
+        begin, end = np.searchsorted(np.sort(first.start), [window.start, window.end], side="left")
+        starts = np.sort(second.start)
+        begin = min(int(begin), len(starts) - 1)
+        other = Window(float(starts[begin]), float(starts[end]) if end < len(starts) else float(second.end.max()))
+        return window, {sources[0]: self.render(cut(first, window), piece.path),
+                        sources[1]: self.render(cut(second, other), piece.partner)}
 
     def genre_stats(self, piece: Piece) -> dict:
         if self.performer is None or piece.genre not in self.performer.genres:
@@ -301,7 +343,14 @@ def build(options: BuildOptions) -> BuildReport:
     out = Path(options.out)
     key_path = Path(options.key) if options.key else default_key(out)
     _check_outputs(out, key_path, options.force)
-    if options.design == "ab":
+    if options.pair:
+        if options.design != "ab" or len(options.pair) != 2:
+            raise StyleNetError("--pair takes two NAME=DIR folders, for the ab design", exit_code=2)
+        sources = parse_sources(options.pair)
+        if any(folder is None for _, folder in sources):
+            raise StyleNetError("--pair takes two NAME=DIR folders (not dataset sources)", exit_code=2)
+        compared = [sources[1][0]]
+    elif options.design == "ab":
         compared = ["stylenet", *dict.fromkeys(options.baselines)]
         sources = [("human", None)] + [(name, None) for name in compared]
     else:
@@ -329,7 +378,13 @@ def build(options: BuildOptions) -> BuildReport:
                                 + (f" that the model knows ({', '.join(performer.genres)})" if performer else ""),
                                 exit_code=2)
         pools[None] = Pool(pieces, rng)
-    for name, folder in sources:
+    if options.pair:
+        pairs = folder_pairs(sources[0][1], sources[1][1])
+        if not pairs:
+            raise StyleNetError(f"no file of {sources[0][1]} has a partner in {sources[1][1]} (the same name, or "
+                                "the name followed by '.' and more, as perform writes <name>.<genre>.mid)", exit_code=2)
+        pools[None] = Pool(pairs, rng)
+    for name, folder in (() if options.pair else sources):
         if folder is not None:
             found = folder_pieces(folder)
             if not found:
@@ -338,7 +393,9 @@ def build(options: BuildOptions) -> BuildReport:
 
     # each job: the sources of one item, its pool, and its turn in the pool's genres (each compared source
     # starts on another genre, so every source hears every genre)
-    if options.design == "ab":
+    if options.pair:
+        jobs = [([sources[0][0], sources[1][0]], pools[None], k) for k in range(options.items)]
+    elif options.design == "ab":
         jobs = [(["human", name], pools[None], k + i) for k in range(options.items) for i, name in enumerate(compared)]
     else:
         jobs = [([name], pools[folder], k + i)
@@ -354,14 +411,15 @@ def build(options: BuildOptions) -> BuildReport:
             while (piece := pool.next(turn)) is not None:
                 try:
                     with one_file(piece.path):
-                        window, audio = maker.make(piece, job_sources)
+                        window, audio = maker.make_pair(piece, job_sources) if options.pair else \
+                            maker.make(piece, job_sources)
                 except StyleNetError as exc:
                     skipped.append(str(exc))
                     tqdm.write(f"skipped: {exc}", file=sys.stderr)
                     continue
                 item = {"source": job_sources[-1], "piece": piece.name, "genre": piece.genre, "file": piece.label,
                         "start": round(window.start, 3), "end": round(window.end, 3)}
-                if options.design == "ab":
+                if options.design == "ab":  # with --pair, the first folder plays the human
                     human_first = bool(rng.integers(2))
                     item["human"] = "a" if human_first else "b"
                     order = job_sources if human_first else job_sources[::-1]

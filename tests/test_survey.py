@@ -443,3 +443,28 @@ def test_survey_build_with_a_model_file_never_imports_tensorflow(tmp_path, datas
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)})
     assert "RC 0 False" in result.stdout, result.stderr
+
+
+def test_ab_pairs_any_two_folders_by_name(tmp_path, capsys):
+    """`--pair performed=DIR score=DIR`: the paper's A/B test on one's own files, e.g. a score rendered as is
+    against perform's output of it (named <name>.<genre>.mid); the first folder plays the human."""
+    scores, performed = tmp_path / "scores", tmp_path / "performed"
+    for i in range(3):
+        song = long_song(200 + i, 8)
+        write_song(scores / f"Tune{i}.mid", song)
+        moved = Song([N(n.pitch, n.on + 17 * (k % 3), n.off + 17 * (k % 3), 30 + (7 * k) % 90)
+                      for k, n in enumerate(song.notes)])
+        write_song(performed / f"Tune{i}.jazz.mid", moved)
+    write_song(scores / "Orphan.mid", long_song(300, 8))  # no partner: never asked about
+    out = tmp_path / "ab"
+    assert main(["survey", "build", "-o", str(out), "--pair", f"performed={performed}", f"score={scores}",
+                 "--items", "3", "--seconds", "3", "-q"]) == 0
+    key = json.loads((tmp_path / "ab.key.json").read_text())
+    assert [i["source"] for i in key["items"]] == ["score"] * 3
+    assert sorted(i["piece"] for i in key["items"]) == ["Tune0", "Tune1", "Tune2"]
+    assert all(i["human"] in ("a", "b") for i in key["items"])
+    assert len(list((out / "audio").iterdir())) == 6
+    assert "3 pairs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["survey", "build", "-o", str(tmp_path / "x"), "--pair", f"performed={performed}"])
+    assert main(["survey", "build", "-o", str(tmp_path / "y"), "--pair", f"a={performed}", f"b={tmp_path}"]) == 2
