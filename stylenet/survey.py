@@ -112,6 +112,7 @@ class BuildReport:
     skipped: list = field(default_factory=list)
     seconds: float = 0.0
     audio_bytes: int = 0
+    reference: str = "human"  # ab: the source respondents look for (--pair: the first folder)
 
     @property
     def short(self) -> int:
@@ -119,7 +120,7 @@ class BuildReport:
 
     def summary(self) -> str:
         unit = "pairs" if self.design == "ab" else "clips"
-        what = ", ".join(f"{n} {'human vs ' if self.design == 'ab' else ''}{s}" for s, n in self.counts.items())
+        what = ", ".join(f"{n} {self.reference + ' vs ' if self.design == 'ab' else ''}{s}" for s, n in self.counts.items())
         lines = [f"{sum(self.counts.values())} {unit} ({what}) in {self.seconds:.1f} s; "
                  f"{self.audio_bytes / 2 ** 20:.1f} MB of audio"]
         if self.skipped:
@@ -450,7 +451,7 @@ def build(options: BuildOptions) -> BuildReport:
            "items": items, "skipped": skipped}
     atomic_write_text(key_path, json.dumps(key, indent=1) + "\n")
     return BuildReport(out, key_path, options.design, counts, wanted, skipped, time.perf_counter() - started,
-                       audio_bytes)
+                       audio_bytes, sources[0][0] if options.pair else "human")
 
 
 def _write_folder(out: Path, items: list[dict], survey_id: str, options: BuildOptions, rng) -> tuple[int, float]:

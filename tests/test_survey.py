@@ -464,7 +464,7 @@ def test_ab_pairs_any_two_folders_by_name(tmp_path, capsys):
     assert sorted(i["piece"] for i in key["items"]) == ["Tune0", "Tune1", "Tune2"]
     assert all(i["human"] in ("a", "b") for i in key["items"])
     assert len(list((out / "audio").iterdir())) == 6
-    assert "3 pairs" in capsys.readouterr().out
+    assert "3 pairs (3 performed vs score)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["survey", "build", "-o", str(tmp_path / "x"), "--pair", f"performed={performed}"])
     assert main(["survey", "build", "-o", str(tmp_path / "y"), "--pair", f"a={performed}", f"b={tmp_path}"]) == 2
