@@ -183,7 +183,9 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     predicted = codec.raw_velocities_at(predicted_matrix, score.onset, key)
     stats = performer.stats.get(genre)
     touch_net, calibration, _ = touch_with or touch_for(performer, genre, touch)
-    touched = touch_net is not None and (touch == "on" or (touch == "auto" and _looks_recorded(piece)))
+    expressing = expression is not None and expression_net is not None and not quantize
+    looks_played = ((touch_net is not None and touch == "auto") or expressing) and _looks_recorded(piece)  # once
+    touched = touch_net is not None and (touch == "on" or (touch == "auto" and looks_played))
     if touched:
         from .touch import blend, score_deviations
 
@@ -193,13 +195,12 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
             shaping = replace(shaping, contrast=float(shaping.contrast) * stats["contrast"])
     shaped = shape(predicted, score.velocity, shaping, stats)
     expressed, notes, expressive = "", None, None
-    if expression is not None and expression_net is not None and not quantize:
-        if beats_file is not None or touched or _looks_recorded(piece):
+    if expressing:
+        if beats_file is not None or touched or looks_played:
             expressed = "its own timing, lengths and pedal kept (it looks played)"
         elif genre in expression_net.genres:
-            from .expression.notes import score_notes
-
             from .expression.network import variation
+            from .expression.notes import score_notes
 
             with timings.phase("expression"):
                 notes = score_notes(piece)

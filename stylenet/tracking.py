@@ -138,6 +138,14 @@ def pedal_times(piece: MidiPiece) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(np.array(down, np.float64)), np.sort(np.array(up, np.float64))
 
 
+def has_pedal(piece: MidiPiece) -> bool:
+    """Whether the piano parts have any sustain pedal (CC 64) event: a file without one cannot tell a
+    pedalled passage from an unpedalled one."""
+    pm = getattr(piece, "pm", None)
+    return any(c.number == 64 for inst in getattr(pm, "instruments", ()) or ()
+               if not inst.is_drum and inst.program in piece.programs for c in inst.control_changes)
+
+
 def note_order(pitch, start) -> np.ndarray:
     """The order the note network reads notes in: by onset, then from the lowest key up."""
     return np.lexsort((np.asarray(pitch), np.asarray(start)))
@@ -372,7 +380,8 @@ class NoteNetwork:
         except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
             raise cls.ERROR(path, f"cannot read the {cls.NAME}'s weights ({exc or type(exc).__name__})") from None
         if str(arrays.get("kind", "")) != cls.KIND:
-            raise cls.ERROR(path, f"not a {cls.NAME} (its kind is {str(arrays.get('kind', 'none'))!r}){cls.HINT}")
+            article = "an" if cls.NAME[:1] in "aeiou" else "a"
+            raise cls.ERROR(path, f"not {article} {cls.NAME} (its kind is {str(arrays.get('kind', 'none'))!r}){cls.HINT}")
         try:
             return cls(arrays)
         except KeyError as exc:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codec import MidiPiece
-from .notes import Performed, ScoreNotes, make_score_notes, score_notes
+from .notes import Performed, ScoreNotes, extrapolated_interp, make_score_notes, score_notes
 
 FIRST_TOLERANCE = 0.5  # of the local beat: the first pass's window around a note's expected time
 SECOND_TOLERANCE = 0.3  # of the local beat, after the local correction
@@ -77,11 +77,10 @@ def _match_by_key(pitch_a, time_a, pitch_b, time_b, tolerance) -> np.ndarray:
 def align(score: ScoreNotes, score_beats_q: np.ndarray, perf_pitch, perf_start, perf_beats_s) -> tuple[np.ndarray, np.ndarray]:
     """(match [N] index into the performance's notes or -1, expected [N] performed seconds) for each score
     note, given the same beats as score quarters and as performed seconds."""
-    performed = Performed(np.zeros(0), np.zeros(0), np.zeros(0), np.asarray(score_beats_q, np.float64),
-                          np.asarray(perf_beats_s, np.float64))
-    expected = performed.time_of(score.onset)
-    beat_seconds = np.diff(performed.beat_seconds)
-    i = np.clip(np.searchsorted(performed.beat_quarters, score.onset, side="right") - 1, 0, max(len(beat_seconds) - 1, 0))
+    beats_q, beats_s = np.asarray(score_beats_q, np.float64), np.asarray(perf_beats_s, np.float64)
+    expected = extrapolated_interp(score.onset, beats_q, beats_s)
+    beat_seconds = np.diff(beats_s)
+    i = np.clip(np.searchsorted(beats_q, score.onset, side="right") - 1, 0, max(len(beat_seconds) - 1, 0))
     local_beat = beat_seconds[i] if len(beat_seconds) else np.full(score.n_notes, 0.5)
     perf_pitch, perf_start = np.asarray(perf_pitch), np.asarray(perf_start, np.float64)
     match = _match_by_key(score.pitch, expected, perf_pitch, perf_start,
@@ -102,13 +101,9 @@ def align(score: ScoreNotes, score_beats_q: np.ndarray, perf_pitch, perf_start, 
 def pedal_or_none(piece: MidiPiece):
     """(down, up) seconds of the piano parts' sustain pedal, or (None, None) where the file has no pedal
     events at all (it cannot tell pedalled from unpedalled)."""
-    from ..tracking import pedal_times
+    from ..tracking import has_pedal, pedal_times
 
-    has = any(c.number == 64 for inst in piece.pm.instruments if not inst.is_drum and inst.program in piece.programs
-              for c in inst.control_changes)
-    if not has:
-        return None, None
-    return pedal_times(piece)
+    return pedal_times(piece) if has_pedal(piece) else (None, None)
 
 
 def performed_from_match(score: ScoreNotes, piece: MidiPiece, match: np.ndarray, beat_quarters, beat_seconds

@@ -63,7 +63,7 @@ def read_row(entry: dict, raw_dir: Path, asap_dir: Path, performances: dict) -> 
         counts = {"score_notes": report.score_notes, "performed_notes": report.performed_notes,
                   "matched": report.matched, "median_offset": report.median_offset}
         return Row(entry["genre"], entry.get("piece") or path, path, score, performed), counts
-    piece = load_midi(raw_dir / path.split("/", 1)[1] if not (raw_dir / path).exists() else raw_dir / path)
+    piece = load_midi(raw_dir / path)  # a manifest's paths are relative to the RAW_DIR it was built from
     score, performed = self_performed(piece, entry["genre"])
     return Row(entry["genre"], entry.get("piece") or path, path, score, performed), \
         {"score_notes": score.n_notes, "performed_notes": score.n_notes, "matched": score.n_notes}

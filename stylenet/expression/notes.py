@@ -239,10 +239,11 @@ class Performed:
     def time_of(self, quarters) -> np.ndarray:
         """Performed seconds of score positions, through the beats (linear between them, the edge beats'
         tempo beyond them)."""
-        return _extrapolated_interp(quarters, self.beat_quarters, self.beat_seconds)
+        return extrapolated_interp(quarters, self.beat_quarters, self.beat_seconds)
 
 
-def _extrapolated_interp(x, xp, fp) -> np.ndarray:
+def extrapolated_interp(x, xp, fp) -> np.ndarray:
+    """np.interp, continued beyond the ends with the slope of the first and last intervals."""
     x = np.asarray(x, np.float64)
     y = np.interp(x, xp, fp)
     if len(xp) > 1:
@@ -310,7 +311,8 @@ def targets(score: ScoreNotes, performed: Performed) -> tuple[np.ndarray, np.nda
 
 
 def _pedal_at(down: np.ndarray, up: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """1.0 where the pedal is down at each time (the latest press after the latest release)."""
+    """1.0 where the pedal is down at each time (the latest press after the latest release).  Not
+    `tracking.last_before`: its 1 ms of tolerance moves 0.2 % of the validation pedal targets."""
     last_down = np.where(np.searchsorted(down, at, side="right") > 0,
                          down[np.maximum(np.searchsorted(down, at, side="right") - 1, 0)] if len(down) else -np.inf,
                          -np.inf)

@@ -36,7 +36,8 @@ import numpy as np
 
 from ..codec import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, _piano_flags, _smf
 from .metrics import beat_curve
-from .notes import DURATION_LIMIT, ScoreNotes
+from ..tracking import has_pedal
+from .notes import DURATION_LIMIT, ScoreNotes, extrapolated_interp
 
 PEDALS = ("auto", "keep", "add", "off")
 TIMING_AS = ("notes", "tempo")
@@ -76,11 +77,6 @@ class Plan:
     warp: tuple | None  # notes mode: (chord quarters, their new seconds, beat quarters, their new seconds)
 
 
-def has_pedal(piece: MidiPiece) -> bool:
-    return any(c.number == 64 for inst in piece.pm.instruments if not inst.is_drum and inst.program in piece.programs
-               for c in inst.control_changes)
-
-
 def has_other_instruments(piece: MidiPiece) -> bool:
     return any(inst.notes for inst in piece.pm.instruments if inst.is_drum or inst.program not in piece.programs)
 
@@ -97,12 +93,6 @@ def beat_times(score: ScoreNotes, tempo: np.ndarray, amount: float) -> tuple[np.
     played *= written[span].sum() / max(played[span].sum(), 1e-9)
     first = float(score.seconds(beats_q[:1])[0])
     return beats_q, np.concatenate([[first], first + np.cumsum(played)])
-
-
-def _interp(x, xp, fp) -> np.ndarray:
-    from .notes import _extrapolated_interp
-
-    return _extrapolated_interp(x, xp, fp)
 
 
 def _keep_key_order(pitch, start, end, gap) -> tuple[np.ndarray, np.ndarray]:
@@ -125,12 +115,12 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
     tempo_mode = expression.timing_as == "tempo" and expression.timing > 0  # no timing: the tempo map stays
     rubato = expression.timing > 0 and (tempo_mode or not has_other_instruments(piece))
     beats_q, beats_s = beat_times(score, predicted[:, 1], expression.timing if rubato else 0.0)
-    onset_s = _interp(score.onset, beats_q, beats_s)
+    onset_s = extrapolated_interp(score.onset, beats_q, beats_s)
     beat_len = np.diff(beats_s)
     i = np.clip(np.searchsorted(beats_q, score.onset, side="right") - 1, 0, len(beat_len) - 1)
     limit = np.minimum(MAX_ONSET_SHIFT, MAX_ONSET_BEAT_SHARE * beat_len[i])
     shift = np.clip(expression.timing * predicted[:, 2], -limit, limit)
-    written = np.maximum(_interp(score.offset, beats_q, beats_s) - onset_s, 0.0)
+    written = np.maximum(extrapolated_interp(score.offset, beats_q, beats_s) - onset_s, 0.0)
     held = np.maximum(written * np.exp2(expression.articulation * np.clip(predicted[:, 3], *DURATION_LIMIT)), MIN_SECONDS)
     start = onset_s + shift
     end = start + np.where(expression.articulation > 0, held, np.maximum(written, MIN_SECONDS))
@@ -318,6 +308,6 @@ def plan_tick(plan: Plan, grid: BeatGrid, tick: int) -> int:
     if len(chord_q) > 1 and chord_q[0] <= q[0] <= chord_q[-1]:
         seconds = np.interp(q, chord_q, chord_s)  # between two chords: where they went
     else:  # before the first or after the last: with the beats
-        seconds = _interp(q, beats_q, beats_s) + (chord_s[0 if q[0] < chord_q[0] else -1]
-                                                  - _interp(chord_q[[0 if q[0] < chord_q[0] else -1]], beats_q, beats_s))
+        seconds = extrapolated_interp(q, beats_q, beats_s) + (chord_s[0 if q[0] < chord_q[0] else -1]
+                                                  - extrapolated_interp(chord_q[[0 if q[0] < chord_q[0] else -1]], beats_q, beats_s))
     return int(grid.seconds_to_ticks(np.maximum(seconds, 0.0))[0])
