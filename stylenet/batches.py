@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from .codec import N_KEYS, SCORE_COLUMNS, shift_input, shift_keys
-from .pieces import Piece, TrainingData
+from stylenet.codec import N_KEYS, SCORE_COLUMNS, shift_input, shift_keys
+from stylenet.pieces import Piece, TrainingData
 
 Slot = tuple[int, int] | None  # (piece index, window index) or an idle lane
 

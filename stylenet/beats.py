@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, _smf, meter_steps
-from .errors import FileError, StyleNetError
+from stylenet.codec import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, _smf, meter_steps
+from stylenet.errors import FileError, StyleNetError
 
 ANNOTATION_SUFFIX = "_annotations.txt"  # a performance's beats beside it, ASAP's name: <stem>_annotations.txt
 BESIDE = "beside"  # `--beats beside`: each input's own annotation

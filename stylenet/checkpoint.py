@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StyleNetError
-from .fileio import atomic_path
+from stylenet.errors import StyleNetError
+from stylenet.fileio import atomic_path
 
 CHECKPOINT = "checkpoint.npz"
 BEST = "best.weights.npz"

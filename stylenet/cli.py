@@ -226,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _survey_parser(verbs)
     _compose_parser(verbs)
-    from .expression.cli import register
+    from stylenet.expression.cli import register
 
     VERBS.update(register(verbs, _path_text))
     return parser
@@ -416,7 +416,7 @@ def _velocity(text: str) -> int:
 
 
 def _level(text: str):
-    from .shaping import parse_level
+    from stylenet.shaping import parse_level
 
     try:
         return parse_level(text)
@@ -425,7 +425,7 @@ def _level(text: str):
 
 
 def _contrast(text: str):
-    from .shaping import parse_contrast
+    from stylenet.shaping import parse_contrast
 
     try:
         return parse_contrast(text)
@@ -434,13 +434,13 @@ def _contrast(text: str):
 
 
 def _version() -> str:
-    from . import __version__
+    from stylenet import __version__
     return __version__
 
 
 def _run_build_dataset(args) -> int:
-    from .dataset import BuildOptions, build_dataset
-    from .errors import StyleNetError
+    from stylenet.dataset import BuildOptions, build_dataset
+    from stylenet.errors import StyleNetError
 
     if args.raw_dir is None and not args.asap:
         raise StyleNetError("name a RAW_DIR, or an ASAP folder with --asap DIR", exit_code=2)
@@ -464,7 +464,7 @@ def _train_run(args, command: str, load, train):
     """Train (or resume) the run `args` name, then say where it lives and how to resume it: (config, run dir)."""
     from pathlib import Path
 
-    from .errors import StyleNetError
+    from stylenet.errors import StyleNetError
 
     config = load(args.config, args.overrides)
     run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
@@ -480,8 +480,8 @@ def _train_run(args, command: str, load, train):
 
 
 def _run_train(args) -> int:
-    from .config import load_config
-    from .train import train
+    from stylenet.config import load_config
+    from stylenet.train import train
 
     config, run_dir = _train_run(args, "stylenet train", load_config, train)
     print(f"  loss curves:       {run_dir}/plots/loss.png   (TensorBoard: tensorboard --logdir {run_dir}/tensorboard)")
@@ -491,10 +491,10 @@ def _run_train(args) -> int:
 
 
 def _run_perform(args) -> int:
-    from .perform import PerformOptions, run
-    from .shaping import DEFAULT_LEVEL, Shaping
+    from stylenet.perform import PerformOptions, run
+    from stylenet.shaping import DEFAULT_LEVEL, Shaping
 
-    from .expression.realise import Expression
+    from stylenet.expression.realise import Expression
 
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
     expression = Expression(args.timing, args.articulation, args.pedal, args.timing_as, args.variation, args.seed)
@@ -523,7 +523,7 @@ def _run_perform(args) -> int:
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import EvaluateOptions, markdown_table, multi_reference_table, run
+    from stylenet.evaluate import EvaluateOptions, markdown_table, multi_reference_table, run
 
     options = EvaluateOptions(args.source, tuple(args.model or ()), args.split, tuple(args.genres or ()), args.out,
                               progress=not args.quiet)
@@ -539,7 +539,7 @@ def _run_evaluate(args) -> int:
 
 
 def _run_conform(args) -> int:
-    from .conform import ConformOptions, run
+    from stylenet.conform import ConformOptions, run
 
     report = run(ConformOptions(tuple(args.inputs), args.beats, args.out, args.force, not args.quiet))
     if report.single:
@@ -550,7 +550,7 @@ def _run_conform(args) -> int:
 
 
 def _run_render(args) -> int:
-    from .render import RenderOptions, run
+    from stylenet.render import RenderOptions, run
 
     report = run(RenderOptions(tuple(args.inputs), args.out, args.soundfont, args.fmt, args.tail, args.force,
                                not args.quiet))
@@ -563,7 +563,7 @@ def _run_render(args) -> int:
 
 def _run_survey(args) -> int:
     if args.survey_verb == "build":
-        from .survey import BuildOptions, build
+        from stylenet.survey import BuildOptions, build
 
         report = build(BuildOptions(
             args.dataset, args.out, args.design, args.items, tuple(args.baselines), tuple(args.sources),
@@ -572,7 +572,7 @@ def _run_survey(args) -> int:
         print(report.summary())
         return 1 if report.short else 0
     if args.survey_verb == "serve":
-        from .survey import make_server
+        from stylenet.survey import make_server
 
         server = make_server(args.folder, args.db, args.host, args.port, log=lambda line: print(line, flush=True))
         host = "localhost" if args.host in ("127.0.0.1", "::1", "localhost") else args.host
@@ -585,7 +585,7 @@ def _run_survey(args) -> int:
         finally:
             server.server_close()
         return 0
-    from .survey import score_files
+    from stylenet.survey import score_files
 
     report = score_files(args.key, args.answers, args.out)
     print(report.markdown)
@@ -598,15 +598,15 @@ def _run_survey(args) -> int:
 
 def _run_compose(args) -> int:
     if args.compose_verb == "train":
-        from .compose_train import train
-        from .config import load_compose_config
+        from stylenet.compose_train import train
+        from stylenet.config import load_compose_config
 
         _, run_dir = _train_run(args, "stylenet compose train", load_compose_config, train)
         print(f"  loss curves:       {run_dir}/plots/loss.png")
         print(f"  compose:           stylenet compose sample --model {run_dir} -n 4 --bars 16 -o generated/")
         return 0
     if args.compose_verb == "sample":
-        from .compose_sample import SampleOptions, sample
+        from stylenet.compose_sample import SampleOptions, sample
 
         result = sample(SampleOptions(args.model, args.out, args.count, args.bars, args.seed, args.threshold,
                                       args.components, args.temperature, args.opening, args.qpm, args.velocity,
@@ -622,7 +622,7 @@ def _run_compose(args) -> int:
         print(f"{len(result.written)} pieces written by the {composer}; give them dynamics with: "
               f"stylenet perform {args.out} --genre jazz")
         return 0
-    from .compose_report import ReportOptions, report
+    from stylenet.compose_report import ReportOptions, report
 
     result = report(ReportOptions(tuple(args.sets), args.model, None if args.human_split == "none" else args.human_split,
                                   args.bars, args.out, not args.quiet))
@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
-    from .errors import StyleNetError, internal_error
+    from stylenet.errors import StyleNetError, internal_error
 
     try:
         return VERBS[args.verb](args)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FileError, StyleNetError
+from stylenet.errors import FileError, StyleNetError
 
 LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
 N_KEYS = 88

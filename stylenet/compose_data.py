@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codec
-from .errors import StyleNetError
+from stylenet import codec
+from stylenet.errors import StyleNetError
 
 STEPS_PER_QUARTER = 6
 QUARTERS_PER_BAR = 4
@@ -219,7 +219,7 @@ def source_files(source, split: str = "train", genres=()) -> list[tuple[Path, st
     file in a folder (split and genres apply to a dataset only)."""
     source = Path(source)
     if (source / "manifest.jsonl").is_file():
-        from .dataset import load_manifest
+        from stylenet.dataset import load_manifest
 
         entries = [e for e in load_manifest(source) if (split == "all" or e["split"] == split)
                    and (not genres or e["genre"] in genres)]
@@ -269,7 +269,7 @@ def load_corpus(data_config, seed: int = 0, progress: bool = True, min_bars: int
     """The filtered pieces of a compose config's data section, with a seeded validation hold-out by piece.
     Pieces shorter than `min_bars` bars or `min_chords` chord tokens are dropped; if that leaves none, the
     error names the composer's field that asks for more."""
-    from .config import ConfigError
+    from stylenet.config import ConfigError
 
     try:
         files = source_files(data_config.source, data_config.split, data_config.genres)

@@ -20,7 +20,7 @@ had none, and two linear layers in a row are one).
 
 from __future__ import annotations
 
-from .compose_data import N_PITCHES, STEPS_PER_BAR
+from stylenet.compose_data import N_PITCHES, STEPS_PER_BAR
 
 BAR_CELLS = STEPS_PER_BAR * N_PITCHES  # 2,304
 

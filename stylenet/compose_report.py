@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .compose_data import (NO_FILTERS, STEPS_PER_BAR, Filters, FilterCounts, Tune, bar_ids, chords, piano_roll,
+from stylenet.compose_data import (NO_FILTERS, STEPS_PER_BAR, Filters, FilterCounts, Tune, bar_ids, chords, piano_roll,
                            read_tune, read_tunes, source_files)
-from .errors import StyleNetError, skip_failure
-from .fileio import atomic_write_text
+from stylenet.errors import StyleNetError, skip_failure
+from stylenet.fileio import atomic_write_text
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
 MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)  # natural minor
@@ -182,8 +182,8 @@ def parse_sets(specs) -> list[tuple[str, Path]]:
 def report(options: ReportOptions) -> ComposeReport:
     from tqdm import tqdm
 
-    from .codec import find_midi
-    from .compose_train import SHIPPED_COMPOSER, load_run_config
+    from stylenet.codec import find_midi
+    from stylenet.compose_train import SHIPPED_COMPOSER, load_run_config
 
     sets = parse_sets(options.sets)
     config = load_run_config(options.model or SHIPPED_COMPOSER)
@@ -220,7 +220,7 @@ def report(options: ReportOptions) -> ComposeReport:
     values = {name: {key: [row[key] for row in rows] for key in METRICS} for name, rows in measured.items()}
     markdown = markdown_table(values, len(reference_tunes), data.source)
     out = Path(options.out or "build/compose-report")
-    from .plots import compose_report_figure
+    from stylenet.plots import compose_report_figure
 
     atomic_write_text(out / "report.md", markdown)
     atomic_write_text(out / "report.json", json.dumps({"reference": {"source": str(data.source),

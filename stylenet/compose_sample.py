@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import BEST, CHECKPOINT, previous_checkpoint
-from .compose_data import (FLAT_VELOCITY, STEPS_PER_BAR, Filters, Vocabulary, chord_notes, chords, read_tune,
+from stylenet.checkpoint import BEST, CHECKPOINT, previous_checkpoint
+from stylenet.compose_data import (FLAT_VELOCITY, STEPS_PER_BAR, Filters, Vocabulary, chord_notes, chords, read_tune,
                            roll_notes, tune_midi)
-from .compose_train import LATENTS, SHIPPED_COMPOSER, VOCABULARY, load_run_config
-from .errors import StyleNetError
-from .fileio import atomic_write_bytes
+from stylenet.compose_train import LATENTS, SHIPPED_COMPOSER, VOCABULARY, load_run_config
+from stylenet.errors import StyleNetError
+from stylenet.fileio import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Composer:
 
 def load_composer(run_dir) -> Composer:
     """A run's config, network and best weights (its latest checkpoint when it kept no best)."""
-    from .checkpoint import load_checkpoint
+    from stylenet.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -95,8 +95,8 @@ def load_composer(run_dir) -> Composer:
         except (OSError, ValueError, KeyError) as exc:
             raise StyleNetError(f"{run_dir / LATENTS}: cannot read the latent codes' spread ({exc}); it is written "
                                 "with the best weights after an epoch", exit_code=2) from None
-    from .backend import import_keras
-    from .compose_models import build_composer
+    from stylenet.backend import import_keras
+    from stylenet.compose_models import build_composer
 
     import_keras()
     model, decoder = build_composer(config, len(vocabulary) if vocabulary is not None else None)

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent,
+from stylenet.checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent,
                          previous_checkpoint, save_checkpoint)
-from .compose_data import Corpus, Tune, Vocabulary, bar_chunks, chords, load_corpus
-from .config import ComposeConfig, ConfigError, dump_config, refuse_changed_fields
-from .errors import StyleNetError
-from .fileio import atomic_path, atomic_write_text
+from stylenet.compose_data import Corpus, Tune, Vocabulary, bar_chunks, chords, load_corpus
+from stylenet.config import ComposeConfig, ConfigError, dump_config, refuse_changed_fields
+from stylenet.errors import StyleNetError
+from stylenet.fileio import atomic_path, atomic_write_text
 
 SHIPPED_COMPOSER = Path(__file__).resolve().parent / "pretrained" / "composer"  # a small token LSTM
 VOCABULARY = "vocabulary.json"
@@ -51,7 +51,7 @@ class ComposeRunResult:
 
 def load_run_config(run_dir) -> ComposeConfig:
     """The config a `stylenet compose train` run directory was trained with, or one line saying it is none."""
-    from .config import load_compose_config
+    from stylenet.config import load_compose_config
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -180,7 +180,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
     """Train (or resume) a composer.  `stop_after_batches` ends the call early, as a kill would (for tests)."""
     from tqdm import tqdm
 
-    from .backend import import_keras
+    from stylenet.backend import import_keras
 
     run_dir = Path(run_dir)
     if run_dir.is_dir():
@@ -196,7 +196,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
         raise ConfigError("data: the training pieces give no example (every piece was held out for validation?); "
                           "lower data.validation_fraction")
     keras = import_keras()
-    from .compose_models import build_composer
+    from stylenet.compose_models import build_composer
 
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_run_dir(run_dir)
@@ -278,7 +278,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
         _write_history(run_dir / "history.csv", run.history)
         print(_epoch_line(epoch + 1, logs, improved))
         if (epoch + 1) % t.plot_every == 0 or epoch + 1 == t.epochs:
-            from .plots import compose_loss_curves
+            from stylenet.plots import compose_loss_curves
 
             compose_loss_curves(run.history, run_dir / "plots" / "loss.png", composer.replace("_", " "))
     return ComposeRunResult(run_dir, run.epoch, run.global_step, run.history, corpus.counts.lines(), stopped)

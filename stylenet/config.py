@@ -19,8 +19,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .codec import KNOWN_INPUTS
-from .errors import StyleNetError
+from stylenet.codec import KNOWN_INPUTS
+from stylenet.errors import StyleNetError
 
 LOSSES = ("mse", "masked_mse", "onset_mse")
 LR_SCHEDULES = ("constant", "cosine")
@@ -366,7 +366,7 @@ def refuse_changed_fields(run_dir, config, fixed) -> None:
     older run's file had its default value then.  Nothing to compare before the run's first checkpoint."""
     import yaml
 
-    from .checkpoint import CHECKPOINT
+    from stylenet.checkpoint import CHECKPOINT
 
     run_dir = Path(run_dir)
     saved = run_dir / "config.yaml"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import beats as beat_maps
-from . import codec
-from .beats import BESIDE, beats_for
-from .errors import StyleNetError, one_file, skip_failure
-from . import fileio
-from .fileio import atomic_write_bytes, refuse_overwrite
+from stylenet import beats as beat_maps
+from stylenet import codec
+from stylenet.beats import BESIDE, beats_for
+from stylenet.errors import StyleNetError, one_file, skip_failure
+from stylenet import fileio
+from stylenet.fileio import atomic_write_bytes, refuse_overwrite
 
 
 @dataclass(frozen=True)

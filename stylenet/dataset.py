@@ -36,11 +36,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .beats import BeatsError, beats_beside
-from .codec import (DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS, onset_cells,
+from stylenet.beats import BeatsError, beats_beside
+from stylenet.codec import (DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS, onset_cells,
                     velocities_at)
-from .errors import InternalError, StyleNetError, one_file
-from .fileio import atomic_path, atomic_write_text
+from stylenet.errors import InternalError, StyleNetError, one_file
+from stylenet.fileio import atomic_path, atomic_write_text
 
 DATASET_FORMAT = 2  # 2: pieces carry their meter map
 ASAP_TEST_SHARE = 0.1
@@ -177,7 +177,7 @@ def pitch_patterns(score_matrix, length: int = 6) -> set[tuple]:
 
 def piece_patterns(piece) -> set[tuple]:
     """`pitch_patterns` of a read MIDI piece (`codec.load_midi`), quantised on its own grid."""
-    from . import codec
+    from stylenet import codec
 
     return pitch_patterns(codec.encode(codec.quantise(piece))[0])
 
@@ -192,7 +192,7 @@ def follow_raw_splits(kept: list[dict], asap_dir: Path, out_dir: Path) -> dict[s
     {ASAP work: RAW_DIR piece path}; a work matching pieces on both sides goes to test."""
     import numpy as np
 
-    from . import codec
+    from stylenet import codec
 
     raw = [e for e in kept if not e["path"].startswith("asap/") and e["split"] in ("train", "test")]
     raw_patterns = [pitch_patterns(np.load(out_dir / e["array"])["score"]) for e in raw]
@@ -270,7 +270,7 @@ def _reject(source: SourceFile, category: str, reason: str) -> dict:
 def process_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> dict:
     """Read, filter, encode and write one file.  Returns a manifest entry or a rejection (never raises
     for a bad file, nor for a bug met on one: a batch must survive every kind of broken input)."""
-    from . import codec
+    from stylenet import codec
 
     if source.genre is None:
         return _reject(source, "no genre folder", "file sits directly in RAW_DIR; put it in RAW_DIR/<genre>/")
@@ -292,11 +292,11 @@ def process_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
 def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> dict:
     import numpy as np
 
-    from . import codec
+    from stylenet import codec
 
     piece = codec.load_midi(source.path, options.programs, options.steps_per_quarter)
     if source.beats is not None:
-        from . import beats
+        from stylenet import beats
 
         piece = beats.conform(piece, beats.read_annotations(source.beats))
     if piece.n_notes == 0:

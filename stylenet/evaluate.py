@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import DEFAULT_STEPS_PER_QUARTER, onset_cells, raw_velocities_at, velocities_at
-from .errors import StyleNetError, skip_failure
-from .fileio import atomic_write_text
+from stylenet.codec import DEFAULT_STEPS_PER_QUARTER, onset_cells, raw_velocities_at, velocities_at
+from stylenet.errors import StyleNetError, skip_failure
+from stylenet.fileio import atomic_write_text
 
 HUMANIZE_JITTER = 10.0
 SEED = 0
@@ -62,7 +62,7 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
     """Manifest entries of a split.  `validation` needs the model's training config (`run_config`, as
     recorded in a run or an exported model) and picks the pieces that run held out of its `train` split,
     exactly as training did: the split to tune on."""
-    from .dataset import load_manifest
+    from stylenet.dataset import load_manifest
 
     manifest = load_manifest(source)
     if split != "validation":
@@ -70,8 +70,8 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
     if not run_config:
         raise StyleNetError("--split validation: needs a model that records its training config "
                             "(a run directory or a model exported from one)", exit_code=2)
-    from .config import config_from_dict
-    from .pieces import split_genre
+    from stylenet.config import config_from_dict
+    from stylenet.pieces import split_genre
 
     config = config_from_dict(run_config)
     return [e for genre in genres for e in split_genre(
@@ -85,8 +85,8 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
     `run_config`: the model's training config, for split `validation`."""
     from tqdm import tqdm
 
-    from . import codec
-    from .dataset import find_sources, load_piece_and_meters
+    from stylenet import codec
+    from stylenet.dataset import find_sources, load_piece_and_meters
 
     source = Path(source)
     pieces, skipped = [], []
@@ -161,8 +161,8 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
     calibrated rows read its timing too, and "model (score only)" is the same without it."""
     from tqdm import tqdm
 
-    from .shaping import DEFAULT_LEVEL, Shaping, shape
-    from .touch import blend
+    from stylenet.shaping import DEFAULT_LEVEL, Shaping, shape
+    from stylenet.touch import blend
 
     other_level = "genre" if DEFAULT_LEVEL == "model" else "model"  # scored beside the default, for comparison
     calibrations = (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {other_level})", other_level))
@@ -223,7 +223,7 @@ def calibrate_contrast(performer, pieces: list[EvalPiece], progress: bool = True
     genre's own net on them.  Run on the validation split: the factor is chosen there, never on test."""
     from tqdm import tqdm
 
-    from .shaping import contrast_factor
+    from stylenet.shaping import contrast_factor
 
     raw: dict[str, list] = {}
     truth: dict[str, list] = {}
@@ -310,7 +310,7 @@ def markdown_table(results: dict) -> str:
 
 
 def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
-    from .plots import eval_scatter, eval_timelines
+    from stylenet.plots import eval_scatter, eval_timelines
 
     out_dir = Path(out_dir)
     results = evaluation["results"]
@@ -372,7 +372,7 @@ def _calibrate(performer, progress: bool, cache_in_run: bool) -> None:
     """Give a training run (or an ensemble of runs) the `--contrast auto` factors its export would ship,
     calibrated on its validation pieces; a single run caches them, so that `perform --model RUN` plays what
     was scored (an ensemble has nowhere to cache them)."""
-    from .inference import RUN_CONTRAST
+    from stylenet.inference import RUN_CONTRAST
 
     if any("contrast" in st for st in performer.stats.values()):
         return  # cached for these weights
@@ -391,7 +391,7 @@ def _calibrate(performer, progress: bool, cache_in_run: bool) -> None:
 def run(options: EvaluateOptions) -> EvaluateReport:
     import datetime
 
-    from .inference import load_performer
+    from stylenet.inference import load_performer
 
     performer = load_performer(options.model)
     genres = list(options.genres) or performer.genres

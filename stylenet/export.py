@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dataset import load_manifest
-from .evaluate import calibrate_contrast, evaluate, load_pieces, markdown_table, run_validation
-from .fileio import atomic_write_text
-from .inference import SHIPPED, Performer, performer_from_run
-from .shaping import AUTO_SPREAD
+from stylenet.dataset import load_manifest
+from stylenet.evaluate import calibrate_contrast, evaluate, load_pieces, markdown_table, run_validation
+from stylenet.fileio import atomic_write_text
+from stylenet.inference import SHIPPED, Performer, performer_from_run
+from stylenet.shaping import AUTO_SPREAD
 
 SOURCES = {
     "classical": "../shared/data/raw/classical (piano-midi.de, sequenced by hand)",

@@ -7,7 +7,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import StyleNetError
+from stylenet.errors import StyleNetError
 
 
 def output_path(source: Path, name: str, out: str | None, single: bool, suffixes=(".mid", ".midi")) -> Path:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import (DEFAULT_STEPS_PER_QUARTER, KNOWN_INPUTS, N_KEYS, encode_input, shift_input, shift_keys,
+from stylenet.codec import (DEFAULT_STEPS_PER_QUARTER, KNOWN_INPUTS, N_KEYS, encode_input, shift_input, shift_keys,
                     with_derived)
-from .errors import StyleNetError
-from .fileio import atomic_path
+from stylenet.errors import StyleNetError
+from stylenet.fileio import atomic_path
 
 FORMAT = "stylenet-performer/1"
 PROJECTION_CHUNK = 4096  # steps whose input projection is computed at once (memory stays flat in T)
@@ -281,18 +281,18 @@ def load_performer(model=None) -> Performer:
 
 def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
     """Rebuild a run's Keras model from its config and best (or latest) weights.  Imports TensorFlow."""
-    from .checkpoint import BEST, CHECKPOINT, load_checkpoint
-    from .config import load_config
+    from stylenet.checkpoint import BEST, CHECKPOINT, load_checkpoint
+    from stylenet.config import load_config
 
     run_dir = Path(run_dir)
     candidates = [checkpoint] if checkpoint else [BEST, CHECKPOINT]
     weights = next((run_dir / c for c in candidates if (run_dir / c).exists()), None)
     if not (run_dir / "config.yaml").exists() or weights is None:
         raise StyleNetError(f"{run_dir}: not a training run (needs config.yaml and {BEST} or {CHECKPOINT})")
-    from .backend import import_keras
+    from stylenet.backend import import_keras
 
     import_keras()
-    from .model import build_model
+    from stylenet.model import build_model
 
     config = load_config(run_dir / "config.yaml")
     model = build_model(config.data.genres, config.model.units, config.model.genre_layers, config.model.keep_prob,
@@ -303,7 +303,7 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
             "config": config.to_dict()}
     stats, steps_per_quarter = {}, DEFAULT_STEPS_PER_QUARTER
     if (Path(config.data.dataset) / "manifest.jsonl").exists():
-        from .dataset import dataset_steps_per_quarter, velocity_stats
+        from stylenet.dataset import dataset_steps_per_quarter, velocity_stats
 
         stats = velocity_stats(config.data.dataset, config.data.genres)
         steps_per_quarter = dataset_steps_per_quarter(config.data.dataset)

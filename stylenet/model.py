@@ -26,8 +26,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .codec import N_KEYS, SCORE_COLUMNS, input_columns, network_columns
-from .fast_lstm import FusedLSTM
+from stylenet.codec import N_KEYS, SCORE_COLUMNS, input_columns, network_columns
+from stylenet.fast_lstm import FusedLSTM
 
 
 class GenreNet(layers.Layer):

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from . import codec
-from .beats import BESIDE, BeatsError, beats_for, conform, read_annotations
-from .errors import StyleNetError, one_file, skip_failure
-from . import fileio
-from .fileio import atomic_write_bytes, refuse_overwrite
-from .shaping import Shaping, shape
+from stylenet import codec
+from stylenet.beats import BESIDE, BeatsError, beats_for, conform, read_annotations
+from stylenet.errors import StyleNetError, one_file, skip_failure
+from stylenet import fileio
+from stylenet.fileio import atomic_write_bytes, refuse_overwrite
+from stylenet.shaping import Shaping, shape
 
 if TYPE_CHECKING:
-    from .expression.realise import Expression
+    from stylenet.expression.realise import Expression
 
 
 @dataclass
@@ -110,7 +110,7 @@ def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
         return conform(piece, read_annotations(beats_file)), "annotated beats", None
     if grid == "nominal" or piece.n_notes == 0:
         return piece, "the file's tempo map", None
-    from . import tracking
+    from stylenet import tracking
 
     if grid == "auto":
         recording = tracking.looks_recorded(piece)
@@ -129,7 +129,7 @@ def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
 
 
 def _looks_recorded(piece) -> bool:
-    from .tracking import looks_recorded
+    from stylenet.tracking import looks_recorded
 
     return piece.n_notes > 0 and looks_recorded(piece)
 
@@ -141,7 +141,7 @@ def touch_for(performer, genre: str, mode: str = "auto", path=None):
     where there is none is a usage error.  `path`: a touch network file (default: the shipped one)."""
     if mode == "off":
         return None, None, None
-    from .touch import TouchNet, calibration_for, shipped_touch
+    from stylenet.touch import TouchNet, calibration_for, shipped_touch
 
     net = TouchNet.load(path) if path else shipped_touch()
     why = "no touch network is installed (stylenet/pretrained/touch.npz)" if net is None else ""
@@ -187,7 +187,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     looks_played = ((touch_net is not None and touch == "auto") or expressing) and _looks_recorded(piece)  # once
     touched = touch_net is not None and (touch == "on" or (touch == "auto" and looks_played))
     if touched:
-        from .touch import blend, score_deviations
+        from stylenet.touch import blend, score_deviations
 
         with timings.phase("touch"):
             predicted, stats = blend(predicted, score_deviations(piece, score, touch_net), calibration, stats)
@@ -199,8 +199,8 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
         if beats_file is not None or touched or looks_played:
             expressed = "its own timing, lengths and pedal kept (it looks played)"
         elif genre in expression_net.genres:
-            from .expression.network import variation
-            from .expression.notes import score_notes
+            from stylenet.expression.network import variation
+            from stylenet.expression.notes import score_notes
 
             with timings.phase("expression"):
                 notes = score_notes(piece)
@@ -226,7 +226,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
     performed = codec.Score(score.pitch, score.onset, score.offset, after.astype(np.int64), score.steps_per_quarter)
     data = None
     if expressive is not None:
-        from .expression import realise
+        from stylenet.expression import realise
 
         with timings.phase("expression"):
             plan = realise.plan(piece, notes, expressive, expression)
@@ -242,7 +242,7 @@ def perform_file(path, performer, genre: str, output, shaping: Shaping = Shaping
                          touch=touched, expressed=expressed)
     if plot:
         with timings.phase("plot"):
-            from .plots import before_after
+            from stylenet.plots import before_after
 
             _, after_matrix = codec.encode(performed)
             result.plot = before_after(score_matrix, own_matrix, after_matrix, output.with_suffix(".png"),
@@ -272,7 +272,7 @@ def run(options: PerformOptions, started: float) -> PerformReport:
     """`started`: when the process began running StyleNet (perf_counter), so the timings count the imports."""
     timings = Timings({"imports": time.perf_counter() - started})
     with timings.phase("imports"):
-        from .inference import load_performer
+        from stylenet.inference import load_performer
     with timings.phase("model load"):
         performer = load_performer(options.model)
         touch_with = None
@@ -330,7 +330,7 @@ def expression_for(options: PerformOptions, genre: str):
     expression = options.expression
     if expression is None or (expression.timing == 0 and expression.articulation == 0 and expression.pedal == "keep"):
         return None, None
-    from .expression.network import SHIPPED_EXPRESSION, ExpressionNet
+    from stylenet.expression.network import SHIPPED_EXPRESSION, ExpressionNet
 
     if options.expression_model is None and not SHIPPED_EXPRESSION.is_file():
         return None, "no expression network shipped with this install: velocities only"
@@ -354,7 +354,7 @@ def _renderer(options: PerformOptions, timings: Timings):
     """`perform --render`: a function that writes a performed file's audio beside it, or None."""
     if not options.render:
         return None
-    from .render import read_soundfont, render_file
+    from stylenet.render import read_soundfont, render_file
 
     soundfont = read_soundfont(options.soundfont)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import DEFAULT_STEPS_PER_QUARTER, input_channels
-from .config import Config, ConfigError, config_from_dict
-from .dataset import asap_work, load_manifest, load_piece_and_meters
-from .errors import StyleNetError
+from stylenet.codec import DEFAULT_STEPS_PER_QUARTER, input_channels
+from stylenet.config import Config, ConfigError, config_from_dict
+from stylenet.dataset import asap_work, load_manifest, load_piece_and_meters
+from stylenet.errors import StyleNetError
 
 
 @dataclass

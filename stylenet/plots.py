@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import LOWEST_KEY, N_KEYS
-from .fileio import atomic_path
+from stylenet.codec import LOWEST_KEY, N_KEYS
+from stylenet.fileio import atomic_path
 
 SNAPSHOT_STEPS = 256  # 16 bars of 4/4 at 1/16 resolution
 

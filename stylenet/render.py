@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StyleNetError, one_file, skip_failure
-from . import fileio
-from .fileio import atomic_write_bytes, refuse_overwrite
+from stylenet.errors import StyleNetError, one_file, skip_failure
+from stylenet import fileio
+from stylenet.fileio import atomic_write_bytes, refuse_overwrite
 
 FORMATS = ("wav", "opus")
 SAMPLE_RATE = 48_000  # what midirenderer writes
@@ -49,7 +49,7 @@ def midi_with_tail(path, tail: float = DEFAULT_TAIL, data: bytes | None = None) 
     for a file StyleNet cannot read."""
     import mido
 
-    from . import codec
+    from stylenet import codec
 
     piece = codec.load_midi(path, data=data)
     midi = piece.midi  # absolute ticks (pretty_midi converted them in place)
@@ -139,7 +139,7 @@ def run(options: RenderOptions) -> RenderReport:
 
     from tqdm import tqdm
 
-    from .codec import find_midi
+    from stylenet.codec import find_midi
 
     soundfont = read_soundfont(options.soundfont)
     inputs = find_midi(options.inputs)

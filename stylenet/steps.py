@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import backend_name
-from .codec import SCORE_COLUMNS
-from .config import ConfigError
+from stylenet.backend import backend_name
+from stylenet.codec import SCORE_COLUMNS
+from stylenet.config import ConfigError
 
 
 # ----------------------------------------------------------------------------------------------- loss

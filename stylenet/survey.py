@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StyleNetError, one_file, skip_failure
-from .fileio import atomic_write_text
+from stylenet.errors import StyleNetError, one_file, skip_failure
+from stylenet.fileio import atomic_write_text
 
 KEY_FORMAT = "stylenet-survey-key/1"
 ANSWERS_FORMAT = "survey-answers/1"
@@ -190,7 +190,7 @@ def dataset_pieces(dataset, split: str, genres=None) -> list[Piece]:
 
 
 def folder_pieces(folder: Path) -> list[Piece]:
-    from .codec import find_midi
+    from stylenet.codec import find_midi
 
     return [Piece(f.stem, f, None, str(f)) for f in find_midi([str(folder)])]
 
@@ -199,7 +199,7 @@ def folder_pairs(first: Path, second: Path) -> list[Piece]:
     """The files of `first` with a partner in `second`: the same relative name, or one name the other's
     followed by '.' and more (`song.mid` and `song.concert.mid`, as perform names its outputs).  Each a
     Piece named by the shorter name, whose `path` is the first's file and whose `label` names both."""
-    from .codec import find_midi
+    from stylenet.codec import find_midi
 
     partners = {}
     for f in find_midi([str(second)]):
@@ -249,8 +249,8 @@ class ClipMaker:
 
     def make(self, piece: Piece, sources: list[str]):
         """-> (window, {source: audio bytes}): the same excerpt for every source."""
-        from . import codec
-        from .clips import choose_window, cut, piece_notes
+        from stylenet import codec
+        from stylenet.clips import choose_window, cut, piece_notes
 
         midi = codec.load_midi(piece.path)
         if midi.n_notes == 0:
@@ -266,8 +266,8 @@ class ClipMaker:
     def make_pair(self, piece: Piece, sources: list[str]):
         """-> (window, {source: audio}) for a --pair item: the excerpt is chosen in the first folder's file and
         cut from the second's at the same notes (counted in order of onset), wherever its timing put them."""
-        from . import codec
-        from .clips import Window, choose_window, cut, piece_notes
+        from stylenet import codec
+        from stylenet.clips import Window, choose_window, cut, piece_notes
 
         first, second = (piece_notes(codec.load_midi(path)) for path in (piece.path, piece.partner))
         if not len(first) or not len(second):
@@ -300,10 +300,10 @@ class ClipMaker:
     def performed(self, piece: Piece, midi, flat: float):
         """The whole piece flattened, then performed by StyleNet with its genre (its context matters to the
         network), read back: the same notes and timing as the human's, StyleNet's velocities."""
-        from . import codec
-        from .clips import piece_notes
-        from .fileio import atomic_write_bytes
-        from .perform import perform_file
+        from stylenet import codec
+        from stylenet.clips import piece_notes
+        from stylenet.fileio import atomic_write_bytes
+        from stylenet.perform import perform_file
 
         flat_file = self.workdir / "flat.mid"
         performed_file = self.workdir / "performed.mid"
@@ -312,8 +312,8 @@ class ClipMaker:
         return piece_notes(codec.load_midi(performed_file))
 
     def render(self, clip, where) -> bytes:
-        from .clips import clip_midi
-        from .render import midi_with_tail, render_bytes
+        from stylenet.clips import clip_midi
+        from stylenet.render import midi_with_tail, render_bytes
 
         if not len(clip):
             raise StyleNetError(f"{where}: the excerpt has no notes")
@@ -336,7 +336,7 @@ def _check_outputs(out: Path, key: Path, force: bool) -> None:
 def build(options: BuildOptions) -> BuildReport:
     from tqdm import tqdm
 
-    from .render import read_soundfont
+    from stylenet.render import read_soundfont
 
     started = time.perf_counter()
     if options.design not in DESIGNS:
@@ -362,7 +362,7 @@ def build(options: BuildOptions) -> BuildReport:
                             exit_code=2)
     performer = None
     if any(name in PERFORMER_SOURCES and folder is None for name, folder in sources):
-        from .inference import load_performer
+        from stylenet.inference import load_performer
 
         performer = load_performer(options.model)
     soundfont = read_soundfont(options.soundfont)
@@ -915,7 +915,7 @@ def score_files(key_file, answer_paths, out=None) -> ScoreReport:
     result["duplicates_dropped"] = duplicates
     out_dir = Path(out) if out else default_score_dir(key_path)
     if key["design"] == "rating":
-        from .plots import rating_bars
+        from stylenet.plots import rating_bars
 
         counts = {s: {r: row["counts"][str(r)] for r in range(1, 6)} for s, row in result["per_source"].items()}
         result["plot"] = str(rating_bars(counts, out_dir / "ratings.png",

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import tracking
-from .codec import LOWEST_KEY, MidiPiece, Score
-from .errors import FileError
+from stylenet import tracking
+from stylenet.codec import LOWEST_KEY, MidiPiece, Score
+from stylenet.errors import FileError
 
 SHIPPED_TOUCH = Path(__file__).resolve().parent / "pretrained" / "touch.npz"
 SCALE = 20.0  # velocity units of one output unit (a piece's velocities spread about 15-20 around its mean)

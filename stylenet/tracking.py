@@ -50,8 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .beats import Beats, BeatsError, check_beats
-from .codec import MidiPiece, MidiReadError
+from stylenet.beats import Beats, BeatsError, check_beats
+from stylenet.codec import MidiPiece, MidiReadError
 
 FPS = 50  # frames per second of the activation and the decoder (20 ms: well inside mir_eval's 70 ms window)
 
@@ -65,7 +65,7 @@ def asap_work(folder_or_title) -> str:
     without a repeat) are one work, 'Beethoven/Piano_Sonatas/17-1_no_repeat/Lee01M.mid' ->
     'Piano_Sonatas_17-1'.  An absolute path is read relative to the ASAP root above it (the folder holding
     metadata.csv)."""
-    from .dataset import asap_work as folder_work  # here, not at the top: the dataset builder may import us
+    from stylenet.dataset import asap_work as folder_work  # here, not at the top: the dataset builder may import us
 
     text = str(folder_or_title).replace("\\", "/").strip("/")
     if "/" not in text:
@@ -87,7 +87,7 @@ def asap_split(folder_or_title, seed: int = 0, test_share: float = 0.1) -> str:
     (seed, work), so every performance of a work, and every folder variant of it, lands on the same side,
     on any machine, for the tracker and the dataset builder alike.  About `test_share` of the works are
     "test"; another `seed` draws another split."""
-    from .dataset import work_split
+    from stylenet.dataset import work_split
 
     return work_split(asap_work(folder_or_title), int(seed), test_share)
 
@@ -361,7 +361,7 @@ class NoteNetwork:
     ERROR = BeatsError
 
     def __init__(self, arrays: dict):
-        from .inference import LSTMWeights
+        from stylenet.inference import LSTMWeights
 
         self.info = str(arrays["info"]) if "info" in arrays else "{}"
         self.dense = {k.split("/")[0]: (arrays[k], arrays[k.replace("kernel", "bias")])
@@ -418,7 +418,7 @@ def save_note_network(model, path, kind: str, info: dict) -> None:
 
 def write_note_arrays(path, arrays: dict) -> None:
     """A note network's arrays (as `save_note_network` lays them out) to `path`, compressed, atomically."""
-    from .fileio import atomic_path
+    from stylenet.fileio import atomic_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

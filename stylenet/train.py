@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .batches import epoch_plan, make_batch
-from .checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent,
+from stylenet.batches import epoch_plan, make_batch
+from stylenet.checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent,
                          previous_checkpoint, save_checkpoint)
-from .codec import onset_cells, velocities_at
-from .config import Config, dump_config, refuse_changed_fields
-from .fileio import atomic_write_text
-from .pieces import TrainingData, load_training_data
-from .steps import Stepper, device_line, make_strategy, velocity_loss
+from stylenet.codec import onset_cells, velocities_at
+from stylenet.config import Config, dump_config, refuse_changed_fields
+from stylenet.fileio import atomic_write_text
+from stylenet.pieces import TrainingData, load_training_data
+from stylenet.steps import Stepper, device_line, make_strategy, velocity_loss
 
 SPIKE = 10  # a batch whose loss is this many times the epoch's running mean is reported by name
 
@@ -72,13 +72,13 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     """Train (or resume) a run.  `stop_after_batches` ends the call early, as a kill would (for tests)."""
     from tqdm import tqdm
 
-    from .backend import backend_name, import_keras
+    from stylenet.backend import backend_name, import_keras
 
     run_dir = Path(run_dir)
     if run_dir.is_dir():  # refuse a run directory in use before the slow imports
         lock_run_dir(run_dir)
     keras = import_keras()
-    from .model import build_model  # Keras and TensorFlow load quietly in import_keras, not here
+    from stylenet.model import build_model  # Keras and TensorFlow load quietly in import_keras, not here
     _check_resume_config(run_dir, config)
     data = load_training_data(config, progress)  # before writing anything: a bad config leaves no trace
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +174,7 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
         last_save = time.monotonic()
         print(_epoch_line(epoch + 1, logs, improved))
         if (epoch + 1) % t.plot_every == 0 or epoch + 1 == t.epochs:
-            from .plots import plot_run
+            from stylenet.plots import plot_run
 
             plot_run(run_dir, run.history, stepper, data, epoch + 1)
     callbacks.on_train_end({})

@@ -69,9 +69,9 @@ def register(verbs, path_text) -> dict:
 
 
 def _run_build(args) -> int:
-    from ..errors import StyleNetError
-    from ..inference import load_performer
-    from .data import build
+    from stylenet.errors import StyleNetError
+    from stylenet.inference import load_performer
+    from stylenet.expression.data import build
 
     for name in ("raw", "asap"):
         if not Path(getattr(args, name)).is_dir():
@@ -91,12 +91,12 @@ def _run_build(args) -> int:
 
 
 def _run_train(args) -> int:
-    from .train import main
+    from stylenet.expression.train import main
 
     return main(args)
 
 
 def _run_evaluate(args) -> int:
-    from .evaluate import main
+    from stylenet.expression.evaluate import main
 
     return main(args)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import MEASURES, as_prediction, beat_curve, compare, curve_at, mean_table
-from .network import VARIED, variation
-from .notes import TARGETS, ScoreNotes, targets
-from .realism import TIMING_COLUMNS, VELOCITY_COLUMNS, detect, segment_features
+from stylenet.expression.metrics import MEASURES, as_prediction, beat_curve, compare, curve_at, mean_table
+from stylenet.expression.network import VARIED, variation
+from stylenet.expression.notes import TARGETS, ScoreNotes, targets
+from stylenet.expression.realism import TIMING_COLUMNS, VELOCITY_COLUMNS, detect, segment_features
 
 HUMANIZE_TICKS = 10 / 480  # quarter notes
 HUMANIZE_VELOCITY = 10
@@ -51,8 +51,8 @@ def humanizer(score: ScoreNotes, rng) -> np.ndarray:
 
 def stylenet_velocities(performer, score: ScoreNotes, genre: str) -> np.ndarray:
     """StyleNet's velocity for each note of `score`, shaped as `perform` does by default."""
-    from .. import codec
-    from ..shaping import Shaping, shape
+    from stylenet import codec
+    from stylenet.shaping import Shaping, shape
 
     steps = performer.steps_per_quarter
     onset = np.rint(score.onset * steps).astype(np.int64)
@@ -142,9 +142,9 @@ def plot_work(folder: Path, genre: str, work: str, score: ScoreNotes, members, p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..fileio import atomic_path
-    from .metrics import beat_curve
-    from .notes import beat_tempo
+    from stylenet.fileio import atomic_path
+    from stylenet.expression.metrics import beat_curve
+    from stylenet.expression.notes import beat_tempo
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (f"{genre}-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in work)[-80:] + ".png")
@@ -192,15 +192,15 @@ def markdown(summary: dict) -> str:
 
 
 def main(args) -> int:
-    from ..inference import load_performer
-    from .data import load_rows
-    from .network import ExpressionNet
+    from stylenet.inference import load_performer
+    from stylenet.expression.data import load_rows
+    from stylenet.expression.network import ExpressionNet
 
     if args.realism:
         try:
             import sklearn  # noqa: F401
         except ImportError:
-            from ..errors import StyleNetError
+            from stylenet.errors import StyleNetError
 
             raise StyleNetError("--realism needs scikit-learn: pip install 'stylenet[research]'", exit_code=2) from None
     rows = load_rows(args.data, args.split)
@@ -212,7 +212,7 @@ def main(args) -> int:
     print(f"{args.split} split of {args.data}, expression network {args.model or 'shipped'}")
     print(markdown(summary))
     if args.json:
-        from ..fileio import atomic_write_text
+        from stylenet.fileio import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(summary, indent=1))
     return 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .notes import Performed, ScoreNotes, beat_tempo, targets
+from stylenet.expression.notes import Performed, ScoreNotes, beat_tempo, targets
 
 MEASURES = ("velocity_r", "velocity_mae", "tempo_r", "onset_r", "duration_r", "pedal_agreement")
 

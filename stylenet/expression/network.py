@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileError
-from ..tracking import NoteNetwork
-from .notes import REGRESSED, SCALES, TARGETS, ScoreNotes, score_features
+from stylenet.errors import FileError
+from stylenet.tracking import NoteNetwork
+from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, ScoreNotes, score_features
 
 KIND = "expression"
 OFFSETS = np.array([64.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # network output 0 = velocity 64
@@ -52,7 +52,7 @@ class ExpressionNet(NoteNetwork):
     def velocity_weight(self, genre: str, performer) -> float:
         """The share of this network's velocity in what `perform` writes with StyleNet model `performer`
         (train.calibrate); 0 where it was calibrated against other StyleNet weights, or not at all."""
-        from ..touch import model_fingerprint
+        from stylenet.touch import model_fingerprint
 
         velocity = self.header.get("velocity", {})
         if genre not in velocity.get("genres", {}) or velocity.get("fingerprint") != model_fingerprint(performer):

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codec import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, _piano_flags, _smf
-from .metrics import beat_curve
-from ..tracking import has_pedal
-from .notes import DURATION_LIMIT, ScoreNotes, extrapolated_interp
+from stylenet.codec import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, _piano_flags, _smf
+from stylenet.expression.metrics import beat_curve
+from stylenet.tracking import has_pedal
+from stylenet.expression.notes import DURATION_LIMIT, ScoreNotes, extrapolated_interp
 
 PEDALS = ("auto", "keep", "add", "off")
 TIMING_AS = ("notes", "tempo")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .notes import ScoreNotes
+from stylenet.expression.notes import ScoreNotes
 
 SEGMENT = 48
 FEATURES = ("spread", "jumps", "chord_balance", "melody_lead", "pitch_r", "repetition", "level",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import StyleNetError
-from .notes import REGRESSED, SCALES, TARGETS, n_features, score_features, targets
+from stylenet.errors import StyleNetError
+from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, n_features, score_features, targets
 
 CROP = 512
 LOSS_WEIGHTS = np.array([1.0, 2.0, 0.5, 0.5, 0.3, 0.2])  # tempo counts twice: a curve from noisy beats
@@ -30,7 +30,7 @@ SELECTION = ("velocity_r", "tempo_r", "onset_r", "duration_r")  # averaged into 
 
 def prepare(rows, genres: list[str]) -> list[dict]:
     """Per performance: its features (genre one-hot included) and scaled targets with their masks."""
-    from .network import OFFSETS
+    from stylenet.expression.network import OFFSETS
 
     out = []
     for row in rows:
@@ -53,7 +53,7 @@ def example(item: dict, rng, crop: int):
 
 
 def build_model(keras, n_in: int, units: int, layers: int, dropout: float):
-    from ..fast_lstm import FusedLSTM
+    from stylenet.fast_lstm import FusedLSTM
 
     x = keras.Input((None, n_in))
     h = keras.layers.Dense(units, activation="elu", name="input")(x)
@@ -82,8 +82,8 @@ def make_loss(keras):
 
 def validate(net_path: Path, rows) -> dict:
     """Mean per-piece measures on the validation rows, per genre, and the selection score."""
-    from .metrics import compare, mean_table
-    from .network import ExpressionNet
+    from stylenet.expression.metrics import compare, mean_table
+    from stylenet.expression.network import ExpressionNet
 
     net = ExpressionNet.load(net_path)
     cache, per_genre = {}, {}
@@ -108,11 +108,11 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     ((1 - w) * StyleNet's shaped velocity + w * the network's), chosen on `rows` (validation) by the mean
     per-piece r; stored in the network's header with the StyleNet weights' fingerprint (another StyleNet
     model: the network's timing, articulation and pedal only)."""
-    from ..touch import model_fingerprint
-    from ..tracking import write_note_arrays
-    from .evaluate import stylenet_velocities
-    from .metrics import compare
-    from .network import ExpressionNet
+    from stylenet.touch import model_fingerprint
+    from stylenet.tracking import write_note_arrays
+    from stylenet.expression.evaluate import stylenet_velocities
+    from stylenet.expression.metrics import compare
+    from stylenet.expression.network import ExpressionNet
 
     net = ExpressionNet.load(net_path)
     net.header.pop("pedal_threshold", None)  # the raw probabilities: the threshold is chosen anew here
@@ -166,8 +166,8 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
 def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:
     """{genre: {target: (sigma, rho)}} of the network's errors on (a seeded sample of) `rows`: the spread
     and the lag-one correlation of truth - prediction, per note in score order (tempo: per beat)."""
-    from .metrics import beat_curve
-    from .notes import beat_tempo
+    from stylenet.expression.metrics import beat_curve
+    from stylenet.expression.notes import beat_tempo
 
     rng = np.random.default_rng(seed)
     out = {}
@@ -202,10 +202,10 @@ def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:
 
 
 def main(args) -> int:
-    from ..inference import load_performer
+    from stylenet.inference import load_performer
 
     if getattr(args, "calibrate_only", False):
-        from .data import load_rows
+        from stylenet.expression.data import load_rows
 
         if not Path(args.out).is_file():
             raise StyleNetError(f"--out {args.out}: no expression network to calibrate", exit_code=2)
@@ -214,7 +214,7 @@ def main(args) -> int:
         return 0
     _train(args)
     if Path(args.out).is_file():
-        from .data import load_rows
+        from stylenet.expression.data import load_rows
 
         calibrate(Path(args.out), load_rows(args.data, "validation"), load_performer(args.stylenet),
                   load_rows(args.data, "train"))
@@ -222,10 +222,10 @@ def main(args) -> int:
 
 
 def _train(args) -> None:
-    from ..checkpoint import CHECKPOINT, end_epoch, resume_run
-    from ..tracking import save_note_network
-    from .data import load_rows
-    from .network import KIND
+    from stylenet.checkpoint import CHECKPOINT, end_epoch, resume_run
+    from stylenet.tracking import save_note_network
+    from stylenet.expression.data import load_rows
+    from stylenet.expression.network import KIND
 
     data = Path(args.data)
     train_rows, valid_rows = load_rows(data, "train"), load_rows(data, "validation")
@@ -239,7 +239,7 @@ def _train(args) -> None:
           f"{len(valid_rows)} validation", flush=True)
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from ..backend import import_keras
+    from stylenet.backend import import_keras
 
     keras = import_keras()
     if keras.backend.backend() == "tensorflow":
