@@ -30,14 +30,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylenet import codec  # noqa: E402
+from stylenet.core import codec
+from stylenet.core import midifile  # noqa: E402
 
 
 def write_piano(path: Path, notes) -> Path:
     """A piano MIDI file of notes [(pitch, on tick, off tick, velocity)], 480 ticks a quarter at 120 qpm."""
     pitch, on, off, velocity = (np.array(column) for column in zip(*notes))
     score = codec.make_score(pitch, on, off, velocity, steps_per_quarter=480)  # one step a tick
-    path.write_bytes(codec.midi_bytes(codec.score_to_midi(score, codec.BeatGrid.constant(120.0, 480))))
+    path.write_bytes(midifile.midi_bytes(codec.score_to_midi(score, midifile.BeatGrid.constant(120.0, 480))))
     return path
 
 def median_seconds(fn, repeats: int = 15) -> float:
@@ -52,15 +53,15 @@ def median_seconds(fn, repeats: int = 15) -> float:
 
 def bench_codec(n_notes: int = 5000) -> list[tuple[str, float]]:
     rng = np.random.default_rng(0)
-    notes = [(int(rng.integers(codec.LOWEST_KEY, codec.HIGHEST_KEY + 1)), int(on), int(on + rng.integers(30, 960)),
+    notes = [(int(rng.integers(midifile.LOWEST_KEY, midifile.HIGHEST_KEY + 1)), int(on), int(on + rng.integers(30, 960)),
               int(rng.integers(20, 120))) for on in np.sort(rng.integers(0, 480 * 1000, n_notes))]
     with tempfile.TemporaryDirectory() as tmp:
         path = write_piano(Path(tmp) / "bench.mid", notes)
-        piece = codec.load_midi(path)
+        piece = midifile.load_midi(path)
         score = codec.quantise(piece)
         s, v = codec.encode(score)
         return [
-            (f"load_midi ({n_notes} notes)", median_seconds(lambda: codec.load_midi(path), 5)),
+            (f"load_midi ({n_notes} notes)", median_seconds(lambda: midifile.load_midi(path), 5)),
             ("quantise", median_seconds(lambda: codec.quantise(piece))),
             (f"encode -> {list(s.shape)}", median_seconds(lambda: codec.encode(score))),
             ("decode", median_seconds(lambda: codec.decode(s, v))),
@@ -73,11 +74,11 @@ TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "to
 
 def bench_training(steps: int) -> dict:
     """Our training step and inference on the shapes torch_reference.py uses."""
-    from stylenet.backend import backend_name, import_keras
+    from stylenet.nn.backend import backend_name, import_keras
 
     import_keras()
-    from stylenet.model import build_model
-    from stylenet.steps import Stepper
+    from stylenet.velocity.model import build_model
+    from stylenet.velocity.steps import Stepper
 
     import keras
 
@@ -90,7 +91,7 @@ def bench_training(steps: int) -> dict:
     rng = np.random.default_rng(0)
     b, t = 4, 200
     x = (rng.random((b, t, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
-    y = rng.random((b, t, codec.N_KEYS)).astype("float32")
+    y = rng.random((b, t, midifile.N_KEYS)).astype("float32")
     w = np.ones((b, t), "float32")
     keep = np.ones((b,), "float32")
     states = {g: model.zero_states(b) for g in genres}
@@ -165,7 +166,7 @@ def bench_perform(repeats: int = 5) -> dict:
 
 def bench_numpy_inference() -> float:
     """The forward pass `perform` runs (NumPy, shipped model) over a 1,500-step piece, median seconds."""
-    from stylenet.inference import load_performer
+    from stylenet.velocity.performer import load_performer
 
     performer = load_performer()
     piece = (np.random.default_rng(0).random((1500, codec.SCORE_COLUMNS)) < 0.05).astype("float32")
@@ -187,7 +188,7 @@ def bench_memory(dataset: str, batches: int = 30) -> tuple[int, float]:
 
 
 def bench_dataset(raw_dir: str, jobs: int | None) -> tuple[int, float]:
-    from stylenet.dataset import build_dataset
+    from stylenet.data.build import build_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         report = build_dataset(raw_dir, Path(tmp) / "ds", jobs=jobs, progress=False)

@@ -79,7 +79,7 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from stylenet.fast_lstm import FusedLSTM  # noqa: E402
+from stylenet.nn.fused_lstm import FusedLSTM  # noqa: E402
 
 
 class Stack(keras.Model):
@@ -113,9 +113,9 @@ def make_stack(lstm):
 
 
 def make_stylenet(lstm):
-    from stylenet import model as model_module
-
     # model.py names `FusedLSTM` when it builds its layers; swap the class in for the build only.
+    from stylenet.velocity import model as model_module
+
     with mock.patch.object(model_module, "FusedLSTM", lstm):
         model = model_module.build_model(["jazz", "classical"])
     assert all(type(l) is lstm for l in [model.interpretation] + model.genre_nets["jazz"].forward)

@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet import codec  # noqa: E402
-from stylenet.cli import main as stylenet  # noqa: E402
+from stylenet.core import midifile  # noqa: E402
+from stylenet.cli.main import main as stylenet  # noqa: E402
 
 OUT = ROOT / "build" / "compose-demo"
 GENERATED, PERFORMED = OUT / "generated", OUT / "performed"
@@ -20,7 +20,7 @@ COMPOSER = ROOT / "stylenet" / "pretrained" / "composer"
 
 
 def first_notes(path, n=10):
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     order = sorted(range(piece.n_notes), key=lambda i: (piece.start[i], piece.pitch[i]))[:n]
     return [(piece.start[i], piece.pitch[i], piece.velocity[i]) for i in order]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet import codec  # noqa: E402
-from stylenet.cli import main as stylenet  # noqa: E402
+from stylenet.core import midifile  # noqa: E402
+from stylenet.cli.main import main as stylenet  # noqa: E402
 
 EXAMPLE = ROOT / "data" / "examples" / "chorale.mid"
 OUT = ROOT / "build" / "demo"
@@ -18,7 +18,7 @@ GENRES = ("classical", "jazz")
 
 
 def first_notes(path, n=12):
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     order = sorted(range(piece.n_notes), key=lambda i: (piece.start[i], piece.pitch[i]))[:n]
     return [(piece.start[i], piece.pitch[i], piece.velocity[i]) for i in order]
 

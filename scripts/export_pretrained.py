@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet.errors import StyleNetError  # noqa: E402
-from stylenet.export import export_pretrained  # noqa: E402
+from stylenet.core.errors import StyleNetError  # noqa: E402
+from stylenet.velocity.export import export_pretrained  # noqa: E402
 
 
 def main() -> None:

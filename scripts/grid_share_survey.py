@@ -1,4 +1,4 @@
-"""How far `tracking.grid_share` (and `beat_coherence`) tell sequenced files from recordings, on the shared data.
+"""How far `grid.grid_share` (and `beat_coherence`) tell sequenced files from recordings, on the shared data.
 
     python scripts/grid_share_survey.py [--data ../shared/data] [--raw-sample 100] [--out build/beats/grid_share]
 
@@ -16,19 +16,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from stylenet.recorded import grid
+from stylenet.data import read
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet import codec, tracking  # noqa: E402
+from stylenet.core import midifile  # noqa: E402
 
 
 def share_of(path) -> tuple | None:
     """(grid_share, beat_coherence) of a file, None when it has no piano notes or cannot be read."""
     try:
-        piece = codec.load_midi(path)
-        return (tracking.grid_share(piece), tracking.beat_coherence(piece)) if piece.n_notes else None
-    except codec.MidiReadError:
+        piece = midifile.load_midi(path)
+        return (grid.grid_share(piece), grid.beat_coherence(piece)) if piece.n_notes else None
+    except midifile.MidiReadError:
         return None
 
 
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     groups: dict[str, list] = {}
     asap = data / "asap"
     if (asap / "metadata.csv").exists():
-        rows = tracking.asap_performances(asap)
+        rows = read.asap_performances(asap)
         groups["asap performances (recorded)"] = [(r["midi"], share_of(r["midi"])) for r in rows]
         scores = sorted({str(Path(r["midi"]).parent / "midi_score.mid") for r in rows})
         groups["asap scores (sequenced)"] = [(s, share_of(s)) for s in scores if Path(s).exists()]
@@ -54,8 +56,8 @@ def main(argv=None) -> int:
             files = sorted(rng.sample(files, args.raw_sample))
         groups[f"raw/{genre_dir.name}"] = [(str(f), share_of(f)) for f in files]
     lines = ["Measured with scripts/grid_share_survey.py."]
-    for column, label, threshold in ((0, "grid_share", tracking.GRID_SHARE_THRESHOLD),
-                                     (1, "beat_coherence", tracking.COHERENCE_THRESHOLD)):
+    for column, label, threshold in ((0, "grid_share", grid.GRID_SHARE_THRESHOLD),
+                                     (1, "beat_coherence", grid.COHERENCE_THRESHOLD)):
         lines += ["", f"**{label}** (threshold {threshold})", "",
                   "| files | n | min | 5 % | median | 95 % | max | below threshold |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -19,32 +19,34 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from stylenet.core import codec
+from stylenet.core import midifile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet import beats, codec  # noqa: E402
-from stylenet.evaluate import _notes, evaluate, multi_reference  # noqa: E402
-from stylenet.inference import load_performer  # noqa: E402
-from stylenet.perform import touch_for  # noqa: E402
-from stylenet.pieces import asap_entries  # noqa: E402
+from stylenet.core import beats  # noqa: E402
+from stylenet.velocity.evaluate import _notes, evaluate, multi_reference  # noqa: E402
+from stylenet.velocity.performer import load_performer  # noqa: E402
+from stylenet.perform.batch import touch_for  # noqa: E402
+from stylenet.velocity.pieces import asap_entries  # noqa: E402
 
 GRIDS = ("nominal", "beats", "tracked")
 
 
 def read_piece(asap_dir: Path, entry: dict, grid: str, steps_per_quarter: int, touch_net=None):
     path = asap_dir / entry["path"].removeprefix("asap/")
-    piece = codec.load_midi(path, steps_per_quarter=steps_per_quarter)
+    piece = midifile.load_midi(path, steps_per_quarter=steps_per_quarter)
     if grid == "beats":
         piece = beats.conform(piece, beats.read_annotations(beats.beats_beside(path)))
     elif grid == "tracked":
-        from stylenet.tracking import track
+        from stylenet.recorded.tracker import track
 
         piece = beats.conform(piece, track(piece))
     score_matrix, velocity = codec.encode(codec.quantise(piece))
     deviation = None
     if touch_net is not None:
-        from stylenet.touch import deviations_at
+        from stylenet.recorded.touch import deviations_at
 
         deviation = deviations_at(piece, *codec.onset_cells(score_matrix), touch_net)
     return score_matrix, velocity, piece.meter_map(), deviation

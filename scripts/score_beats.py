@@ -3,8 +3,8 @@
     python scripts/score_beats.py [--asap ../shared/data/asap] [--splits test,validation] [--out build/beats/asap]
 
 Works are split by `stylenet.tracking.asap_split` (test) and `asap_validation` (the train works the tracker
-was tuned on); `train` is the rest.  Each performance is read with `codec.load_midi` and tracked with
-`tracking.track` from its notes alone; F-measures use mir_eval's defaults (70 ms window, no trimming of
+was tuned on); `train` is the rest.  Each performance is read with `midifile.load_midi` and tracked with
+`tracker.track` from its notes alone; F-measures use mir_eval's defaults (70 ms window, no trimming of
 the first 5 s).  Writes OUT.md (per work and overall, per split) and OUT.json (every performance too).
 Needs mir_eval: `pip install -e '.[beats]'`.
 """
@@ -19,25 +19,29 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from stylenet.core import midifile
+from stylenet.data import read
+from stylenet.data import splits
+from stylenet.recorded import tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet import beats, codec, tracking  # noqa: E402
-from stylenet.errors import StyleNetError  # noqa: E402
+from stylenet.core import beats  # noqa: E402
+from stylenet.core.errors import StyleNetError  # noqa: E402
 
 
 def split_of(work: str) -> str:
-    if tracking.asap_split(work) == "test":
+    if splits.asap_split(work) == "test":
         return "test"
-    return "validation" if tracking.asap_validation(work) else "train"
+    return "validation" if splits.asap_validation(work) else "train"
 
 
 def score_performance(row: dict, mir_eval) -> dict:
     reference = beats.read_annotations(row["annotations"])
-    piece = codec.load_midi(row["midi"])
+    piece = midifile.load_midi(row["midi"])
     started = time.perf_counter()
-    found = tracking.track(piece)
+    found = tracker.track(piece)
     seconds = time.perf_counter() - started
     ref_meter = reference.meter_of_beats()[0]
     found_meter = found.meter_of_beats()[0]
@@ -104,7 +108,7 @@ def main(argv=None) -> int:
         print(f"{args.asap}: no ASAP metadata.csv here", file=sys.stderr)
         return 2
     rows, taken = [], defaultdict(int)
-    for row in tracking.asap_performances(args.asap):
+    for row in read.asap_performances(args.asap):
         split = split_of(row["work"])
         if split not in wanted or (args.limit and taken[row["work"]] >= args.limit):
             continue

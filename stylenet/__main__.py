@@ -1,3 +1,3 @@
-from stylenet.cli import main
+from stylenet.cli.main import main
 
 raise SystemExit(main())

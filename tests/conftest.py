@@ -2,7 +2,7 @@
 
 import pytest
 
-from stylenet.dataset import build_dataset
+from stylenet.data.build import build_dataset
 from tests.helpers import (GENRES, N, Song, expressive_song, genre_song, random_performer, tiny_compose,
                            write_key_songs, write_song)
 
@@ -58,7 +58,7 @@ def key_songs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lstm_run(key_songs, tmp_path_factory):
     """A token LSTM trained for three epochs on `key_songs` (seconds)."""
-    from stylenet.compose_train import train
+    from stylenet.compose.train import train
 
     run = tmp_path_factory.mktemp("runs") / "lstm"
     train(tiny_compose(key_songs), run, progress=False)
@@ -68,7 +68,7 @@ def lstm_run(key_songs, tmp_path_factory):
 @pytest.fixture(scope="session")
 def ae_run(key_songs, tmp_path_factory):
     """An autoencoder of 4-bar passages trained for three epochs on `key_songs` (seconds)."""
-    from stylenet.compose_train import train
+    from stylenet.compose.train import train
 
     run = tmp_path_factory.mktemp("runs") / "ae"
     train(tiny_compose(key_songs, "autoencoder"), run, progress=False)

@@ -13,7 +13,8 @@ import mido
 import numpy as np
 import pytest
 
-from stylenet.inference import GenreWeights, LSTMWeights, Performer
+from stylenet.velocity.performer import GenreWeights, Performer
+from stylenet.nn.lstm import LSTMWeights
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "examples" / "chorale.mid"
@@ -212,7 +213,7 @@ def random_performer(genres=("classical", "jazz", "pop"), units=8, genre_layers=
 
 def tiny(dataset, **train):
     """A small, quick training config on `dataset` (the `genre_dataset` fixture); `train` overrides."""
-    from stylenet.config import config_from_dict
+    from stylenet.velocity.config import config_from_dict
 
     return config_from_dict({
         "data": {"dataset": str(dataset), "genres": GENRES, "validation_fraction": 0.15},
@@ -222,7 +223,7 @@ def tiny(dataset, **train):
 
 def tiny_compose(source, composer: str = "token_lstm", overrides=(), **sections):
     """A compose config that trains in seconds on a folder of `key_song` pieces; `sections` replace parts."""
-    from stylenet.config import compose_config_from_dict
+    from stylenet.compose.config import compose_config_from_dict
 
     raw = {"composer": composer,
            "data": {"source": str(source), "validation_fraction": 0.2},
@@ -252,7 +253,7 @@ def distributed_setup(strategy):
     import keras
     import tensorflow as tf
 
-    from stylenet.model import build_model
+    from stylenet.velocity.model import build_model
 
     keras.utils.set_random_seed(0)
     with strategy.scope() if strategy else tf.name_scope("single"):
@@ -291,7 +292,8 @@ def real_data_rows() -> list[dict]:
 
 def damaged_dataset(tmp_path) -> tuple[Path, Path]:
     """(a built dataset of three jazz and three pop pieces, the piece file of it that was cut short)."""
-    from stylenet.dataset import build_dataset, load_manifest
+    from stylenet.data.build import build_dataset
+    from stylenet.data.read import load_manifest
 
     for genre in ("jazz", "pop"):
         for i in range(3):
@@ -300,18 +302,6 @@ def damaged_dataset(tmp_path) -> tuple[Path, Path]:
     damaged = tmp_path / "ds" / load_manifest(tmp_path / "ds")[1]["array"]
     damaged.write_bytes(damaged.read_bytes()[:100])
     return tmp_path / "ds", damaged
-
-
-def script(name: str):
-    """A module of scripts/ (e.g. "train_tracker"), imported without leaving scripts/ on sys.path."""
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.pop(0)
 
 
 def jitter_weights(model, rng) -> None:
@@ -327,7 +317,7 @@ def random_expression_net(path, genres=("classical", "jazz", "pop"), units=8, se
 
     from stylenet.expression.network import KIND
     from stylenet.expression.notes import TARGETS, n_features
-    from stylenet.tracking import write_note_arrays
+    from stylenet.nn.note_network import write_note_arrays
 
     rng = np.random.default_rng(seed)
     arrays = {"kind": np.array(KIND), "input/kernel": rng.normal(0, 0.3, (n_features(genres), units)).astype(np.float32),

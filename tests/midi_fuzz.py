@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from stylenet import codec  # noqa: E402 (after the path is set)
+from stylenet.core import codec
+from stylenet.core import midifile  # noqa: E402 (after the path is set)
 
 # ------------------------------------------------------------------------------------------ raw SMF bytes
 
 
-vlq = codec._varlen  # MIDI's variable-length numbers, as the codec writes them
+vlq = midifile._varlen  # MIDI's variable-length numbers, as the codec writes them
 
 
 def meta(kind: int, data: bytes) -> bytes:
@@ -322,7 +323,7 @@ def one_note_hours_long(rng):
 
 
 def notes_hours_apart(rng):
-    hours = rng.choice([0.5, 1.0, 2.0, 5.0, 8.0])  # 5 and 8 hours exceed codec.MAX_STEPS: a clear rejection
+    hours = rng.choice([0.5, 1.0, 2.0, 5.0, 8.0])  # 5 and 8 hours exceed midifile.MAX_STEPS: a clear rejection
     gap = int(hours * 7200 * 96)
     return smf([conductor(), piano([(60, 0, 96, 80), (62, gap, gap + 96, 70), (64, gap + 200, gap + 400, 90)])],
                division=96)
@@ -391,22 +392,22 @@ def _alarm(signum, frame):
 def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
     """-> ("ok" | "rejected", detail).  Raises whatever StyleNet lets escape (the fuzzer's finding)."""
     try:
-        piece = codec.load_midi(name, data=data)
+        piece = midifile.load_midi(name, data=data)
         score = codec.quantise(piece)
-    except codec.MidiReadError as exc:
+    except midifile.MidiReadError as exc:
         assert exc.reason and "\n" not in str(exc) and str(exc).startswith(name), repr(str(exc))
         return "rejected", exc.reason
     score_matrix, _ = codec.encode(score)
-    codec.piano_only_format0(piece)
+    midifile.piano_only_format0(piece)
     if performer is not None and piece.n_notes:
         predicted = performer.velocities(score_matrix, performer.genres[0])
         written = codec.apply_velocities(piece, predicted)
-        again = codec.load_midi(name, data=written)  # what perform writes must read back, notes intact
+        again = midifile.load_midi(name, data=written)  # what perform writes must read back, notes intact
         assert again.n_notes == piece.n_notes, (again.n_notes, piece.n_notes)
-        from stylenet.perform import read_on_grid
+        from stylenet.perform.batch import read_on_grid
 
         read_on_grid(piece, "auto")  # perform's default: a look at the onsets, never a crash
-        from stylenet import touch
+        from stylenet.recorded import touch
 
         deviation = touch.score_deviations(piece, score, touch.shipped_touch())  # a recording's touch, any file
         assert deviation.shape == (score.n_notes,) and np.all(np.isfinite(deviation)), deviation
@@ -419,17 +420,17 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
         assert np.all(np.isfinite(expressive)), expressive
         for how in realise.TIMING_AS:
             plan = realise.plan(piece, notes, expressive, realise.Expression(timing_as=how, pedal="add"))
-            again = codec.load_midi(name, data=realise.write(piece, plan, notes))
+            again = midifile.load_midi(name, data=realise.write(piece, plan, notes))
             assert sorted(again.pitch.tolist()) == sorted(piece.pitch.tolist()), (how, again.n_notes, piece.n_notes)
         try:
             on_grid, _, _ = read_on_grid(piece, "beats")  # tracked beats: a track, or one line why not
-        except codec.MidiReadError as exc:
+        except midifile.MidiReadError as exc:
             assert exc.reason and "\n" not in str(exc), repr(str(exc))
             on_grid = piece
         if on_grid is not piece:
             on_beats = codec.quantise(on_grid)
-            written = codec.apply_velocities(on_grid, np.zeros((on_beats.n_steps, codec.N_KEYS)) + 0.5)
-            assert codec.load_midi(name, data=written).n_notes == piece.n_notes
+            written = codec.apply_velocities(on_grid, np.zeros((on_beats.n_steps, midifile.N_KEYS)) + 0.5)
+            assert midifile.load_midi(name, data=written).n_notes == piece.n_notes
     return "ok", f"{piece.n_notes} notes, {score.n_steps} steps"
 
 

@@ -5,8 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from stylenet.batches import epoch_plan, make_batch
-from stylenet.pieces import Piece, TrainingData
+from stylenet.velocity.batches import epoch_plan, make_batch
+from stylenet.velocity.pieces import Piece, TrainingData
 
 
 def _toy_data(lengths_by_genre):

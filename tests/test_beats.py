@@ -7,9 +7,10 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from stylenet import codec
-from stylenet.beats import (Beats, BeatsError, beat_map, beats_beside, conform, conformed_midi,
-                            read_annotations)
+from stylenet.core import codec
+from stylenet.core import midifile
+from stylenet.velocity import inputs
+from stylenet.core.beats import (Beats, BeatsError, beat_map, beats_beside, conform, conformed_midi, read_annotations)
 from tests.helpers import annotation_text, recording, rubato_beats
 
 def beat_ticks_of(midi_path, times) -> np.ndarray:
@@ -84,7 +85,7 @@ def test_a_bar_of_the_wrong_length_restarts_the_bar_count_on_its_downbeat():
     mapped = beat_map(beats)
     np.testing.assert_array_equal(mapped.meter_ticks[:, 0], [0, mapped.beat_ticks[5]])
     meters = mapped.meter_map(4)
-    features = codec.metre_features(meters, int(mapped.beat_ticks[-1] * 4 // mapped.ticks_per_quarter) + 1)
+    features = inputs.metre_features(meters, int(mapped.beat_ticks[-1] * 4 // mapped.ticks_per_quarter) + 1)
     downbeat_steps = mapped.beat_ticks[[0, 5, 9]] * 4 // mapped.ticks_per_quarter
     assert features[downbeat_steps, 0].tolist() == [1, 1, 1]
 
@@ -121,7 +122,7 @@ def performance(tmp_path):
 
 def test_a_conformed_file_keeps_every_event_within_a_millisecond(performance, tmp_path):
     midi, annotation, _, _, _ = performance
-    piece = codec.load_midi(midi)
+    piece = midifile.load_midi(midi)
     out = tmp_path / "out.mid"
     out.write_bytes(conformed_midi(piece, read_annotations(annotation)))
     before, after = pretty_midi.PrettyMIDI(str(midi)), pretty_midi.PrettyMIDI(str(out))
@@ -138,7 +139,7 @@ def test_a_conformed_file_keeps_every_event_within_a_millisecond(performance, tm
 def test_every_annotated_beat_lands_on_a_beat_tick_and_meters_where_annotated(performance, tmp_path):
     midi, annotation, times, _, _ = performance
     out = tmp_path / "out.mid"
-    out.write_bytes(conformed_midi(codec.load_midi(midi), read_annotations(annotation)))
+    out.write_bytes(conformed_midi(midifile.load_midi(midi), read_annotations(annotation)))
     tpq = mido.MidiFile(out).ticks_per_beat
     ticks = beat_ticks_of(out, times)
     assert np.all(ticks % tpq == 0) and np.all(np.diff(ticks) == tpq)
@@ -151,8 +152,8 @@ def test_every_annotated_beat_lands_on_a_beat_tick_and_meters_where_annotated(pe
 
 def test_notes_quantise_on_the_beats_they_were_played_on(performance):
     midi, annotation, _, positions, _ = performance
-    nominal = codec.quantise(codec.load_midi(midi))
-    piece = conform(codec.load_midi(midi), read_annotations(annotation))
+    nominal = codec.quantise(midifile.load_midi(midi))
+    piece = conform(midifile.load_midi(midi), read_annotations(annotation))
     score = codec.quantise(piece)
     mapped = beat_map(read_annotations(annotation))
     first_beat_step = mapped.beat_ticks[0] * 4 // mapped.ticks_per_quarter
@@ -164,10 +165,10 @@ def test_notes_quantise_on_the_beats_they_were_played_on(performance):
 
 def test_velocities_written_on_beats_go_to_the_notes_of_the_original_file(performance, tmp_path):
     midi, annotation, _, _, _ = performance
-    piece = conform(codec.load_midi(midi), read_annotations(annotation))
+    piece = conform(midifile.load_midi(midi), read_annotations(annotation))
     score = codec.quantise(piece)
-    matrix = np.zeros((score.n_steps, codec.N_KEYS))
-    matrix[score.onset, score.pitch - codec.LOWEST_KEY] = (1 + score.onset % 100) / 127.0  # velocity names the step
+    matrix = np.zeros((score.n_steps, midifile.N_KEYS))
+    matrix[score.onset, score.pitch - midifile.LOWEST_KEY] = (1 + score.onset % 100) / 127.0  # velocity names the step
     out = tmp_path / "performed.mid"
     out.write_bytes(codec.apply_velocities(piece, matrix))
     original, performed = mido.MidiFile(midi), mido.MidiFile(out)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylenet.checkpoint import CHECKPOINT, CheckpointDamaged, previous_checkpoint, read_verified
-from stylenet.config import dump_config
-from stylenet.errors import StyleNetError
-from stylenet.train import train
+from stylenet.nn.checkpoint import CHECKPOINT, CheckpointDamaged, previous_checkpoint, read_verified
+from stylenet.core.config import dump_config
+from stylenet.core.errors import StyleNetError
+from stylenet.velocity.train import train
 from tests.helpers import ROOT, tiny
 
 EPOCHS = 2

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from stylenet.cli import main
-from stylenet.dataset import load_manifest
+from stylenet.cli.main import main
+from stylenet.data.read import load_manifest
 from tests.helpers import ROOT, asap_tree
 
 

@@ -8,8 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stylenet import codec
-from stylenet.codec import BeatGrid, MidiReadError, Score, decode, encode, make_score
+from stylenet.core import codec
+from stylenet.core import midifile
+from stylenet.velocity import inputs
+from stylenet.core.midifile import BeatGrid, MidiReadError
+from stylenet.core.codec import Score, decode, encode, make_score
 from tests.helpers import REAL_DATA, N, Song, needs_real_data, real_data_rows, write_song
 from tests.midi_fuzz import conductor, piano, smf
 
@@ -125,7 +128,7 @@ def test_midi_file_round_trip_of_quantised_notes(tmp_path_factory, raw):
     notes = [N(int(p), int(a) * STEP, int(b) * STEP, int(v))
              for p, a, b, v in zip(score.pitch, score.onset, score.offset, score.velocity)]
     path = write_song(tmp_path_factory.mktemp("rt") / "x.mid", Song(notes, tempi=[(0, 100.0), (7 * STEP, 61.0)]))
-    assert codec.quantise(codec.load_midi(path)) == score
+    assert codec.quantise(midifile.load_midi(path)) == score
 
 
 # ---------------------------------------------------------------------------- files
@@ -134,7 +137,7 @@ def test_tempo_changes_do_not_distort_the_grid(tmp_path):
     # Four 1/8 notes; the tempo halves after two of them. On the beat grid they are still evenly spaced.
     notes = [N(60 + i, i * 2 * STEP, (i + 1) * 2 * STEP, 50 + i) for i in range(4)]
     path = write_song(tmp_path / "rit.mid", Song(notes, tempi=[(0, 120.0), (4 * STEP, 60.0)]))
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     assert piece.start.tolist() == pytest.approx([0.0, 0.25, 0.5, 1.0])  # seconds do stretch
     assert codec.quantise(piece).onset.tolist() == [0, 2, 4, 6]
     assert piece.n_tempo_changes == 2
@@ -142,8 +145,8 @@ def test_tempo_changes_do_not_distort_the_grid(tmp_path):
 
 def test_meters_are_recorded_and_default_to_four_four(tmp_path):
     notes = [N(60, 0, STEP, 64)]
-    waltz = codec.load_midi(write_song(tmp_path / "a.mid", Song(notes, meters=[(0, 3, 4), (12 * STEP, 6, 8)])))
-    plain = codec.load_midi(write_song(tmp_path / "b.mid", Song(notes)))
+    waltz = midifile.load_midi(write_song(tmp_path / "a.mid", Song(notes, meters=[(0, 3, 4), (12 * STEP, 6, 8)])))
+    plain = midifile.load_midi(write_song(tmp_path / "b.mid", Song(notes)))
     assert waltz.meters == ["3/4", "6/8"]
     assert plain.meters == ["4/4"]
 
@@ -151,13 +154,13 @@ def test_meters_are_recorded_and_default_to_four_four(tmp_path):
 def test_off_grid_notes_snap_to_nearest_step(tmp_path):
     notes = [N(60, STEP + 50, 3 * STEP - 70, 64),  # 1.42 -> 1, 2.42 -> 2
              N(62, STEP + 60, STEP + 61, 64)]  # exactly half-way rounds up to 2; zero length -> 1 step
-    score = codec.quantise(codec.load_midi(write_song(tmp_path / "x.mid", Song(notes))))
+    score = codec.quantise(midifile.load_midi(write_song(tmp_path / "x.mid", Song(notes))))
     assert list(zip(score.pitch, score.onset, score.offset)) == [(60, 1, 2), (62, 2, 3)]
 
 
 def test_out_of_range_keys_dropped_and_counted(tmp_path):
     notes = [N(20, 0, STEP), N(21, 0, STEP), N(108, 0, STEP), N(109, 0, STEP), N(127, 0, STEP)]
-    piece = codec.load_midi(write_song(tmp_path / "x.mid", Song(notes)))
+    piece = midifile.load_midi(write_song(tmp_path / "x.mid", Song(notes)))
     assert sorted(piece.pitch.tolist()) == [21, 108]
     assert piece.dropped_out_of_range == 3
 
@@ -165,8 +168,8 @@ def test_out_of_range_keys_dropped_and_counted(tmp_path):
 def test_format_0_and_1_give_the_same_score(tmp_path):
     song = Song([N(60, 0, 4 * STEP, 30), N(36, STEP, 2 * STEP, 90, channel=1), N(38, 0, STEP, 100, channel=9)],
                 programs={1: 0})
-    a = codec.quantise(codec.load_midi(write_song(tmp_path / "f0.mid", song, fmt=0)))
-    b = codec.quantise(codec.load_midi(write_song(tmp_path / "f1.mid", song, fmt=1)))
+    a = codec.quantise(midifile.load_midi(write_song(tmp_path / "f0.mid", song, fmt=0)))
+    b = codec.quantise(midifile.load_midi(write_song(tmp_path / "f1.mid", song, fmt=1)))
     assert a == b
     assert sorted(a.pitch.tolist()) == [36, 60]  # drums (channel 10) are not piano
 
@@ -174,13 +177,13 @@ def test_format_0_and_1_give_the_same_score(tmp_path):
 def test_only_piano_programs_count(tmp_path):
     song = Song([N(60, 0, STEP, 64, channel=0), N(40, 0, STEP, 64, channel=1), N(72, 0, STEP, 64, channel=2)],
                 programs={0: 0, 1: 33, 2: 4})  # grand piano, fingered bass, electric piano
-    assert sorted(codec.load_midi(write_song(tmp_path / "x.mid", song)).pitch.tolist()) == [60, 72]
-    assert codec.load_midi(tmp_path / "x.mid", programs=(33,)).pitch.tolist() == [40]
+    assert sorted(midifile.load_midi(write_song(tmp_path / "x.mid", song)).pitch.tolist()) == [60, 72]
+    assert midifile.load_midi(tmp_path / "x.mid", programs=(33,)).pitch.tolist() == [40]
 
 
 def test_file_without_piano_notes_has_no_notes(tmp_path):
     song = Song([N(38, 0, STEP, 100, channel=9), N(42, STEP, 2 * STEP, 80, channel=9)])
-    piece = codec.load_midi(write_song(tmp_path / "drums.mid", song))
+    piece = midifile.load_midi(write_song(tmp_path / "drums.mid", song))
     assert piece.n_notes == 0
     s, v = encode(codec.quantise(piece))
     assert s.shape == (0, 176) and v.shape == (0, 88)
@@ -195,7 +198,7 @@ def test_bad_files_raise_one_line_reasons(tmp_path, content, reason):
     path = tmp_path / "bad file (1).mid"
     path.write_bytes(content)
     with pytest.raises(MidiReadError) as err:
-        codec.load_midi(path)
+        midifile.load_midi(path)
     assert reason in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
@@ -204,7 +207,7 @@ def test_truncated_file_is_a_read_error(tmp_path):
     cut = tmp_path / "cut.mid"
     cut.write_bytes(good.read_bytes()[:200])
     with pytest.raises(MidiReadError, match="unreadable MIDI"):
-        codec.load_midi(cut)
+        midifile.load_midi(cut)
 
 
 # ---------------------------------------------------------------------------- grid
@@ -220,8 +223,8 @@ def test_score_to_midi_decodes_to_the_same_score(tmp_path):
     score = score_of((60, 0, 4, 30), (64, 2, 3, 90), (67, 5, 9, 127))
     pm = codec.score_to_midi(score)
     path = tmp_path / "q.mid"
-    path.write_bytes(codec.midi_bytes(pm))
-    assert codec.quantise(codec.load_midi(path)) == score
+    path.write_bytes(midifile.midi_bytes(pm))
+    assert codec.quantise(midifile.load_midi(path)) == score
 
 
 # ---------------------------------------------------------------------------- applying velocities
@@ -240,7 +243,7 @@ def test_apply_velocities_changes_piano_note_velocities_and_nothing_else(tmp_pat
                 controls=[(5, 0, 64, 127), (700, 0, 64, 0)], text=[(0, "hello")])
     path = write_song(tmp_path / "in.mid", song)
     before = path.read_bytes()
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     velocity = np.zeros((20, 88), dtype=np.float32)
     velocity[0, 60 - 21] = 100 / 127  # 10 ticks -> step 0
     velocity[1, 64 - 21] = 0.0  # 130 ticks -> step 1; 0 clips to velocity 1, never a note-off
@@ -264,7 +267,7 @@ def test_apply_velocities_changes_piano_note_velocities_and_nothing_else(tmp_pat
 
 def test_apply_velocities_on_a_format_0_file(tmp_path):
     song = Song([N(60, 0, STEP, 30), N(38, 0, STEP, 100, channel=9)])
-    piece = codec.load_midi(write_song(tmp_path / "f0.mid", song, fmt=0))
+    piece = midifile.load_midi(write_song(tmp_path / "f0.mid", song, fmt=0))
     out = mido.MidiFile(file=io.BytesIO(codec.apply_velocities(piece, np.full((1, 88), 0.5))))
     assert out.type == 0
     ons = {(m.channel, m.note): m.velocity for m in out.tracks[0] if m.type == "note_on" and m.velocity}
@@ -275,7 +278,7 @@ def test_a_header_that_lies_about_its_format_is_written_back_true(tmp_path):
     path = write_song(tmp_path / "f.mid", Song([N(60, 0, STEP, 30), N(64, STEP, 2 * STEP, 50)]), fmt=0)
     data = path.read_bytes()
     path.write_bytes(data[:8] + b"\xff\xff" + data[10:])  # format 65535: mido reads it anyway
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     written = codec.apply_velocities(piece, np.full((2, 88), 0.5))
     assert written[8:10] == b"\x00\x00" and mido.MidiFile(file=io.BytesIO(written)).type == 0
 
@@ -283,8 +286,8 @@ def test_a_header_that_lies_about_its_format_is_written_back_true(tmp_path):
 def test_piano_only_format0_keeps_piano_channels_and_meta(tmp_path):
     song = Song([N(60, 0, STEP, 30), N(38, 0, STEP, 100, channel=9), N(40, 0, STEP, 90, channel=1)],
                 programs={1: 33}, meters=[(0, 6, 8)], controls=[(0, 0, 64, 127)], text=[(0, "lyrics")])
-    piece = codec.load_midi(write_song(tmp_path / "x.mid", song))
-    out = mido.MidiFile(file=io.BytesIO(codec.piano_only_format0(piece)))
+    piece = midifile.load_midi(write_song(tmp_path / "x.mid", song))
+    out = mido.MidiFile(file=io.BytesIO(midifile.piano_only_format0(piece)))
     assert out.type == 0 and len(out.tracks) == 1
     types = [m.type for m in out.tracks[0]]
     assert "time_signature" in types and "set_tempo" in types and "control_change" in types
@@ -292,15 +295,15 @@ def test_piano_only_format0_keeps_piano_channels_and_meta(tmp_path):
     notes = [m.note for m in out.tracks[0] if m.type == "note_on"]
     assert notes == [60]
     path = tmp_path / "p.mid"
-    path.write_bytes(codec.piano_only_format0(piece))
-    assert codec.quantise(codec.load_midi(path)) == codec.quantise(piece)
+    path.write_bytes(midifile.piano_only_format0(piece))
+    assert codec.quantise(midifile.load_midi(path)) == codec.quantise(piece)
 
 
 # ------------------------------------------------------------------------------------------ metre
 
 def test_metre_features_mark_downbeats_beats_and_subbeats_of_each_meter():
     # 3/4 for one 12-step bar, then 6/8 (two dotted-quarter beats of three eighths) for two bars
-    features = codec.metre_features(np.array([[0, 3, 4], [12, 6, 8]]), 36)
+    features = inputs.metre_features(np.array([[0, 3, 4], [12, 6, 8]]), 36)
     downbeat, beat, subbeat = features[:, 0], features[:, 1], features[:, 2]
     assert np.flatnonzero(downbeat).tolist() == [0, 12, 24]
     assert np.flatnonzero(beat).tolist() == [0, 4, 8, 12, 18, 24, 30]
@@ -308,61 +311,61 @@ def test_metre_features_mark_downbeats_beats_and_subbeats_of_each_meter():
     # bar phase: step 3 of a 12-step 3/4 bar is a quarter of the way round
     np.testing.assert_allclose(features[3, 3:], [1.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(features[12 + 6, 3:], [0.0, -1.0], atol=1e-6)  # half-way through a 6/8 bar
-    assert features.dtype == np.float32 and features.shape == (36, len(codec.METRE_CHANNELS))
+    assert features.dtype == np.float32 and features.shape == (36, len(inputs.METRE_CHANNELS))
 
 
 def test_metre_defaults_to_four_four_before_the_first_meter_and_without_any():
-    none = codec.metre_features(np.zeros((0, 3)), 40)
+    none = inputs.metre_features(np.zeros((0, 3)), 40)
     assert np.flatnonzero(none[:, 0]).tolist() == [0, 16, 32]
     assert np.flatnonzero(none[:, 1]).tolist() == list(range(0, 40, 4))
-    late = codec.metre_features(np.array([[20, 2, 4]]), 40)  # 4/4 until step 20, then bars of 8 steps
+    late = inputs.metre_features(np.array([[20, 2, 4]]), 40)  # 4/4 until step 20, then bars of 8 steps
     assert np.flatnonzero(late[:, 0]).tolist() == [0, 16, 20, 28, 36]
 
 
 def test_metre_at_a_finer_grid_and_in_compound_twelve_eight():
-    features = codec.metre_features(np.array([[0, 12, 8]]), 48, steps_per_quarter=8)  # bar = 6 quarters
+    features = inputs.metre_features(np.array([[0, 12, 8]]), 48, steps_per_quarter=8)  # bar = 6 quarters
     assert np.flatnonzero(features[:, 0]).tolist() == [0]
     assert np.flatnonzero(features[:, 1]).tolist() == [0, 12, 24, 36]  # four dotted-quarter beats
 
 
 def test_meter_map_reads_signatures_at_their_grid_steps(tmp_path):
     path = write_song(tmp_path / "m.mid", Song([N(60, 0, 480)], meters=[(0, 3, 4), (1440, 6, 8), (2880, 4, 4)]))
-    assert codec.load_midi(path).meter_map().tolist() == [[0, 3, 4], [12, 6, 8], [24, 4, 4]]
+    assert midifile.load_midi(path).meter_map().tolist() == [[0, 3, 4], [12, 6, 8], [24, 4, 4]]
     plain = write_song(tmp_path / "p.mid", Song([N(60, 0, 480)]))
-    assert codec.load_midi(plain).meter_map().shape == (0, 3)
+    assert midifile.load_midi(plain).meter_map().shape == (0, 3)
 
 
 def test_encode_input_appends_optional_channels_after_the_score_columns():
     score = np.zeros((16, codec.SCORE_COLUMNS), np.uint8)
     score[0, 0:2] = 1
-    plain = codec.encode_input(score)
+    plain = inputs.encode_input(score)
     assert plain.shape == (16, 176) and plain.dtype == np.float32 and plain[0, 0] == 1
-    with_metre = codec.encode_input(score, np.array([[0, 4, 4]]), ["metre"])
-    assert with_metre.shape == (16, codec.input_columns(["metre"])) == (16, 181)
+    with_metre = inputs.encode_input(score, np.array([[0, 4, 4]]), ["metre"])
+    assert with_metre.shape == (16, inputs.input_columns(["metre"])) == (16, 181)
     np.testing.assert_array_equal(with_metre[:, :176], plain)
-    np.testing.assert_array_equal(with_metre[:, 176:], codec.metre_features(np.array([[0, 4, 4]]), 16))
+    np.testing.assert_array_equal(with_metre[:, 176:], inputs.metre_features(np.array([[0, 4, 4]]), 16))
     with pytest.raises(ValueError, match="unknown model input"):
-        codec.encode_input(score, None, ["chords"])
+        inputs.encode_input(score, None, ["chords"])
 
 
 def test_riff_wrapped_midi_is_read_as_the_midi_inside(tmp_path):
     data = smf([conductor(), piano(MELODY)])
     wrapped = b"RIFF" + (4 + 8 + len(data)).to_bytes(4, "little") + b"RMID" + b"data" + len(data).to_bytes(4, "little") + data
-    assert codec.load_midi("x.rmi", data=wrapped).n_notes == codec.load_midi("x.mid", data=data).n_notes == 40
+    assert midifile.load_midi("x.rmi", data=wrapped).n_notes == midifile.load_midi("x.mid", data=data).n_notes == 40
 
 
 def test_a_piece_over_the_step_limit_is_refused_before_its_grid_exists(tmp_path, monkeypatch):
-    piece = codec.load_midi(write_song(tmp_path / "s.mid", Song([N(60, 0, 480), N(62, 480 * 100, 480 * 101)])))
-    monkeypatch.setattr(codec, "MAX_STEPS", 400)  # the piece is 404 steps
+    piece = midifile.load_midi(write_song(tmp_path / "s.mid", Song([N(60, 0, 480), N(62, 480 * 100, 480 * 101)])))
+    monkeypatch.setattr(midifile, "MAX_STEPS", 400)  # the piece is 404 steps
     monkeypatch.setattr(codec, "encode", lambda *a: pytest.fail("encode must not be reached"))
-    with pytest.raises(codec.MidiReadError, match=r"too long: the piano part lasts 101 quarter notes \(404 grid"):
+    with pytest.raises(midifile.MidiReadError, match=r"too long: the piano part lasts 101 quarter notes \(404 grid"):
         codec.quantise(piece)
 
 
 @needs_real_data
 def test_a_real_file_keeps_every_event_but_its_velocities(tmp_path):
     path = REAL_DATA / next(r["path"] for r in real_data_rows() if r["genre"] == "jazz")
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     _, velocity = codec.encode(codec.quantise(piece))
     out = mido.MidiFile(file=io.BytesIO(codec.apply_velocities(piece, velocity * 0.5)))
     original = mido.MidiFile(path)
@@ -381,7 +384,7 @@ def test_voice_channels_flag_the_top_and_bottom_sounding_keys():
         for key in keys:
             score[step, 2 * key + 1] = 1
     score[0, 2 * 70] = 1  # an onset flag alone does not make a key sound: the held column does
-    voices = codec.voice_channels(score)
+    voices = inputs.voice_channels(score)
     top, bottom = voices[:, :88], voices[:, 88:]
     assert [list(np.flatnonzero(row)) for row in top] == [[70], [40], [], [6]]
     assert [list(np.flatnonzero(row)) for row in bottom] == [[10], [40], [], [5]]
@@ -389,11 +392,11 @@ def test_voice_channels_flag_the_top_and_bottom_sounding_keys():
 
 
 def test_voice_is_computed_by_the_network_not_stored_with_the_data():
-    assert codec.input_columns(["voice"]) == 176 and codec.network_columns(["voice"]) == 352
-    assert codec.network_columns(["metre", "voice"]) == 176 + 5 + 176
-    assert codec.input_channels(None, 8, ["voice"]) is None
+    assert inputs.input_columns(["voice"]) == 176 and inputs.network_columns(["voice"]) == 352
+    assert inputs.network_columns(["metre", "voice"]) == 176 + 5 + 176
+    assert inputs.input_channels(None, 8, ["voice"]) is None
     x = np.zeros((8, 176), np.float32)
-    assert codec.with_derived(x, ["voice"]).shape == (8, 352) and codec.with_derived(x, []).shape == (8, 176)
+    assert inputs.with_derived(x, ["voice"]).shape == (8, 352) and inputs.with_derived(x, []).shape == (8, 176)
 
 
 def test_shifting_keys_moves_every_column_of_a_key_and_drops_what_leaves_the_keyboard():
@@ -405,7 +408,7 @@ def test_shifting_keys_moves_every_column_of_a_key_and_drops_what_leaves_the_key
     expected[0, 2 * 12:2 * 12 + 2] = 1  # the top key went off the keyboard
     np.testing.assert_array_equal(up, expected)
     np.testing.assert_array_equal(codec.shift_keys(up, -2), np.where(np.arange(176) < 2 * 86, score, 0))
-    velocity = np.arange(3 * codec.N_KEYS, dtype=np.float32).reshape(3, codec.N_KEYS)
+    velocity = np.arange(3 * midifile.N_KEYS, dtype=np.float32).reshape(3, midifile.N_KEYS)
     down = codec.shift_keys(velocity, -3)
     np.testing.assert_array_equal(down[:, :85], velocity[:, 3:])
     assert not down[:, 85:].any()

@@ -4,11 +4,9 @@ chord tokens that survive a round trip through MIDI."""
 import numpy as np
 import pytest
 
-from stylenet.compose_data import (NO_FILTERS, STEPS_PER_BAR, Filters, FilterCounts, Vocabulary, bar_chunks,
-                                   chord_notes, chords, find_key, piano_roll, read_tune, read_tunes, roll_notes,
-                                   source_files, transposition, tune_midi)
-from stylenet.config import ConfigError
-from stylenet.compose_data import load_corpus
+from stylenet.compose.data import (NO_FILTERS, STEPS_PER_BAR, Filters, FilterCounts, Vocabulary, bar_chunks, chord_notes, chords, find_key, piano_roll, read_tune, read_tunes, roll_notes, source_files, transposition, tune_midi)
+from stylenet.core.config import ConfigError
+from stylenet.compose.data import load_corpus
 from tests.helpers import MAJOR_STEPS, key_song, tiny_compose, write_song
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from stylenet.backend import import_keras
-from stylenet.compose_models import build_autoencoder, build_token_lstm
+from stylenet.nn.backend import import_keras
+from stylenet.compose.models import build_autoencoder, build_token_lstm
 
 
 def dense(n_in, n_out):

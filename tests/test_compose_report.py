@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from stylenet.cli import main
-from stylenet.compose_data import NO_FILTERS, STEPS_PER_BAR, Tune, read_tune
-from stylenet.compose_report import (Reference, empty_bar_rate, measure, notes_per_bar, pitch_class_entropy,
-                                     polyphony, scale_consistency)
-from stylenet.compose_sample import SampleOptions, sample
+from stylenet.cli.main import main
+from stylenet.compose.data import NO_FILTERS, STEPS_PER_BAR, Tune, read_tune
+from stylenet.compose.report import (Reference, empty_bar_rate, measure, notes_per_bar, pitch_class_entropy, polyphony, scale_consistency)
+from stylenet.compose.sample import SampleOptions, sample
 
 EIGHTH = STEPS_PER_BAR // 8
 

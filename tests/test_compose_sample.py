@@ -6,11 +6,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from stylenet import codec
-from stylenet.cli import main
-from stylenet.compose_data import NO_FILTERS, read_tune
-from stylenet.compose_sample import Composer, SampleOptions, choose, draw_latents, sample, token_pieces
-from stylenet.errors import StyleNetError
+from stylenet.core import midifile
+from stylenet.cli.main import main
+from stylenet.compose.data import NO_FILTERS, read_tune
+from stylenet.compose.sample import Composer, SampleOptions, choose, draw_latents, sample, token_pieces
+from stylenet.core.errors import StyleNetError
 from tests.helpers import N, Song, write_song
 
 
@@ -29,7 +29,7 @@ def test_the_same_seed_writes_the_same_pieces(lstm_run, tmp_path):
 def test_a_token_piece_is_flat_at_the_asked_tempo_and_length(lstm_run, tmp_path):
     sample(SampleOptions(str(lstm_run), str(tmp_path), count=1, bars=4, qpm=100.0, velocity=70))
     path = next(tmp_path.glob("*.mid"))
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     assert set(piece.velocity.tolist()) == {70}
     assert piece.grid.qpm[0] == pytest.approx(100.0)
     tune = read_tune(path, NO_FILTERS)
@@ -91,7 +91,7 @@ def test_autoencoder_pieces_are_valid_midi_that_perform_gives_dynamics(ae_run, t
     assert all(read_tune(p, NO_FILTERS).n_bars <= 6 for p in written)
     assert main(["perform", str(tmp_path / "gen"), "--genre", "jazz", "--model", str(model_file),
                  "-o", str(tmp_path / "performed"), "-q"]) == 0
-    performed = [codec.load_midi(p) for p in sorted((tmp_path / "performed").glob("*.mid"))]
+    performed = [midifile.load_midi(p) for p in sorted((tmp_path / "performed").glob("*.mid"))]
     assert len(performed) == 2 and all(len(set(p.velocity.tolist())) > 1 for p in performed)
 
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from stylenet.compose_train import latent_spread, load_run_config, train
-from stylenet.config import ConfigError
-from stylenet.errors import StyleNetError
+from stylenet.compose.train import latent_spread, load_run_config, train
+from stylenet.core.config import ConfigError
+from stylenet.core.errors import StyleNetError
 from tests.helpers import tiny_compose
 
 
@@ -104,7 +104,7 @@ def test_a_folder_that_is_not_a_compose_run_is_named(tmp_path):
 def test_the_cell_loss_is_cross_entropy_with_sounding_cells_weighted():
     from keras import ops
 
-    from stylenet.compose_train import cell_loss
+    from stylenet.compose.train import cell_loss
 
     y = np.zeros((1, 1, 2, 2), np.float32)
     y[0, 0, 0, 0] = 1.0
@@ -116,7 +116,7 @@ def test_the_cell_loss_is_cross_entropy_with_sounding_cells_weighted():
 
 
 def test_a_run_killed_before_its_first_checkpoint_keeps_the_vocabulary_it_trains_with(key_songs, tmp_path):
-    from stylenet.compose_data import Vocabulary
+    from stylenet.compose.data import Vocabulary
 
     config = tiny_compose(key_songs, train={"epochs": 1})
     train(config, tmp_path / "run", progress=False, stop_after_batches=1)  # no checkpoint yet

@@ -2,7 +2,8 @@
 
 import pytest
 
-from stylenet.config import ConfigError, config_from_dict, load_config
+from stylenet.core.config import ConfigError
+from stylenet.velocity.config import config_from_dict, load_config
 from tests.helpers import ROOT
 
 
@@ -56,7 +57,7 @@ def test_bad_yaml_is_one_line(tmp_path):
 
 
 def test_the_compose_configs_load_with_the_report_s_values():
-    from stylenet.config import load_compose_config
+    from stylenet.compose.config import load_compose_config
 
     ae = load_compose_config(ROOT / "configs" / "compose_ae.yaml")
     assert (ae.composer, ae.autoencoder.bars, ae.autoencoder.bar_units, ae.autoencoder.piece_units) == \
@@ -79,7 +80,7 @@ def test_the_compose_configs_load_with_the_report_s_values():
     ({"token_lstm": {"token_input": "onehot"}}, [], "token_lstm.token_input: must be one of scalar, embedding"),
 ])
 def test_compose_config_errors_name_the_field(raw, overrides, message):
-    from stylenet.config import compose_config_from_dict
+    from stylenet.compose.config import compose_config_from_dict
 
     with pytest.raises(ConfigError) as err:
         compose_config_from_dict(raw, overrides)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pretty_midi
 
-from stylenet.cli import main
+from stylenet.cli.main import main
 from tests.helpers import annotation_text, recording, rubato_beats
 
 

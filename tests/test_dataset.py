@@ -5,8 +5,10 @@ import json
 
 import numpy as np
 
-from stylenet import codec
-from stylenet.dataset import BuildOptions, build_dataset, load_manifest, load_piece
+from stylenet.core import codec
+from stylenet.core import midifile
+from stylenet.data.build import BuildOptions, build_dataset
+from stylenet.data.read import load_manifest, load_piece
 from tests.helpers import (REAL_DATA, TEMPO_ZERO, N, Song, annotation_text, asap_tree, expressive_song, needs_real_data,
                            real_data_rows, recording, rubato_beats, write_song)
 
@@ -39,7 +41,7 @@ def test_arrays_and_manifest_match_the_codec(raw_tree, tmp_path):
     out = tmp_path / "ds"
     build_dataset(raw_tree, out, jobs=1, progress=False)
     entry = next(e for e in load_manifest(out) if e["path"] == "classical/Chopin/op 25 no 1.mid")
-    piece = codec.load_midi(raw_tree / entry["path"])
+    piece = midifile.load_midi(raw_tree / entry["path"])
     expected_score, expected_velocity = codec.encode(codec.quantise(piece))
     score, velocity = load_piece(out, entry)
     assert np.array_equal(score, expected_score)
@@ -47,7 +49,7 @@ def test_arrays_and_manifest_match_the_codec(raw_tree, tmp_path):
     assert entry["meters"] == ["3/4"] and entry["steps"] == len(score) and entry["split"] == "train"
     assert entry["notes"] == 60 and entry["distinct_velocities"] >= 20 and len(entry["sha256"]) == 64
     # the merged piano MIDI holds the same music
-    merged = codec.quantise(codec.load_midi(out / entry["midi"]))
+    merged = codec.quantise(midifile.load_midi(out / entry["midi"]))
     assert merged == codec.quantise(piece)
     bach = next(e for e in load_manifest(out) if e["path"] == "classical/bach.mid")
     assert bach["tempo_changes"] == 2
@@ -192,7 +194,7 @@ def test_asap_performances_join_as_one_genre_read_on_their_beats_split_by_work(t
 
 
 def test_work_split_is_seeded_stable_and_about_a_tenth():
-    from stylenet.dataset import work_split
+    from stylenet.data.splits import work_split
 
     works = [f"Composer/Work {i}" for i in range(2000)]
     sides = [work_split(w) for w in works]
@@ -216,7 +218,7 @@ def test_beats_option_reads_every_file_on_the_annotation_beside_it(tmp_path):
 
 
 def test_an_asap_work_that_is_also_a_raw_test_piece_is_tested_never_learned(tmp_path):
-    from stylenet.dataset import work_split
+    from stylenet.data.splits import work_split
 
     raw = tmp_path / "raw"
     work = next(f"Composer0/Work {i}" for i in range(100) if work_split(f"Composer0/Work {i}") == "train")
@@ -237,11 +239,11 @@ def test_an_asap_work_that_is_also_a_raw_test_piece_is_tested_never_learned(tmp_
 
 
 def test_pitch_patterns_tell_one_work_from_another(tmp_path):
-    from stylenet.dataset import pitch_patterns, same_work_share
+    from stylenet.data.build import pitch_patterns, same_work_share
 
     def patterns(song):
         path = write_song(tmp_path / "song.mid", song)
-        return pitch_patterns(codec.encode(codec.quantise(codec.load_midi(path)))[0])
+        return pitch_patterns(codec.encode(codec.quantise(midifile.load_midi(path)))[0])
 
     a, b = expressive_song(80, seed=1), expressive_song(80, seed=2)
     louder = Song([N(n.pitch, n.on, n.off, min(127, n.velocity + 20)) for n in a.notes])

@@ -6,12 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from stylenet import codec
-from stylenet.cli import main
-from stylenet.evaluate import (EvalPiece, EvaluateOptions, calibrate_contrast, evaluate, load_pieces, markdown_table,
-                               note_metrics, run, wasserstein)
-from stylenet.perform import uncalibrated_note
-from stylenet.shaping import Shaping, shape
+from stylenet.core import codec
+from stylenet.core import midifile
+from stylenet.cli.main import main
+from stylenet.velocity.evaluate import (EvalPiece, EvaluateOptions, calibrate_contrast, evaluate, load_pieces, markdown_table, note_metrics, run, wasserstein)
+from stylenet.perform.batch import uncalibrated_note
+from stylenet.velocity.shaping import Shaping, shape
 from tests.helpers import TEMPO_ZERO, damaged_dataset, expressive_song, random_performer, tiny, write_song
 
 
@@ -35,7 +35,7 @@ def test_evaluate_table_has_model_and_every_baseline(tmp_path):
     performer = random_performer(("jazz", "pop"))
     pieces = []
     for i, genre in enumerate(["jazz", "pop", "jazz"]):
-        score, velocity = codec.encode(codec.quantise(codec.load_midi(write_song(tmp_path / f"{i}.mid", expressive_song(30, seed=i)))))
+        score, velocity = codec.encode(codec.quantise(midifile.load_midi(write_song(tmp_path / f"{i}.mid", expressive_song(30, seed=i)))))
         step, key = np.nonzero(score[:, 0::2])
         pieces.append(EvalPiece(f"{i}", genre, score, np.rint(velocity[step, key] * 127), step, key))
     result = evaluate(performer, pieces, progress=False)["results"]
@@ -91,7 +91,7 @@ def test_a_damaged_dataset_piece_is_skipped_in_one_line(tmp_path, model_file, ca
 
 
 def test_multi_reference_sets_pianists_agreement_beside_the_models():
-    from stylenet.evaluate import multi_reference, multi_reference_table
+    from stylenet.velocity.evaluate import multi_reference, multi_reference_table
 
     def piece(name, work, cells, truth):
         step, key = np.array([c[0] for c in cells]), np.array([c[1] for c in cells])
@@ -117,8 +117,8 @@ def test_multi_reference_sets_pianists_agreement_beside_the_models():
 
 
 def test_a_training_run_is_scored_with_contrast_calibrated_on_its_validation_pieces(genre_dataset, tmp_path):
-    from stylenet.inference import performer_from_run
-    from stylenet.train import train
+    from stylenet.velocity.performer import performer_from_run
+    from stylenet.velocity.train import train
 
     train(tiny(genre_dataset, epochs=1), tmp_path / "run", progress=False)
     report = run(EvaluateOptions(str(genre_dataset), str(tmp_path / "run"), "validation", out=str(tmp_path / "ev"),
@@ -149,8 +149,8 @@ def test_a_training_run_is_scored_with_contrast_calibrated_on_its_validation_pie
 
 
 def test_several_models_are_scored_as_their_ensemble_calibrated_on_validation(genre_dataset, tmp_path):
-    from stylenet.inference import Performer, performer_from_run
-    from stylenet.train import train
+    from stylenet.velocity.performer import Performer, performer_from_run
+    from stylenet.velocity.train import train
 
     for seed in (0, 1):  # different weights, the same validation pieces
         config = tiny(genre_dataset, epochs=1, seed=seed)
@@ -180,7 +180,7 @@ class _EchoPerformer:
         self.stats = {"jazz": {"mean": 64.0, "piece_std": 15.0}}
         self.matrices = {}
         for piece in pieces:
-            matrix = np.zeros((len(piece.score), codec.N_KEYS))
+            matrix = np.zeros((len(piece.score), midifile.N_KEYS))
             centre = piece.truth.mean()
             matrix[piece.step, piece.key] = (centre + 0.6 * (piece.truth - centre) + rng.normal(0, 3, len(piece.truth))) / 127
             self.matrices[id(piece.score)] = matrix
@@ -195,7 +195,7 @@ class _EchoPerformer:
 def test_the_calibrated_contrast_gives_the_target_spread_on_the_pieces_it_was_chosen_on(tmp_path):
     pieces = []
     for i in range(4):
-        score, velocity = codec.encode(codec.quantise(codec.load_midi(
+        score, velocity = codec.encode(codec.quantise(midifile.load_midi(
             write_song(tmp_path / f"{i}.mid", expressive_song(60, seed=10 + i)))))
         step, key = np.nonzero(score[:, 0::2])
         pieces.append(EvalPiece(f"{i}", "jazz", score, np.rint(velocity[step, key] * 127), step, key))

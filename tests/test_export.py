@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 
-from stylenet.dataset import build_dataset
-from stylenet.evaluate import calibrate_contrast, load_pieces
-from stylenet.export import LICENCES, export_pretrained
-from stylenet.inference import Performer, performer_from_run, weights_signature
-from stylenet.shaping import AUTO_SPREAD, MAX_CONTRAST
-from stylenet.train import train
+from stylenet.data.build import build_dataset
+from stylenet.velocity.evaluate import calibrate_contrast, load_pieces
+from stylenet.velocity.export import LICENCES, export_pretrained
+from stylenet.velocity.performer import Performer, performer_from_run, weights_signature
+from stylenet.velocity.shaping import AUTO_SPREAD, MAX_CONTRAST
+from stylenet.velocity.train import train
 from tests.helpers import GENRES, genre_song, tiny, write_song
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stylenet import codec
+from stylenet.core import midifile
 from stylenet.expression.align import align, self_performed
 from stylenet.expression.notes import make_score_notes
 from tests.helpers import N, Song, write_song
@@ -32,7 +32,7 @@ def test_a_played_file_is_read_against_its_own_grid(tmp_path):
     # a swung jazz line at 120 qpm: off-beats 40 ticks late (of 480), and a pedal
     notes = [N(60 + i % 5, i * 240 + (40 if i % 2 else 0), i * 240 + 200, 50 + i) for i in range(16)]
     path = write_song(tmp_path / "swing.mid", Song(notes, controls=[(0, 0, 64, 127), (1900, 0, 64, 0)]))
-    score, performed = self_performed(codec.load_midi(path), "jazz")
+    score, performed = self_performed(midifile.load_midi(path), "jazz")
     assert np.allclose(score.onset, np.arange(16) * 0.5)  # on the nominal eighth-note grid
     assert np.all(score.velocity == 64)  # a flat score: the file's velocities are the performance
     deviation = performed.onset - performed.time_of(score.onset)

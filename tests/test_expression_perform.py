@@ -7,8 +7,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from stylenet import codec
-from stylenet.cli import main as stylenet
+from stylenet.core import midifile
+from stylenet.cli.main import main as stylenet
 from stylenet.expression.align import self_performed
 from stylenet.expression.data import Row
 from stylenet.expression.evaluate import evaluate
@@ -64,7 +64,7 @@ def _rows(tmp_path, genre, n, shift=0):
         rng = np.random.default_rng(k + shift)
         notes = [N(int(rng.integers(48, 80)), i * 240 + int(rng.integers(-20, 20)) * (i > 0), i * 240 + 200,
                    int(rng.integers(30, 100))) for i in range(80)]
-        piece = codec.load_midi(write_song(tmp_path / f"{genre}{k}.mid", Song(notes)))
+        piece = midifile.load_midi(write_song(tmp_path / f"{genre}{k}.mid", Song(notes)))
         score, performed = self_performed(piece, genre)
         rows.append(Row(genre, f"{genre}{k}", f"{genre}/{k}.mid", score, performed))
     return rows

@@ -7,7 +7,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from stylenet import codec
+from stylenet.core import midifile
 from stylenet.expression.notes import TARGETS, score_notes
 from stylenet.expression.realise import Expression, piano_note_events, plan, write
 from tests.helpers import N, Song, write_song
@@ -16,7 +16,7 @@ TPQ = 480  # the songs' resolution; at 120 qpm a second is 960 ticks
 
 
 def _read(path):
-    piece = codec.load_midi(path)
+    piece = midifile.load_midi(path)
     return piece, score_notes(piece)
 
 
@@ -130,7 +130,7 @@ def test_nothing_is_lost_in_a_band_file(tmp_path):
         for t in (2, 3):  # the bass and the drums, event for event
             assert [(m.type, m.time, getattr(m, "note", None)) for m in _absolute_track(before.tracks[t])] == \
                    [(m.type, m.time, getattr(m, "note", None)) for m in _absolute_track(after.tracks[t])]
-        again = codec.load_midi(out)
+        again = midifile.load_midi(out)
         assert sorted(again.pitch.tolist()) == sorted(piece.pitch.tolist())  # every piano note once
         events, kept = piano_note_events(again)
         assert len(events) == again.n_notes and not kept  # every note-on ended, each by its own note-off
@@ -177,7 +177,7 @@ def test_odd_note_events_keep_their_meaning(tmp_path):
     p = plan(piece, score, _predicted(score, onset=np.full(score.n_notes, 0.01)), Expression(articulation=0.0))
     out = tmp_path / "odd-out.mid"
     out.write_bytes(write(piece, p, score))
-    again = codec.load_midi(out)
+    again = midifile.load_midi(out)
     assert sorted(again.pitch.tolist()) == [60, 64, 64, 64]
     ends = np.sort(again.end[again.pitch == 64])
     starts = np.sort(again.start[again.pitch == 64])
@@ -194,7 +194,7 @@ def test_repeated_strikes_at_a_coarse_resolution_stay_notes(tmp_path):
     assert np.all(p.end_tick > p.start_tick)
     out = tmp_path / "coarse-out.mid"
     out.write_bytes(write(piece, p, score))
-    assert codec.load_midi(out).n_notes == piece.n_notes
+    assert midifile.load_midi(out).n_notes == piece.n_notes
 
 
 @pytest.mark.parametrize("meter", [(6, 8), (2, 2)])
@@ -204,7 +204,7 @@ def test_a_piece_shorter_than_one_beat(tmp_path, meter):
         p = plan(piece, score, _predicted(score, tempo=[0.3, 0.3]), Expression(timing_as=how))
         out = tmp_path / f"cut-{how}.mid"
         out.write_bytes(write(piece, p, score))
-        assert codec.load_midi(out).n_notes == 2
+        assert midifile.load_midi(out).n_notes == 2
 
 
 def test_an_added_pedal_reaches_both_hands_and_a_kept_one_follows_its_chords(tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import keras
 
-from stylenet import fast_lstm
-from stylenet.fast_lstm import FusedLSTM, _gpu_visible
+from stylenet.nn import fused_lstm
+from stylenet.nn.fused_lstm import FusedLSTM, _gpu_visible
 
 B, T, F, U = 4, 50, 20, 8
 
@@ -109,7 +109,7 @@ def _uses_fused_path():
 @pytest.mark.parametrize("use_state", [False, True], ids=["zero_state", "initial_state"])
 @pytest.mark.parametrize("mode", ["eager", "tf_function", "dynamic_length"])
 def test_matches_keras_lstm(xla, go_backwards, use_state, mode, monkeypatch):
-    monkeypatch.setattr(fast_lstm, "USE_XLA", xla)
+    monkeypatch.setattr(fused_lstm, "USE_XLA", xla)
     ref, fused = pair(go_backwards=go_backwards)
     x, h0, c0 = data()
     ref_out, ref_grads = _run(ref, x, h0, c0, use_state)
@@ -135,7 +135,7 @@ def test_inference_pads_to_buckets_and_matches(bucket, go_backwards, monkeypatch
     64, 50, 256): the padding must not reach the outputs, the last state or the gradients."""
     import tensorflow as tf
 
-    monkeypatch.setattr(fast_lstm, "XLA_BUCKET", bucket)
+    monkeypatch.setattr(fused_lstm, "XLA_BUCKET", bucket)
     ref, fused = pair(go_backwards=go_backwards)
     x, h0, c0 = data()
     ref_out, ref_grads = _run(ref, x, h0, c0, True, training=False)
@@ -145,9 +145,9 @@ def test_inference_pads_to_buckets_and_matches(bucket, go_backwards, monkeypatch
     for a, b in zip(grads, ref_grads):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
     # XLA compiles per shape: the loop sees only whole buckets, so pieces of many lengths share a compile
-    forward_loop, backward_loop = fast_lstm._loops(True)
+    forward_loop, backward_loop = fused_lstm._loops(True)
     lengths = []
-    monkeypatch.setitem(fast_lstm._LOOPS, True, [
+    monkeypatch.setitem(fused_lstm._LOOPS, True, [
         lambda zx, *args, **kwargs: lengths.append(zx.shape[1]) or forward_loop(zx, *args, **kwargs), backward_loop])
     for steps in (3, 17, 31, 50):
         got = fused(tf.constant(x[:, :steps]), training=False)
@@ -161,7 +161,7 @@ def test_layers_of_other_shapes(xla, monkeypatch):
     """The loop functions are shared by all layers (and retrace with unknown shapes): other widths work."""
     import tensorflow as tf
 
-    monkeypatch.setattr(fast_lstm, "USE_XLA", xla)
+    monkeypatch.setattr(fused_lstm, "USE_XLA", xla)
     for units, features, steps in ((8, 20, 50), (5, 7, 9), (13, 3, 1)):
         ref = keras.layers.LSTM(units, return_sequences=True, return_state=True, go_backwards=units == 5)
         fused = FusedLSTM(units, return_sequences=True, return_state=True, go_backwards=units == 5)
@@ -205,7 +205,7 @@ def test_fast_path_is_taken_on_cpu(training):
     calls = [n for n in graph_def.node if n.op in ("PartitionedCall", "StatefulPartitionedCall")]
     called = sorted(n.attr["f"].func.name for n in calls)  # e.g. __inference__forward_loop_123
     assert len(called) == 2 and "_backward_loop_" in called[0] and "_forward_loop_" in called[1], called
-    assert fast_lstm.USE_XLA is True
+    assert fused_lstm.USE_XLA is True
     assert [n.attr["_XlaMustCompile"].b for n in calls] == [True, True]
 
 
@@ -263,7 +263,7 @@ def test_stylenet_with_dropout_matches_keras_lstm(compiled, monkeypatch):
     with the same dropout masks."""
     import tensorflow as tf
 
-    from stylenet.model import build_model
+    from stylenet.velocity.model import build_model
 
     keras.utils.set_random_seed(3)
     model = build_model(["jazz", "pop"], units=U, genre_layers=2, keep_prob=0.8)
@@ -290,8 +290,8 @@ def test_stylenet_with_dropout_matches_keras_lstm(compiled, monkeypatch):
         return [np.asarray(t) for t in out], [np.asarray(g) for g in grads]
 
     calls = []
-    scan = fast_lstm._scan_lstm
-    monkeypatch.setattr(fast_lstm, "_scan_lstm", lambda *a, **k: calls.append(1) or scan(*a, **k))
+    scan = fused_lstm._scan_lstm
+    monkeypatch.setattr(fused_lstm, "_scan_lstm", lambda *a, **k: calls.append(1) or scan(*a, **k))
     fused_out, fused_grads = run()
     assert len(calls) == (5 if _uses_fused_path() else 0)  # interpretation + 2 x (forward, backward)
     monkeypatch.setattr(FusedLSTM, "_fusable", lambda self, mask, training: False)
@@ -314,7 +314,7 @@ def test_gpu_keeps_cudnn(monkeypatch):
     from keras.src import backend as keras_backend
     from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
 
-    from stylenet.model import build_model
+    from stylenet.velocity.model import build_model
 
     model = build_model(["jazz"], units=U, genre_layers=2)
     lstms = [model.interpretation] + [lstm for net in model.genre_nets.values() for lstm in net.forward + net.backward]
@@ -322,7 +322,7 @@ def test_gpu_keeps_cudnn(monkeypatch):
         assert lstm.use_cudnn == "auto" and not lstm.cell.recurrent_dropout and not lstm.cell.dropout
         assert _do_lstm_arguments_support_cudnn(lstm.cell.activation, lstm.cell.recurrent_activation,
                                                 lstm.unroll, lstm.cell.use_bias)
-    monkeypatch.setattr(fast_lstm, "_GPU_VISIBLE", True)
+    monkeypatch.setattr(fused_lstm, "_GPU_VISIBLE", True)
     cudnn_calls, scan_calls = [], []
     real_lstm = keras_backend.lstm
 
@@ -331,7 +331,7 @@ def test_gpu_keeps_cudnn(monkeypatch):
         return real_lstm(*args, **kwargs)
 
     monkeypatch.setattr(keras_backend, "lstm", cudnn_lstm)
-    monkeypatch.setattr(fast_lstm, "_scan_lstm", lambda *a, **k: scan_calls.append(1))
+    monkeypatch.setattr(fused_lstm, "_scan_lstm", lambda *a, **k: scan_calls.append(1))
     score = (np.random.default_rng(0).random((2, 30, 176)) < 0.2).astype("float32")
     model(score, genre="jazz", training=True)
     assert scan_calls == [] and cudnn_calls == [False, False, True, False, True]

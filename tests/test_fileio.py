@@ -7,7 +7,7 @@ import pathlib
 import tempfile
 from pathlib import Path
 
-from stylenet.cli import main
+from stylenet.cli.main import main
 from tests.helpers import expressive_song, write_song
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stylenet import codec
-from stylenet.cli import main
+from stylenet.core import codec
+from stylenet.cli.main import main
 from tests import midi_fuzz
 from tests.helpers import expressive_song, write_song
 from tests.midi_fuzz import conductor, key_signature, piano, smf, tempo, track
@@ -115,7 +115,7 @@ def test_fuzz_cases_are_reproducible_from_the_seed():
 def test_a_bug_met_on_one_file_says_so_in_one_line(tmp_path, model_file, environment, traceback_shown):
     """An unexpected exception (here forced inside encode) is reported as StyleNet's bug, naming the file."""
     src = write_song(tmp_path / "s.mid", expressive_song(20))
-    code = ("import sys; from stylenet import codec; from stylenet.cli import main\n"
+    code = ("import sys; from stylenet.core import codec; from stylenet.cli.main import main\n"
             "def broken(*a, **k): raise ZeroDivisionError('float division by zero')\n"
             "codec.encode = broken\n"
             f"sys.exit(main(['perform', {str(src)!r}, '--genre', 'jazz', '--model', {str(model_file)!r}]))")

@@ -6,21 +6,21 @@ import json
 import numpy as np
 import pytest
 
-from stylenet import inference
-from stylenet.cli import main
-from stylenet.dataset import BuildOptions, build_dataset
-from stylenet.errors import StyleNetError
-from stylenet.inference import Performer
-from stylenet.perform import perform_file
-from stylenet.shaping import Shaping
+from stylenet.nn import lstm
+from stylenet.cli.main import main
+from stylenet.data.build import BuildOptions, build_dataset
+from stylenet.core.errors import StyleNetError
+from stylenet.velocity.performer import Performer, load_performer
+from stylenet.perform.batch import perform_file
+from stylenet.velocity.shaping import Shaping
 from tests.helpers import EXAMPLE, GENRES, expressive_song, genre_song, random_performer, tiny, write_song
 
 
 def test_numpy_forward_pass_equals_keras():
-    from stylenet.backend import import_keras
+    from stylenet.nn.backend import import_keras
 
     keras = import_keras()
-    from stylenet.model import build_model
+    from stylenet.velocity.model import build_model
 
     keras.utils.set_random_seed(3)
     model = build_model(["jazz", "pop"], units=16, genre_layers=2)
@@ -34,11 +34,11 @@ def test_numpy_forward_pass_equals_keras():
 def test_numpy_forward_pass_with_metre_input_equals_keras(tmp_path):
     """A model that reads metre: the saved NumPy performer builds the same input (score + metre channels
     from the meter map) as training does, and its velocities equal the Keras model's."""
-    from stylenet.backend import import_keras
-    from stylenet.codec import encode_input
+    from stylenet.nn.backend import import_keras
+    from stylenet.velocity.inputs import encode_input
 
     keras = import_keras()
-    from stylenet.model import build_model
+    from stylenet.velocity.model import build_model
 
     keras.utils.set_random_seed(4)
     model = build_model(["jazz"], units=16, genre_layers=1, inputs=["metre"])
@@ -57,12 +57,12 @@ def test_the_forward_pass_in_chunks_equals_one_pass(monkeypatch):
     performer = random_performer(("jazz",), units=8, genre_layers=2)
     score = (np.random.default_rng(0).random((50, 176)) < 0.1).astype(np.float32)
     whole = performer.velocities(score, "jazz")
-    monkeypatch.setattr(inference, "PROJECTION_CHUNK", 7)  # 50 steps = 7 chunks, the last one short
+    monkeypatch.setattr(lstm, "PROJECTION_CHUNK", 7)  # 50 steps = 7 chunks, the last one short
     np.testing.assert_allclose(performer.velocities(score, "jazz"), whole, atol=1e-6)
 
 
 def test_shipped_model_loads_and_genres_differ(tmp_path):
-    from stylenet.inference import SHIPPED, load_performer
+    from stylenet.velocity.performer import SHIPPED, load_performer
 
     assert SHIPPED.exists() and SHIPPED.stat().st_size < 20e6
     performer = load_performer()
@@ -132,8 +132,8 @@ def test_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
 
 def test_a_model_performs_on_the_grid_its_dataset_was_built_at(tmp_path):
     """A run on an eighth-of-a-quarter grid exports a performer that quantises at 8 steps per quarter."""
-    from stylenet.inference import performer_from_run
-    from stylenet.train import train
+    from stylenet.velocity.performer import performer_from_run
+    from stylenet.velocity.train import train
 
     raw = tmp_path / "raw"
     for genre in GENRES:
@@ -148,11 +148,11 @@ def test_a_model_performs_on_the_grid_its_dataset_was_built_at(tmp_path):
 
 def test_numpy_forward_pass_with_voice_input_equals_keras(tmp_path):
     """A model that reads voices computes the top/bottom-key flags itself, in Keras and in NumPy alike."""
-    from stylenet.backend import import_keras
-    from stylenet.codec import encode_input, voice_channels
+    from stylenet.nn.backend import import_keras
+    from stylenet.velocity.inputs import encode_input, voice_channels
 
     keras = import_keras()
-    from stylenet.model import build_model, voice_channels as keras_voices
+    from stylenet.velocity.model import build_model, voice_channels as keras_voices
 
     keras.utils.set_random_seed(5)
     model = build_model(["jazz"], units=16, genre_layers=1, inputs=["metre", "voice"])
@@ -188,7 +188,7 @@ def test_models_of_different_genres_or_inputs_do_not_join_an_ensemble(tmp_path):
         Performer.ensemble([jazz, random_performer(("jazz", "pop"), seed=2)])
     a, b = jazz.save(tmp_path / "a.npz"), random_performer(("pop",), seed=2).save(tmp_path / "b.npz")
     with pytest.raises(StyleNetError) as refused:  # the error names the files as given
-        inference.load_performer([str(a), str(b)])
+        load_performer([str(a), str(b)])
     assert str(refused.value) == f"{b}: cannot join an ensemble with {a}: their genres differ"
     metre = random_performer(("jazz",), seed=3)
     metre.inputs = ["metre"]
@@ -217,7 +217,7 @@ def _trained_transposed(performer: Performer, span: int) -> Performer:
 def test_a_model_trained_on_transposed_music_reads_the_score_in_several_keys_and_averages():
     from dataclasses import replace
 
-    from stylenet.codec import shift_keys
+    from stylenet.core.codec import shift_keys
 
     performer = _trained_transposed(random_performer(("jazz",)), 5)
     assert performer.reading_transpositions() == [-4, -2, 0, 2, 4]  # every second semitone of the trained range

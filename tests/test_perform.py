@@ -10,11 +10,12 @@ import mido
 import numpy as np
 import pytest
 
-from stylenet import codec
-from stylenet.cli import main
-from stylenet.inference import Performer
-from stylenet.perform import perform_file
-from stylenet.shaping import Shaping
+from stylenet.core import codec
+from stylenet.core import midifile
+from stylenet.cli.main import main
+from stylenet.velocity.performer import Performer
+from stylenet.perform.batch import perform_file
+from stylenet.velocity.shaping import Shaping
 from tests.helpers import EXAMPLE, ROOT, N, Song, annotation_text, expressive_song, recording, rubato_beats, write_song
 
 
@@ -70,8 +71,8 @@ def test_strength_blends_per_note(tmp_path, model_file):
 def test_quantize_writes_the_quantised_piano_part(tmp_path, model_file):
     src = write_song(tmp_path / "s.mid", expressive_song(30))
     result = perform_file(src, Performer.load(model_file), "jazz", tmp_path / "q.mid", quantize=True)
-    decoded = codec.quantise(codec.load_midi(result.output))
-    original = codec.quantise(codec.load_midi(src))
+    decoded = codec.quantise(midifile.load_midi(result.output))
+    original = codec.quantise(midifile.load_midi(src))
     assert np.array_equal(decoded.pitch, original.pitch) and np.array_equal(decoded.onset, original.onset)
     assert np.array_equal(np.sort(decoded.velocity), np.sort(result.after.astype(int)))
 
@@ -130,7 +131,7 @@ def test_unknown_genre_lists_the_known_ones(tmp_path, model_file, capsys):
 
 def test_perform_with_a_model_file_never_imports_tensorflow(tmp_path, model_file):
     src = write_song(tmp_path / "s.mid", expressive_song(20))
-    code = (f"import sys; from stylenet.cli import main; rc = main(['perform', {str(src)!r}, '--genre', 'pop', "
+    code = (f"import sys; from stylenet.cli.main import main; rc = main(['perform', {str(src)!r}, '--genre', 'pop', "
             f"'--model', {str(model_file)!r}]); print('RC', rc, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -159,7 +160,7 @@ def test_a_two_hour_piece_performs_with_the_shipped_model_in_under_1_gb(tmp_path
     quarters = 2 * 60 * 120  # two hours at 120 quarter notes a minute: 57,600 grid steps
     src = write_song(tmp_path / "long.mid", Song([N(48 + i % 24, i * 480, i * 480 + 240, 30 + i % 90)
                                                   for i in range(quarters)]))
-    code = ("from stylenet.cli import main; from tests.midi_fuzz import peak_rss_mb\n"
+    code = ("from stylenet.cli.main import main; from tests.midi_fuzz import peak_rss_mb\n"
             f"rc = main(['perform', {str(src)!r}, '--genre', 'jazz', '-q'])\n"
             "print('RC', rc, 'RSS_MB', peak_rss_mb())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
@@ -167,11 +168,11 @@ def test_a_two_hour_piece_performs_with_the_shipped_model_in_under_1_gb(tmp_path
     _, rc, _, rss = next(x for x in result.stdout.splitlines() if x.startswith("RC")).split()
     assert rc == "0", result.stderr
     assert float(rss) < 1024
-    assert codec.load_midi(tmp_path / "long.jazz.mid").n_notes == quarters
+    assert midifile.load_midi(tmp_path / "long.jazz.mid").n_notes == quarters
 
 
 def test_the_bundled_example_is_flat_sheet_music():
-    piece = codec.load_midi(EXAMPLE)
+    piece = midifile.load_midi(EXAMPLE)
     assert piece.n_notes > 100 and set(piece.velocity.tolist()) == {80}
 
 

@@ -1,6 +1,6 @@
 """Training pieces: the validation hold-out."""
 
-from stylenet.pieces import split_validation
+from stylenet.data.splits import split_validation
 
 
 def test_validation_pieces_are_held_out_by_piece():
@@ -20,8 +20,8 @@ def test_adding_asap_to_a_genre_leaves_its_validation_pieces_as_they_were():
 
 
 def test_a_validation_seed_gives_runs_of_different_seeds_the_same_validation_pieces():
-    from stylenet.config import DataConfig
-    from stylenet.pieces import split_genre
+    from stylenet.velocity.config import DataConfig
+    from stylenet.data.splits import split_genre
 
     entries = [{"path": f"{i}.mid", "piece": f"tune{i}"} for i in range(100)]
     by_seed = {seed: split_genre(entries, DataConfig(validation_fraction=0.1), seed)[1] for seed in (0, 1)}
@@ -33,8 +33,8 @@ def test_a_validation_seed_gives_runs_of_different_seeds_the_same_validation_pie
 def test_asap_entries_keep_a_validation_work_out_of_train_under_any_folder(tmp_path):
     import json
 
-    from stylenet.pieces import asap_entries
-    from stylenet.tracking import asap_work
+    from stylenet.velocity.pieces import asap_entries
+    from stylenet.data.splits import asap_work
 
     rows = [{"path": f"asap/Bach/Fugue/{w}{variant}/take{t}.mid", "piece": f"asap/Bach/Fugue/{w}{variant}",
              "genre": "concert", "split": "test" if w >= 40 else "train"}
@@ -47,7 +47,7 @@ def test_asap_entries_keep_a_validation_work_out_of_train_under_any_folder(tmp_p
 
 
 def test_a_held_out_asap_works_other_folders_are_not_trained_on():
-    from stylenet.dataset import asap_work
+    from stylenet.data.splits import asap_work
 
     entries = [{"path": f"asap/Bach/Fugue/{w}{variant}/take.mid", "piece": f"asap/Bach/Fugue/{w}{variant}"}
                for w in range(40) for variant in ("", "_no_repeat")]

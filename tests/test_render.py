@@ -9,9 +9,8 @@ import mido
 import numpy as np
 import pytest
 
-from stylenet.cli import main
-from stylenet.render import (DEFAULT_TAIL, audio_seconds, default_soundfont, midi_with_tail, read_soundfont,
-                             render_bytes, render_file)
+from stylenet.cli.main import main
+from stylenet.listen.render import (DEFAULT_TAIL, audio_seconds, default_soundfont, midi_with_tail, read_soundfont, render_bytes, render_file)
 from tests.helpers import N, Song, expressive_song, random_performer, write_song
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +118,7 @@ def test_perform_render_writes_the_performance_audio(tmp_path):
 
 def test_render_never_imports_tensorflow(tmp_path):
     src = write_song(tmp_path / "s.mid", expressive_song(10))
-    code = (f"import sys; from stylenet.cli import main; rc = main(['render', {str(src)!r}]); "
+    code = (f"import sys; from stylenet.cli.main import main; rc = main(['render', {str(src)!r}]); "
             "print('RC', rc, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stylenet.shaping import DYNAMICS, MAX_CONTRAST, Shaping, contrast_factor, parse_contrast, parse_level, shape
+from stylenet.velocity.shaping import (DYNAMICS, MAX_CONTRAST, Shaping, contrast_factor, parse_contrast, parse_level, shape)
 
 
 def test_shape_level_and_contrast():

@@ -17,10 +17,10 @@ from tests.helpers import ROOT
 
 
 def _loss(kind, score, target, weight, predicted, spread_weight=0.0):
-    from stylenet.backend import import_keras
+    from stylenet.nn.backend import import_keras
 
     import_keras()
-    from stylenet.steps import velocity_loss
+    from stylenet.velocity.steps import velocity_loss
 
     return float(velocity_loss(kind, score.astype(np.float32), target.astype(np.float32),
                                weight.astype(np.float32), predicted.astype(np.float32), spread_weight))
@@ -68,7 +68,7 @@ MIRRORED = r"""
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from stylenet.steps import Stepper
+from stylenet.velocity.steps import Stepper
 from tests.helpers import distributed_batch as batch, distributed_setup as setup
 
 strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
@@ -112,7 +112,7 @@ context.context().configure_coordination_service(
     "standalone", "/job:worker/replica:0/task:0", heartbeat_timeout_in_ms=300_000,
     coordinated_jobs=[coordination.CoordinatedJob(name="worker", num_tasks=workers)])
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: collectives are configured at start-up
-from stylenet.steps import Stepper
+from stylenet.velocity.steps import Stepper
 from tests.helpers import distributed_batch as batch, distributed_setup as setup
 
 single, opt1 = setup(None)

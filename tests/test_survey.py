@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylenet.cli import main
-from stylenet.clips import CHORD_GAP, Notes, Window, attack_boundaries, choose_window, cut
-from stylenet.survey import KEY_FORMAT, binomial_p, make_server, page_data, store
+from stylenet.cli.main import main
+from stylenet.listen.clips import CHORD_GAP, Notes, Window, attack_boundaries, choose_window, cut
+from stylenet.listen.survey.build import KEY_FORMAT
+from stylenet.listen.survey.score import binomial_p
+from stylenet.listen.survey.serve import make_server, page_data, store
 from tests.helpers import N, Song, random_performer, write_song
 
 GENRES = ("classical", "jazz", "pop")
@@ -438,7 +440,7 @@ def test_survey_build_with_a_model_file_never_imports_tensorflow(tmp_path, datas
     root = Path(__file__).resolve().parents[1]
     args = ["survey", "build", str(dataset), "-o", str(tmp_path / "s"), "--pairs", "1", "--model", str(model_file),
             "--seconds", "3", "-q"]
-    code = (f"import sys; from stylenet.cli import main; rc = main({args!r}); "
+    code = (f"import sys; from stylenet.cli.main import main; rc = main({args!r}); "
             "print('RC', rc, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)})

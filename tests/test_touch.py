@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylenet import codec, touch
-from stylenet.cli import main
-from stylenet.errors import FileError
-from stylenet.evaluate import _notes, evaluate
-from stylenet.inference import Performer
-from stylenet.perform import perform_file
-from stylenet.shaping import Shaping
-from tests.helpers import (expressive_song, jitter_weights, random_performer, recording, rubato_beats, script,
-                           write_song)
+from stylenet.core import codec
+from stylenet.core import midifile
+from stylenet.cli.main import main
+from stylenet.core.errors import FileError
+from stylenet.velocity.evaluate import _notes, evaluate
+from stylenet.velocity.performer import Performer
+from stylenet.perform.batch import perform_file
+from stylenet.velocity.shaping import Shaping
+from tests.helpers import (expressive_song, jitter_weights, random_performer, recording, rubato_beats, write_song)
+from stylenet.core.notes import note_order
+from stylenet.recorded import touch
 
 F = len(touch.FEATURES)
 
@@ -42,7 +44,7 @@ def test_a_chord_s_leading_note_and_its_place_in_the_chord_are_read():
     pitch = np.array([72, 60, 64, 36])
     start = np.array([1.00, 1.02, 1.02, 2.0])
     end = np.array([1.9, 1.5, 1.5, 2.2])
-    order = touch.tracking.note_order(pitch, start)
+    order = note_order(pitch, start)
     features = touch.touch_features(pitch[order], start[order], end[order], pedal_down=[0.5], pedal_up=[1.9])
     assert features.shape == (4, F) and features.dtype == np.float32
     col = {name: features[:, i] for i, name in enumerate(touch.FEATURES)}
@@ -58,8 +60,8 @@ def test_a_chord_s_leading_note_and_its_place_in_the_chord_are_read():
 
 
 def test_the_touch_network_in_numpy_equals_keras(tmp_path):
-    trainer = script("train_touch")
-    from stylenet.backend import import_keras
+    from stylenet.recorded import train_touch as trainer
+    from stylenet.nn.backend import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
@@ -81,7 +83,7 @@ def test_deviations_land_on_the_score_notes_they_were_struck_on(tmp_path):
     positions = np.concatenate([np.arange(0, 10, 0.5), [4.02]])  # 4.02: C4 again, 10 ms after its strike at 4.0
     pitches = np.concatenate([60 + np.arange(20) % 12, [60 + 8 % 12]])
     src, _ = recording(tmp_path / "take.mid", rubato_beats(12), positions, pitches=pitches)
-    piece = codec.load_midi(src)
+    piece = midifile.load_midi(src)
     per_note = touch.note_deviations(piece, net)
     assert per_note.shape == (piece.n_notes,) and np.all(np.isfinite(per_note)) and per_note.std() > 0
     score = codec.quantise(piece)
@@ -212,7 +214,7 @@ def test_evaluate_scores_a_recording_with_and_without_its_touch(tmp_path):
     calibration = {"jazz": {"weight": 3.0, "contrast": 1.0}}
     net = touch.TouchNet.load(random_touch(tmp_path / "touch.npz", calibration))
     src = _recorded_take(tmp_path)
-    piece = codec.load_midi(src)
+    piece = midifile.load_midi(src)
     score_matrix, velocity = codec.encode(codec.quantise(piece))
     evaluated = _notes("take", "jazz", score_matrix, velocity)
     evaluated.touch = touch.deviations_at(piece, evaluated.step, evaluated.key, net)

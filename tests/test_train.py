@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from stylenet.checkpoint import CHECKPOINT
-from stylenet.config import ConfigError, config_from_dict
-from stylenet.errors import StyleNetError
-from stylenet.train import train
+from stylenet.nn.checkpoint import CHECKPOINT
+from stylenet.core.config import ConfigError
+from stylenet.velocity.config import config_from_dict
+from stylenet.core.errors import StyleNetError
+from stylenet.velocity.train import train
 from tests.helpers import GENRES, ROOT, damaged_dataset, tiny
 
 
@@ -79,7 +80,7 @@ def test_resume_refuses_a_different_model(genre_dataset, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(genre_dataset, tmp_path, monkeypatch):
-    from stylenet.steps import Stepper
+    from stylenet.velocity.steps import Stepper
 
     run = tmp_path / "run"
     train(tiny(genre_dataset, epochs=1), run, progress=False)
@@ -100,9 +101,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(genre_dataset, tmp_pa
 
 
 def test_patience_stops_early_and_a_resumed_run_agrees(genre_dataset, tmp_path, monkeypatch, capsys):
-    from stylenet import train as train_module
-
     val_losses = iter([0.5, 0.4, 0.45, 0.46, 0.3, 0.2])
+    from stylenet.velocity import train as train_module
+
     monkeypatch.setattr(train_module, "_validate", lambda *args: {"val_loss": next(val_losses)})
     run = tmp_path / "run"
     result = train(tiny(genre_dataset, epochs=6, patience=2, max_batches_per_epoch=2), run, progress=False)
@@ -119,7 +120,7 @@ def test_patience_stops_early_and_a_resumed_run_agrees(genre_dataset, tmp_path, 
 def test_jax_backend_trains_the_same_model_without_tensorflow_installed(genre_dataset, tmp_path):
     # sys.modules[name] = None makes `import tensorflow` fail, as on a GPU image that has JAX but no TensorFlow
     code = ("import sys; sys.modules['tensorflow'] = None\n"
-            "from stylenet.config import config_from_dict; from stylenet.train import train\n"
+            "from stylenet.velocity.config import config_from_dict; from stylenet.velocity.train import train\n"
             f"c = config_from_dict({{'data': {{'dataset': {str(genre_dataset)!r}, 'genres': ['jazz', 'pop'], "
             "'validation_fraction': 0.15}, 'model': {'units': 12, 'genre_layers': 1}, "
             "'train': {'epochs': 2, 'window': 32, 'learning_rate': 0.01}})\n"
@@ -147,10 +148,10 @@ def test_mixed_precision_trains_in_float16_and_leaves_the_policy_alone(genre_dat
 
 
 def test_averaged_weights_swaps_in_the_moving_average_and_restores_the_live_weights():
-    from stylenet.backend import import_keras
+    from stylenet.nn.backend import import_keras
 
     keras = import_keras()
-    from stylenet.train import averaged_weights
+    from stylenet.velocity.train import averaged_weights
 
     variable = keras.Variable(np.ones(3, np.float32))
     optimizer = keras.optimizers.Adam(learning_rate=0.5, use_ema=True, ema_momentum=0.5)
@@ -167,8 +168,8 @@ def test_averaged_weights_swaps_in_the_moving_average_and_restores_the_live_weig
 
 
 def test_every_lever_trains_resumes_and_exports_what_perform_reads(genre_dataset, tmp_path):
-    from stylenet.evaluate import load_pieces
-    from stylenet.inference import performer_from_run
+    from stylenet.velocity.evaluate import load_pieces
+    from stylenet.velocity.performer import performer_from_run
 
     levers = dict(loss="onset_mse", transpose=4, context=8, spread_weight=2.0, ema=0.9, lr_schedule="cosine")
     config = tiny(genre_dataset, epochs=2, window=16, **levers)
@@ -181,7 +182,7 @@ def test_every_lever_trains_resumes_and_exports_what_perform_reads(genre_dataset
     assert performer.inputs == ["metre", "voice"]
     # the validation split evaluate rebuilds is the one the run held out
     held = load_pieces(genre_dataset, "validation", GENRES, False, config.to_dict())
-    from stylenet.pieces import load_training_data
+    from stylenet.velocity.pieces import load_training_data
 
     data = load_training_data(config, progress=False)
     assert sorted(p.name for p in held) == sorted(p.name for g in GENRES for p in data.validation[g])
@@ -206,7 +207,7 @@ def test_a_run_from_before_the_levers_existed_resumes(genre_dataset, tmp_path):
 
 
 def test_a_batch_far_above_the_epoch_mean_is_reported_by_name(genre_dataset, tmp_path, monkeypatch, capsys):
-    from stylenet.steps import Stepper
+    from stylenet.velocity.steps import Stepper
 
     real = Stepper.train
     calls = {"n": 0}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stylenet.codec import MidiPiece
+from stylenet.core.midifile import MidiPiece
 from stylenet.expression.notes import Performed, ScoreNotes, extrapolated_interp, make_score_notes, score_notes
 
 FIRST_TOLERANCE = 0.5  # of the local beat: the first pass's window around a note's expected time
@@ -101,7 +101,7 @@ def align(score: ScoreNotes, score_beats_q: np.ndarray, perf_pitch, perf_start, 
 def pedal_or_none(piece: MidiPiece):
     """(down, up) seconds of the piano parts' sustain pedal, or (None, None) where the file has no pedal
     events at all (it cannot tell pedalled from unpedalled)."""
-    from stylenet.tracking import has_pedal, pedal_times
+    from stylenet.core.notes import has_pedal, pedal_times
 
     return pedal_times(piece) if has_pedal(piece) else (None, None)
 
@@ -123,8 +123,8 @@ def align_asap(entry: dict, asap_root) -> tuple[ScoreNotes, Performed, AlignRepo
     """One ASAP performance (a `tracking.asap_performances` row) against its work's midi_score.mid."""
     from pathlib import Path
 
-    from stylenet.beats import read_annotations
-    from stylenet.codec import load_midi
+    from stylenet.core.beats import read_annotations
+    from stylenet.core.midifile import load_midi
 
     folder = Path(asap_root) / entry["folder"]
     score_piece = load_midi(folder / "midi_score.mid")

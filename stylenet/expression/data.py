@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylenet.errors import FileError, StyleNetError
+from stylenet.core.errors import FileError, StyleNetError
 from stylenet.expression.align import align_asap, self_performed
 
 SPLITS = ("train", "validation", "test")
@@ -37,9 +37,9 @@ class Row:
 
 def split_entries(dataset, run_config: dict) -> dict[str, list[dict]]:
     """{split: manifest entries} as a run with `run_config` holds them out (validation per genre by piece)."""
-    from stylenet.config import config_from_dict
-    from stylenet.dataset import load_manifest
-    from stylenet.pieces import split_genre
+    from stylenet.velocity.config import config_from_dict
+    from stylenet.data.read import load_manifest
+    from stylenet.data.splits import split_genre
 
     manifest = load_manifest(dataset)
     config = config_from_dict(run_config)
@@ -54,7 +54,7 @@ def split_entries(dataset, run_config: dict) -> dict[str, list[dict]]:
 
 
 def read_row(entry: dict, raw_dir: Path, asap_dir: Path, performances: dict) -> tuple[Row, dict]:
-    from stylenet.codec import load_midi
+    from stylenet.core.midifile import load_midi
 
     path = entry["path"]
     if path.startswith("asap/"):
@@ -72,7 +72,7 @@ def read_row(entry: dict, raw_dir: Path, asap_dir: Path, performances: dict) -> 
 def build(dataset, raw_dir, asap_dir, out_dir, run_config: dict, progress: bool = True) -> dict:
     from tqdm import tqdm
 
-    from stylenet.tracking import asap_performances
+    from stylenet.data.read import asap_performances
 
     raw_dir, asap_dir, out_dir = Path(raw_dir), Path(asap_dir), Path(out_dir)
     chosen = split_entries(dataset, run_config)

@@ -51,8 +51,9 @@ def humanizer(score: ScoreNotes, rng) -> np.ndarray:
 
 def stylenet_velocities(performer, score: ScoreNotes, genre: str) -> np.ndarray:
     """StyleNet's velocity for each note of `score`, shaped as `perform` does by default."""
-    from stylenet import codec
-    from stylenet.shaping import Shaping, shape
+    from stylenet.core import codec
+    from stylenet.core import midifile
+    from stylenet.velocity.shaping import Shaping, shape
 
     steps = performer.steps_per_quarter
     onset = np.rint(score.onset * steps).astype(np.int64)
@@ -61,7 +62,7 @@ def stylenet_velocities(performer, score: ScoreNotes, genre: str) -> np.ndarray:
     matrix, _ = codec.encode(notes)
     meters = np.array([(int(round(q * steps)), int(n), int(d)) for q, n, d in score.meters], np.int64).reshape(-1, 3)
     predicted = performer.velocities(matrix, genre, meters)
-    raw = codec.raw_velocities_at(predicted, np.minimum(onset, len(predicted) - 1), score.pitch - codec.LOWEST_KEY)
+    raw = codec.raw_velocities_at(predicted, np.minimum(onset, len(predicted) - 1), score.pitch - midifile.LOWEST_KEY)
     out = np.zeros((score.n_notes, len(TARGETS)))
     out[:, 0] = shape(raw, score.velocity.astype(np.float64), Shaping(), performer.stats.get(genre))
     out[:, 1:] = np.nan
@@ -142,7 +143,7 @@ def plot_work(folder: Path, genre: str, work: str, score: ScoreNotes, members, p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from stylenet.fileio import atomic_path
+    from stylenet.core.fileio import atomic_path
     from stylenet.expression.metrics import beat_curve
     from stylenet.expression.notes import beat_tempo
 
@@ -192,7 +193,7 @@ def markdown(summary: dict) -> str:
 
 
 def main(args) -> int:
-    from stylenet.inference import load_performer
+    from stylenet.velocity.performer import load_performer
     from stylenet.expression.data import load_rows
     from stylenet.expression.network import ExpressionNet
 
@@ -200,7 +201,7 @@ def main(args) -> int:
         try:
             import sklearn  # noqa: F401
         except ImportError:
-            from stylenet.errors import StyleNetError
+            from stylenet.core.errors import StyleNetError
 
             raise StyleNetError("--realism needs scikit-learn: pip install 'stylenet[research]'", exit_code=2) from None
     rows = load_rows(args.data, args.split)
@@ -212,7 +213,7 @@ def main(args) -> int:
     print(f"{args.split} split of {args.data}, expression network {args.model or 'shipped'}")
     print(markdown(summary))
     if args.json:
-        from stylenet.fileio import atomic_write_text
+        from stylenet.core.fileio import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(summary, indent=1))
     return 0

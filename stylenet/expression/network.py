@@ -11,17 +11,17 @@ an .npz of the Keras layers' weights with a JSON header naming its genres.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-from stylenet.errors import FileError
-from stylenet.tracking import NoteNetwork
+from stylenet.core.fileio import PRETRAINED
+from stylenet.core.errors import FileError
+from stylenet.nn.note_network import NoteNetwork
 from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, ScoreNotes, score_features
 
 KIND = "expression"
 OFFSETS = np.array([64.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # network output 0 = velocity 64
-SHIPPED_EXPRESSION = Path(__file__).resolve().parents[1] / "pretrained" / "expression.npz"
+SHIPPED_EXPRESSION = PRETRAINED / "expression.npz"
 
 
 class ExpressionError(FileError):
@@ -52,7 +52,7 @@ class ExpressionNet(NoteNetwork):
     def velocity_weight(self, genre: str, performer) -> float:
         """The share of this network's velocity in what `perform` writes with StyleNet model `performer`
         (train.calibrate); 0 where it was calibrated against other StyleNet weights, or not at all."""
-        from stylenet.touch import model_fingerprint
+        from stylenet.recorded.touch import model_fingerprint
 
         velocity = self.header.get("velocity", {})
         if genre not in velocity.get("genres", {}) or velocity.get("fingerprint") != model_fingerprint(performer):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stylenet.codec import COMPOUND_NUMERATORS, LOWEST_KEY, MidiPiece
+from stylenet.core.midifile import COMPOUND_NUMERATORS, LOWEST_KEY, MidiPiece
 
 TARGETS = ("velocity", "tempo", "onset", "duration", "pedal", "lift")
 SCALES = np.array([20.0, 0.25, 0.04, 1.0, 1.0, 1.0])  # one network output unit, in each target's units

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stylenet.codec import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, _piano_flags, _smf
+from stylenet.core.midifile import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, piano_flags, smf_bytes
 from stylenet.expression.metrics import beat_curve
-from stylenet.tracking import has_pedal
+from stylenet.core.notes import has_pedal
 from stylenet.expression.notes import DURATION_LIMIT, ScoreNotes, extrapolated_interp
 
 PEDALS = ("auto", "keep", "add", "off")
@@ -201,7 +201,7 @@ def piano_note_events(piece: MidiPiece) -> tuple[list[tuple[int, int, int, int, 
     notes, kept = [], set()
     for t, track in enumerate(piece.midi.tracks):
         open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (channel, key) -> [(tick, index)]
-        for i, (msg, piano) in enumerate(zip(track, _piano_flags(track, piece.programs))):
+        for i, (msg, piano) in enumerate(zip(track, piano_flags(track, piece.programs))):
             if not piano or msg.type not in ("note_on", "note_off") or not LOWEST_KEY <= msg.note <= HIGHEST_KEY:
                 continue
             key = (msg.channel, msg.note)
@@ -254,7 +254,7 @@ def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict
         pedal_channels.setdefault(track, set()).add(channel)
     tracks = []
     for t, track in enumerate(piece.midi.tracks):
-        flags = _piano_flags(track, piece.programs)
+        flags = piano_flags(track, piece.programs)
         new_velocity = velocities[t] if velocities else {}
         events = []
         for i, (msg, piano) in enumerate(zip(track, flags)):
@@ -284,7 +284,7 @@ def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict
                             None) for tick, value in plan.pedal]
         events.sort(key=lambda e: e[:3])
         tracks.append([(tick, msg, velocity) for tick, _, _, msg, velocity in events])
-    return _smf(piece.midi.type, piece.midi.ticks_per_beat, tracks)
+    return smf_bytes(piece.midi.type, piece.midi.ticks_per_beat, tracks)
 
 
 def describe(plan: Plan, expression: Expression) -> str:

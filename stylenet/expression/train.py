@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylenet.errors import StyleNetError
+from stylenet.core.errors import StyleNetError
 from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, n_features, score_features, targets
 
 CROP = 512
@@ -53,7 +53,7 @@ def example(item: dict, rng, crop: int):
 
 
 def build_model(keras, n_in: int, units: int, layers: int, dropout: float):
-    from stylenet.fast_lstm import FusedLSTM
+    from stylenet.nn.fused_lstm import FusedLSTM
 
     x = keras.Input((None, n_in))
     h = keras.layers.Dense(units, activation="elu", name="input")(x)
@@ -108,8 +108,8 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     ((1 - w) * StyleNet's shaped velocity + w * the network's), chosen on `rows` (validation) by the mean
     per-piece r; stored in the network's header with the StyleNet weights' fingerprint (another StyleNet
     model: the network's timing, articulation and pedal only)."""
-    from stylenet.touch import model_fingerprint
-    from stylenet.tracking import write_note_arrays
+    from stylenet.recorded.touch import model_fingerprint
+    from stylenet.nn.note_network import write_note_arrays
     from stylenet.expression.evaluate import stylenet_velocities
     from stylenet.expression.metrics import compare
     from stylenet.expression.network import ExpressionNet
@@ -202,7 +202,7 @@ def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:
 
 
 def main(args) -> int:
-    from stylenet.inference import load_performer
+    from stylenet.velocity.performer import load_performer
 
     if getattr(args, "calibrate_only", False):
         from stylenet.expression.data import load_rows
@@ -222,8 +222,8 @@ def main(args) -> int:
 
 
 def _train(args) -> None:
-    from stylenet.checkpoint import CHECKPOINT, end_epoch, resume_run
-    from stylenet.tracking import save_note_network
+    from stylenet.nn.checkpoint import CHECKPOINT, end_epoch, resume_run
+    from stylenet.nn.note_network import save_note_network
     from stylenet.expression.data import load_rows
     from stylenet.expression.network import KIND
 
@@ -239,7 +239,7 @@ def _train(args) -> None:
           f"{len(valid_rows)} validation", flush=True)
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from stylenet.backend import import_keras
+    from stylenet.nn.backend import import_keras
 
     keras = import_keras()
     if keras.backend.backend() == "tensorflow":
