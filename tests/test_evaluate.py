@@ -10,7 +10,7 @@ from stylenet.core import codec
 from stylenet.core import midifile
 from stylenet.cli.main import main
 from stylenet.velocity.evaluate import (EvalPiece, EvaluateOptions, calibrate_contrast, evaluate, load_pieces, markdown_table, note_metrics, run, wasserstein)
-from stylenet.perform.batch import uncalibrated_note
+from stylenet.perform.play import uncalibrated_note
 from stylenet.velocity.shaping import Shaping, shape
 from tests.helpers import TEMPO_ZERO, damaged_dataset, expressive_song, random_performer, tiny, write_song
 

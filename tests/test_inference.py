@@ -12,6 +12,7 @@ from stylenet.data.build import BuildOptions, build_dataset
 from stylenet.core.errors import StyleNetError
 from stylenet.velocity.performer import Performer, load_performer
 from stylenet.perform.batch import perform_file
+from stylenet.perform.play import Player
 from stylenet.velocity.shaping import Shaping
 from tests.helpers import EXAMPLE, GENRES, expressive_song, genre_song, random_performer, tiny, write_song
 
@@ -70,7 +71,7 @@ def test_shipped_model_loads_and_genres_differ(tmp_path):
     assert all(performer.stats[g]["piece_std"] > 0 for g in performer.genres)
     outputs = {}
     for genre in performer.genres:
-        result = perform_file(EXAMPLE, performer, genre, tmp_path / f"{genre}.mid", Shaping(contrast=1.0))
+        result = perform_file(EXAMPLE, tmp_path / f"{genre}.mid", Player(performer, genre, Shaping(contrast=1.0)))
         outputs[genre] = result.after
         assert result.after.min() >= 1 and result.after.max() <= 127 and result.after.std() > 0
     for a, b in [("classical", "jazz"), ("jazz", "pop"), ("classical", "pop"), ("classical", "concert")]:

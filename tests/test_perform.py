@@ -15,6 +15,7 @@ from stylenet.core import midifile
 from stylenet.cli.main import main
 from stylenet.velocity.performer import Performer
 from stylenet.perform.batch import perform_file
+from stylenet.perform.play import Player
 from stylenet.velocity.shaping import Shaping
 from tests.helpers import EXAMPLE, ROOT, N, Song, annotation_text, expressive_song, recording, rubato_beats, write_song
 
@@ -37,7 +38,7 @@ def events(data: bytes):
 def test_perform_keeps_everything_but_piano_velocities(tmp_path, model_file):
     src = write_song(tmp_path / "song.mid", rich_song())
     original = src.read_bytes()
-    result = perform_file(src, Performer.load(model_file), "jazz", tmp_path / "song.jazz.mid", plot=True)
+    result = perform_file(src, tmp_path / "song.jazz.mid", Player(Performer.load(model_file), "jazz"), plot=True)
     assert src.read_bytes() == original
     before, after = events(original), events(result.output.read_bytes())
     assert len(before) == len(after)
@@ -56,21 +57,21 @@ def test_perform_keeps_everything_but_piano_velocities(tmp_path, model_file):
 
 def test_strength_zero_returns_the_input_velocities(tmp_path, model_file):
     src = write_song(tmp_path / "song.mid", rich_song())
-    out = perform_file(src, Performer.load(model_file), "pop", tmp_path / "o.mid", Shaping(strength=0.0)).output
+    out = perform_file(src, tmp_path / "o.mid", Player(Performer.load(model_file), "pop", Shaping(strength=0.0))).output
     assert events(out.read_bytes()) == events(src.read_bytes())
 
 
 def test_strength_blends_per_note(tmp_path, model_file):
     performer = Performer.load(model_file)
     src = write_song(tmp_path / "s.mid", Song([N(60 + i, i * 120, i * 120 + 100, 40) for i in range(20)]))
-    full = perform_file(src, performer, "pop", tmp_path / "full.mid", Shaping(contrast=1.0)).after
-    half = perform_file(src, performer, "pop", tmp_path / "half.mid", Shaping(contrast=1.0, strength=0.5)).after
+    full = perform_file(src, tmp_path / "full.mid", Player(performer, "pop", Shaping(contrast=1.0))).after
+    half = perform_file(src, tmp_path / "half.mid", Player(performer, "pop", Shaping(contrast=1.0, strength=0.5))).after
     assert np.all(np.abs(half - np.clip(np.rint(0.5 * full + 0.5 * 40), 1, 127)) <= 1)
 
 
 def test_quantize_writes_the_quantised_piano_part(tmp_path, model_file):
     src = write_song(tmp_path / "s.mid", expressive_song(30))
-    result = perform_file(src, Performer.load(model_file), "jazz", tmp_path / "q.mid", quantize=True)
+    result = perform_file(src, tmp_path / "q.mid", Player(Performer.load(model_file), "jazz", quantize=True))
     decoded = codec.quantise(midifile.load_midi(result.output))
     original = codec.quantise(midifile.load_midi(src))
     assert np.array_equal(decoded.pitch, original.pitch) and np.array_equal(decoded.onset, original.onset)

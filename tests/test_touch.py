@@ -14,6 +14,7 @@ from stylenet.core.errors import FileError
 from stylenet.velocity.evaluate import _notes, evaluate
 from stylenet.velocity.performer import Performer
 from stylenet.perform.batch import perform_file
+from stylenet.perform.play import Player
 from stylenet.velocity.shaping import Shaping
 from tests.helpers import (expressive_song, jitter_weights, random_performer, recording, rubato_beats, write_song)
 from stylenet.core.notes import note_order
@@ -178,11 +179,11 @@ def test_a_contrast_number_stretches_the_touch_as_calibrated(tmp_path, model_fil
     performer = Performer.load(model_file)
     src = _recorded_take(tmp_path)
     net = touch.TouchNet.load(random_touch(tmp_path / "t.npz", calibrated(model_file, contrast=0.5)))
-    with_touch = (net, net.calibration["jazz"], None)
-    as_calibrated = perform_file(src, performer, "jazz", tmp_path / "a.mid", Shaping(contrast=1.0),
-                                 touch_with=with_touch)
-    half = perform_file(src, performer, "jazz", tmp_path / "b.mid", Shaping(contrast=0.5), touch_with=with_touch)
-    auto = perform_file(src, performer, "jazz", tmp_path / "c.mid", touch_with=with_touch)
+    with_touch = (net, net.calibration["jazz"])
+    as_calibrated = perform_file(src, tmp_path / "a.mid", Player(performer, "jazz", Shaping(contrast=1.0),
+                                                                 touch_with=with_touch))
+    half = perform_file(src, tmp_path / "b.mid", Player(performer, "jazz", Shaping(contrast=0.5), touch_with=with_touch))
+    auto = perform_file(src, tmp_path / "c.mid", Player(performer, "jazz", touch_with=with_touch))
     # --contrast 1 is the calibrated stretch (0.5 of the raw sum), as auto; 0.5 halves that again
     np.testing.assert_array_equal(as_calibrated.after, auto.after)
     assert half.after.std() == pytest.approx(0.5 * as_calibrated.after.std(), rel=0.05)

@@ -196,13 +196,6 @@ def score_deviations(piece: MidiPiece, score: Score, net: TouchNet) -> np.ndarra
     return deviations_at(piece, score.onset, score.pitch - LOWEST_KEY, net)
 
 
-def blend(predicted: np.ndarray, deviation: np.ndarray, calibration: dict, stats: dict | None):
-    """(StyleNet's raw velocities + weight * touch deviations, the genre's statistics with the contrast
-    factor that shapes that sum): what `shaping.shape` is then given, in `perform` and `evaluate` alike."""
-    stats = dict(stats or {}, contrast=float(calibration["contrast"]))
-    return np.asarray(predicted, np.float64) + float(calibration["weight"]) * np.asarray(deviation), stats
-
-
 _SHIPPED = None
 
 

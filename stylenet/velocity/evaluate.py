@@ -161,8 +161,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
     calibrated rows read its timing too, and "model (score only)" is the same without it."""
     from tqdm import tqdm
 
-    from stylenet.velocity.shaping import DEFAULT_LEVEL, Shaping, shape
-    from stylenet.recorded.touch import blend
+    from stylenet.velocity.shaping import DEFAULT_LEVEL, Shaping, shaped_velocities
 
     other_level = "genre" if DEFAULT_LEVEL == "model" else "model"  # scored beside the default, for comparison
     calibrations = (("model (calibrated)", DEFAULT_LEVEL), (f"model (calibrated, level {other_level})", other_level))
@@ -189,14 +188,14 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
                         once = written_key.velocities(piece.score, net, piece.meters)
                         predictions[g].setdefault("model (raw, written key only)", []).append(
                             np.clip(raw_velocities_at(once, piece.step, piece.key), 1, 127))
-                    read, stats = raw, performer.stats.get(g)
+                    stats, touch = performer.stats.get(g), None
                     if g in (touch_calibration or {}):  # every piece, so the row lines up with the truth
-                        alone = shape(raw, piece.truth, Shaping(), stats)
+                        alone = shaped_velocities(raw, piece.truth, Shaping(), stats)
                         predictions[g].setdefault("model (score only)", []).append(np.clip(alone, 1, 127))
                         if piece.touch is not None:
-                            read, stats = blend(raw, piece.touch, touch_calibration[g], stats)
-                    for name, level in calibrations:
-                        calibrated = shape(read, piece.truth, Shaping(level=level), stats)
+                            touch = (piece.touch, touch_calibration[g])
+                    for name, level in calibrations:  # as `perform` plays it (perform/play.py)
+                        calibrated = shaped_velocities(raw, piece.truth, Shaping(level=level), stats, touch)
                         predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
                 else:
                     predictions[g].setdefault(f"model as {net}", []).append(np.clip(raw, 1, 127))

@@ -22,7 +22,7 @@ Shaping, in this order, over the notes of one piece (MIDI units):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import numpy as np
 
 
@@ -132,3 +132,23 @@ def contrast_factor(predicted: list[np.ndarray], truth: list[np.ndarray], target
         middle = (low + high) / 2
         low, high = (middle, high) if spread(middle) < target else (low, middle)
     return round((low + high) / 2, 4)
+
+
+def blend(predicted: np.ndarray, deviation: np.ndarray, calibration: dict, stats: dict | None):
+    """(StyleNet's raw velocities + weight * touch deviations, the genre's statistics with the contrast
+    factor that shapes that sum): what `shape` is then given, in `perform` and `evaluate` alike."""
+    stats = dict(stats or {}, contrast=float(calibration["contrast"]))
+    return np.asarray(predicted, np.float64) + float(calibration["weight"]) * np.asarray(deviation), stats
+
+
+def shaped_velocities(raw: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict | None,
+                      touch: tuple | None = None) -> np.ndarray:
+    """Predict, add touch, shape -- the velocity half of the play step (perform/play.py), as `evaluate`
+    scores it too: the model's `raw` velocities for the notes of one piece, with a recording's touch
+    deviations added (`touch` = (deviations, calibration): recorded/touch.py), shaped to a level and a
+    spread (`own`: the file's own velocities, for `--level input`)."""
+    if touch is not None:
+        raw, stats = blend(raw, touch[0], touch[1], stats)
+        if shaping.contrast != "auto":  # a number stretches the sum as the touch's calibration leaves it
+            shaping = replace(shaping, contrast=float(shaping.contrast) * stats["contrast"])
+    return shape(raw, own, shaping, stats)

@@ -230,10 +230,9 @@ class Pool:
 class ClipMaker:
     """Cuts one excerpt of a piece and renders it as each source would play it."""
 
-    def __init__(self, performer, soundfont: bytes, seconds: float, fmt: str, rng: np.random.Generator,
-                 workdir: Path):
+    def __init__(self, performer, soundfont: bytes, seconds: float, fmt: str, rng: np.random.Generator):
         self.performer, self.soundfont, self.seconds, self.fmt = performer, soundfont, seconds, fmt
-        self.rng, self.workdir = rng, workdir
+        self.rng, self.players = rng, {}
 
     def make(self, piece: Piece, sources: list[str]):
         """-> (window, {source: audio bytes}): the same excerpt for every source."""
@@ -289,14 +288,14 @@ class ClipMaker:
         network), read back: the same notes and timing as the human's, StyleNet's velocities."""
         from stylenet.core import codec
         from stylenet.listen.clips import piece_notes
-        from stylenet.core.fileio import atomic_write_bytes
-        from stylenet.perform.batch import perform_file
+        from stylenet.perform.play import Player, play
 
-        flat_file = self.workdir / "flat.mid"
-        performed_file = self.workdir / "performed.mid"
-        atomic_write_bytes(flat_file, codec.apply_velocities(midi, np.full((1, midifile.N_KEYS), flat / 127.0)))
-        perform_file(flat_file, self.performer, piece.genre, performed_file, force=True)
-        return piece_notes(midifile.load_midi(performed_file))
+        if piece.genre not in self.players:  # perform's defaults: the touch for a recording, velocities only
+            self.players[piece.genre] = Player.load(self.performer, piece.genre)[0]
+        flat_midi = codec.apply_velocities(midi, np.full((1, midifile.N_KEYS), flat / 127.0))
+        flat_piece = midifile.load_midi(piece.path, steps_per_quarter=self.performer.steps_per_quarter, data=flat_midi)
+        played = play(flat_piece, self.players[piece.genre])
+        return piece_notes(midifile.load_midi(piece.path, data=played.midi))
 
     def render(self, clip, where) -> bytes:
         from stylenet.listen.clips import clip_midi
@@ -392,7 +391,7 @@ def build(options: BuildOptions) -> BuildReport:
     items, skipped, counts = [], [], Counter()
     with tempfile.TemporaryDirectory(prefix="stylenet-survey-") as work:
         work = Path(work)
-        maker = ClipMaker(performer, soundfont, options.seconds, options.fmt, rng, work)
+        maker = ClipMaker(performer, soundfont, options.seconds, options.fmt, rng)
         progress = tqdm(jobs, desc=f"survey ({options.design})", unit="pair" if options.design == "ab" else "clip",
                         disable=not options.progress)
         for job_sources, pool, turn in progress:
