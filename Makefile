@@ -37,7 +37,7 @@ SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-test: install
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver)
-	$(BIN)/python -m pytest -q -rs tests/test_survey.py -k browser
+	$(BIN)/python -m pytest -q -rs tests/listen/test_survey.py -k browser
 
 dataset: install
 	$(BIN)/stylenet build-dataset $(DATA)/raw --splits $(DATA)/splits.csv -o build/dataset
@@ -49,8 +49,8 @@ dataset-concert: install
 
 pretrained: dataset-concert
 	$(BIN)/stylenet train --config configs/pretrained.yaml --run-dir runs/pretrained
-	$(BIN)/python scripts/export_pretrained.py runs/pretrained --dataset build/dataset-concert
-	$(BIN)/python scripts/train_touch.py --dataset build/dataset-concert --genres concert classical
+	$(BIN)/stylenet export runs/pretrained --dataset build/dataset-concert --out stylenet/pretrained
+	$(BIN)/stylenet train-touch --dataset build/dataset-concert --asap $(DATA)/asap --genres concert classical --out stylenet/pretrained/touch.npz
 
 # The expression network (docs/expression.md): aligned score-performance pairs, then training (rerun to resume).
 expression: dataset-concert

@@ -86,10 +86,10 @@ def run_row(row: str, runs: Path, epochs: int, dataset: str, asap_dataset: str |
 def asap_validation_pieces(asap_dataset: str, run_config: dict, genre: str) -> list:
     """The ASAP works every row holds out (train.split_validation holds each source out on its own, so
     these are the same works whether ASAP was a genre, part of classical, or absent), labelled `genre`."""
-    from stylenet.velocity.config import config_from_dict
     from stylenet.data.read import load_manifest, load_piece_and_meters
-    from stylenet.velocity.evaluate import _notes
     from stylenet.data.splits import split_genre
+    from stylenet.velocity.config import config_from_dict
+    from stylenet.velocity.evaluate import _notes
 
     config = config_from_dict(run_config)
     asap = [e for e in load_manifest(asap_dataset) if e["split"] == "train" and e["path"].startswith("asap/")]
@@ -102,8 +102,8 @@ def asap_validation_pieces(asap_dataset: str, run_config: dict, genre: str) -> l
 
 
 def score_row(row: str, run_dir: Path, epochs: int, dataset: str, asap_dataset: str | None = None) -> dict:
-    from stylenet.velocity.evaluate import evaluate, load_pieces
     from stylenet.core.fileio import atomic_write_text
+    from stylenet.velocity.evaluate import evaluate, load_pieces
     from stylenet.velocity.performer import performer_from_run
 
     performer = performer_from_run(run_dir)

@@ -30,8 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylenet.core import codec
-from stylenet.core import midifile  # noqa: E402
+from stylenet.core import (
+    codec,
+    midifile,  # noqa: E402
+)
 
 
 def write_piano(path: Path, notes) -> Path:
@@ -77,10 +79,10 @@ def bench_training(steps: int) -> dict:
     from stylenet.nn.backend import backend_name, import_keras
 
     import_keras()
+    import keras
+
     from stylenet.velocity.model import build_model
     from stylenet.velocity.steps import Stepper
-
-    import keras
 
     genres = ("jazz", "classical")
     keras.utils.set_random_seed(0)

@@ -76,8 +76,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from keras import layers, ops  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import layers, ops  # noqa: E402
 
 from stylenet.nn.fused_lstm import FusedLSTM  # noqa: E402
 

@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylenet.core import midifile  # noqa: E402
 from stylenet.cli.main import main as stylenet  # noqa: E402
+from stylenet.core import midifile  # noqa: E402
 
 EXAMPLE = ROOT / "data" / "examples" / "chorale.mid"
 OUT = ROOT / "build" / "demo"

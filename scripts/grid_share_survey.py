@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from stylenet.recorded import grid
+
 from stylenet.data import read
+from stylenet.recorded import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

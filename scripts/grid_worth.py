@@ -19,16 +19,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from stylenet.core import codec
-from stylenet.core import midifile
+
+from stylenet.core import codec, midifile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylenet.core import beats  # noqa: E402
+from stylenet.perform.play import touch_for  # noqa: E402
 from stylenet.velocity.evaluate import _notes, evaluate, multi_reference  # noqa: E402
 from stylenet.velocity.performer import load_performer  # noqa: E402
-from stylenet.perform.play import touch_for  # noqa: E402
 from stylenet.velocity.pieces import asap_entries  # noqa: E402
 
 GRIDS = ("nominal", "beats", "tracked")

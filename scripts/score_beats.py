@@ -19,9 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
 from stylenet.core import midifile
-from stylenet.data import read
-from stylenet.data import splits
+from stylenet.data import read, splits
 from stylenet.recorded import tracker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,17 @@
 import pytest
 
 from stylenet.data.build import build_dataset
-from tests.helpers import (GENRES, N, Song, expressive_song, genre_song, random_performer, tiny_compose,
-                           write_key_songs, write_song)
+from tests.helpers import (
+    GENRES,
+    N,
+    Song,
+    expressive_song,
+    genre_song,
+    random_performer,
+    tiny_compose,
+    write_key_songs,
+    write_song,
+)
 
 
 @pytest.fixture(scope="session")

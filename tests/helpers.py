@@ -13,8 +13,8 @@ import mido
 import numpy as np
 import pytest
 
-from stylenet.velocity.performer import GenreWeights, Performer
 from stylenet.nn.lstm import LSTMWeights
+from stylenet.velocity.performer import GenreWeights, Performer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "examples" / "chorale.mid"

@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from stylenet.core import codec
-from stylenet.core import midifile  # noqa: E402 (after the path is set)
+from stylenet.core import (
+    codec,
+    midifile,  # noqa: E402 (after the path is set)
+)
 
 # ------------------------------------------------------------------------------------------ raw SMF bytes
 

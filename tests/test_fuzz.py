@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stylenet.core import codec
 from stylenet.cli.main import main
+from stylenet.core import codec
 from tests import midi_fuzz
 from tests.helpers import expressive_song, write_song
 from tests.midi_fuzz import conductor, key_signature, piano, smf, tempo, track

@@ -76,8 +76,8 @@ def register(verbs) -> dict:
 
 def _run_compose(args) -> int:
     if args.compose_verb == "train":
-        from stylenet.compose.train import train
         from stylenet.compose.config import load_compose_config
+        from stylenet.compose.train import train
 
         _, run_dir = opt.train_run(args, "stylenet compose train", load_compose_config, train)
         print(f"  loss curves:       {run_dir}/plots/loss.png")

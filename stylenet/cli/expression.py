@@ -73,8 +73,8 @@ def register(verbs) -> dict:
 
 def _run_build(args) -> int:
     from stylenet.core.errors import StyleNetError
-    from stylenet.velocity.performer import load_performer
     from stylenet.expression.data import build
+    from stylenet.velocity.performer import load_performer
 
     for name in ("raw", "asap"):
         if not Path(getattr(args, name)).is_dir():

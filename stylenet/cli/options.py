@@ -108,14 +108,8 @@ def contrast(text: str):
 
 
 temperature = number_in(0.0, 10.0, "a number from 0 (greedy) to 10")
-
-
 qpm = number_in(10.0, 400.0, "a tempo from 10 to 400 quarter notes a minute")
-
-
 seconds = number_in(0.0, 3600.0, "a number of seconds from 0 to 3600")
-
-
 unit_interval = number_in(0.0, 1.0, "a number from 0 to 1")
 
 

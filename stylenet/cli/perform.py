@@ -45,7 +45,7 @@ def register(verbs) -> dict:
                               "pedal, rubato: stylenet/touch.py): 'auto' (default) = for a file that looks like a "
                               "recording, in a genre the touch network is calibrated for with this model (the "
                               "shipped one: concert, classical); 'on' = always; 'off' = the score alone")
-    perform.add_argument("--touch-model", metavar="FILE", type=opt.path_text, help="a touch network from scripts/train_touch.py "
+    perform.add_argument("--touch-model", metavar="FILE", type=opt.path_text, help="a touch network from `stylenet train-touch` "
                          "(default: the shipped one)")
     perform.add_argument("--timing", type=opt.amount, default=1.0, metavar="A",
                          help="0..1 or 'off': how much of the expression network's timing to write -- the rubato "
@@ -84,16 +84,19 @@ def register(verbs) -> dict:
 
 
 def _run_perform(args) -> int:
+    from stylenet.expression.realise import Expression
     from stylenet.perform.batch import PerformOptions, run
     from stylenet.velocity.shaping import DEFAULT_LEVEL, Shaping
 
-    from stylenet.expression.realise import Expression
-
     shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
+    render = None
+    if args.render:
+        from stylenet.listen.render import audio_beside
+
+        render = audio_beside(args.render_format, args.soundfont, args.force)
     expression = Expression(args.timing, args.articulation, args.pedal, args.timing_as, args.variation, args.seed)
     options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
-                             args.force, args.beats, args.grid, progress=not args.quiet,
-                             render=args.render_format if args.render else None, soundfont=args.soundfont,
+                             args.force, args.beats, args.grid, progress=not args.quiet, render=render,
                              touch=args.touch, touch_model=args.touch_model, expression=expression,
                              expression_model=args.expression_model)
     report = run(options, STARTED)

@@ -59,19 +59,32 @@ def register(verbs) -> dict:
                           help="a built dataset, or a folder of MIDI files in genre sub-folders")
     evaluate.add_argument("--model", metavar="RUN_OR_FILE", action="append",
                           help="default: the shipped model; given more than once, the models' ensemble (their "
-                               "predictions averaged; what `scripts/export_pretrained.py RUN RUN ...` ships)")
+                               "predictions averaged; what `stylenet export RUN RUN ...` ships)")
     evaluate.add_argument("--split", default="test", help="dataset split: test, train, 'validation' (the pieces the "
                           "model's training run held out: tune on these) or 'all' (default: %(default)s)")
     evaluate.add_argument("--genres", nargs="+", metavar="G", help="default: every genre of the model")
     evaluate.add_argument("-o", "--out", metavar="DIR", help="report folder (default: build/evaluation)")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    return {"build-dataset": _run_build_dataset, "train": _run_train, "evaluate": _run_evaluate}
+    export = verbs.add_parser(
+        "export", help="turn training runs into a shipped model file and its card (calibrated on validation)",
+        description="Write a model file (float16 weights, the training data's velocity statistics, each genre's "
+                    "--contrast auto factor chosen on the runs' validation pieces) and its card, scored on the "
+                    "dataset's test split. Several runs (same genres, inputs and validation pieces) ship as one "
+                    "ensemble: their predictions averaged.",
+        epilog="example:\n  stylenet export runs/pretrained --dataset build/dataset-concert --out stylenet/pretrained",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("run_dirs", nargs="+", metavar="RUN", type=opt.path_text)
+    export.add_argument("--dataset", default="build/dataset", type=opt.path_text, help="(default: %(default)s)")
+    export.add_argument("--out", default="build/export", type=opt.path_text, metavar="DIR",
+                        help="(default: %(default)s; stylenet/pretrained ships it with the package)")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return {"export": _run_export, "build-dataset": _run_build_dataset, "train": _run_train, "evaluate": _run_evaluate}
 
 
 def _run_build_dataset(args) -> int:
-    from stylenet.data.build import BuildOptions, build_dataset
     from stylenet.core.errors import StyleNetError
+    from stylenet.data.build import BuildOptions, build_dataset
 
     if args.raw_dir is None and not args.asap:
         raise StyleNetError("name a RAW_DIR, or an ASAP folder with --asap DIR", exit_code=2)
@@ -115,4 +128,13 @@ def _run_evaluate(args) -> int:
     out = report.out
     print(f"report: {report.paths['markdown']}  numbers: {report.paths['json']}  plots: {out}/scatter_*.png, "
           f"{out}/timeline_*.png")
+    return 0
+
+
+def _run_export(args) -> int:
+    from stylenet.velocity.export import export_pretrained
+
+    export = export_pretrained(args.run_dirs, args.dataset, args.out, progress=not args.quiet)
+    print(export.markdown)
+    print(f"wrote {export.model} ({export.model.stat().st_size / 1e6:.1f} MB), {export.card}")
     return 0

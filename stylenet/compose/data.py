@@ -31,41 +31,25 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
-from stylenet.core import codec
-from stylenet.core import midifile
+
+from stylenet.core import codec, midifile
 from stylenet.core.errors import StyleNetError
 
-
 STEPS_PER_QUARTER = 6
-
-
 QUARTERS_PER_BAR = 4
-
-
 STEPS_PER_BAR = STEPS_PER_QUARTER * QUARTERS_PER_BAR  # 24, the report's time steps per bar
-
-
 LOWEST_PITCH = 16
-
-
 N_PITCHES = 96  # MIDI 16..111
-
-
 FLAT_VELOCITY = 64  # what a composer writes: every note alike, for `perform` to shape
-
-
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 # Krumhansl & Kessler (1982): how well each pitch class fits a major or minor key whose tonic is pitch class 0,
 # as rated by listeners.  A piece's own profile correlates best with the profile of its key.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-
-
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
 TARGET_TONIC = {"major": 0, "minor": 9}  # C major and A minor: one collection of pitch classes, no sharps
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from stylenet.compose.data import N_PITCHES, STEPS_PER_BAR
 
-
 BAR_CELLS = STEPS_PER_BAR * N_PITCHES  # 2,304
 
 

@@ -1,11 +1,12 @@
-"""TODO(stylenet.plots)."""
+"""The composers' figures: loss curves of a run, and the report's metrics per set beside the human pieces."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
-from stylenet.core.plots import pyplot
-from stylenet.core.plots import save_figure
+
+from stylenet.core.plots import pyplot, save_figure
 
 
 def compose_loss_curves(history: list[dict], path: Path, title: str) -> Path:

@@ -20,7 +20,7 @@ Per piece, then averaged over each set:
 The four music metrics follow the definitions of MusPy (Dong et al., ISMIR 2020), computed here with NumPy
 on our own grid rather than by MusPy itself: its last release (0.5.0, 2022) installs from wheels on Python
 3.11 but brings music21 (114 MB) and pypianoroll and takes 3 s to import, for four metrics of a few lines
-each.  Ours are checked equal to MusPy's on the same notes when it is installed (tests/test_compose_report.py).
+each.  Ours are checked equal to MusPy's on the same notes when it is installed (tests/compose/test_report.py).
 """
 
 from __future__ import annotations
@@ -29,15 +29,26 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
-from stylenet.compose.data import (NO_FILTERS, STEPS_PER_BAR, Filters, FilterCounts, Tune, bar_ids, chords, piano_roll, read_tune, read_tunes, source_files)
+
+from stylenet.compose.data import (
+    NO_FILTERS,
+    STEPS_PER_BAR,
+    FilterCounts,
+    Filters,
+    Tune,
+    bar_ids,
+    chords,
+    piano_roll,
+    read_tune,
+    read_tunes,
+    source_files,
+)
 from stylenet.core.errors import StyleNetError, skip_failure
 from stylenet.core.fileio import atomic_write_text
 
-
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
-
-
 MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)  # natural minor
 
 
@@ -180,8 +191,8 @@ def parse_sets(specs) -> list[tuple[str, Path]]:
 def report(options: ReportOptions) -> ComposeReport:
     from tqdm import tqdm
 
-    from stylenet.core.midifile import find_midi
     from stylenet.compose.train import SHIPPED_COMPOSER, load_run_config
+    from stylenet.core.midifile import find_midi
 
     sets = parse_sets(options.sets)
     config = load_run_config(options.model or SHIPPED_COMPOSER)

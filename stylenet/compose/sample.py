@@ -22,12 +22,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
-from stylenet.nn.checkpoint import BEST, CHECKPOINT, previous_checkpoint
-from stylenet.compose.data import (FLAT_VELOCITY, STEPS_PER_BAR, Filters, Vocabulary, chord_notes, chords, read_tune, roll_notes, tune_midi)
+
+from stylenet.compose.data import (
+    FLAT_VELOCITY,
+    STEPS_PER_BAR,
+    Filters,
+    Vocabulary,
+    chord_notes,
+    chords,
+    read_tune,
+    roll_notes,
+    tune_midi,
+)
 from stylenet.compose.train import LATENTS, SHIPPED_COMPOSER, VOCABULARY, load_run_config
 from stylenet.core.errors import StyleNetError
 from stylenet.core.fileio import atomic_write_bytes
+from stylenet.nn.checkpoint import BEST, CHECKPOINT, previous_checkpoint
 
 
 @dataclass(frozen=True)
@@ -92,8 +104,8 @@ def load_composer(run_dir) -> Composer:
         except (OSError, ValueError, KeyError) as exc:
             raise StyleNetError(f"{run_dir / LATENTS}: cannot read the latent codes' spread ({exc}); it is written "
                                 "with the best weights after an epoch", exit_code=2) from None
-    from stylenet.nn.backend import import_keras
     from stylenet.compose.models import build_composer
+    from stylenet.nn.backend import import_keras
 
     import_keras()
     model, decoder = build_composer(config, len(vocabulary) if vocabulary is not None else None)

@@ -18,34 +18,24 @@ import csv
 import io
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
-from stylenet.core.fileio import PRETRAINED
-from stylenet.nn.checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent, previous_checkpoint, save_checkpoint)
-from stylenet.compose.data import Corpus, Tune, Vocabulary, bar_chunks, chords, load_corpus
+
 from stylenet.compose.config import ComposeConfig
+from stylenet.compose.data import Corpus, Tune, Vocabulary, bar_chunks, chords, load_corpus
 from stylenet.core.config import ConfigError, dump_config, refuse_changed_fields
 from stylenet.core.errors import StyleNetError
-from stylenet.core.fileio import atomic_path, atomic_write_text
-
+from stylenet.core.fileio import PRETRAINED, atomic_path, atomic_write_text
+from stylenet.nn.checkpoint import BEST, CHECKPOINT, lock_run_dir, save_checkpoint
+from stylenet.nn.epochs import batch_epochs, resume
 
 SHIPPED_COMPOSER = PRETRAINED / "composer"  # a small token LSTM
-
-
 VOCABULARY = "vocabulary.json"
-
-
 LATENTS = "latents.npz"
-
-
 DATA = "data.json"
-
-
 EVAL_BATCH = 256
-
-
 TOKEN_VALIDATION_STRIDE = 8  # validation windows start every 8 tokens: a fair sample at an eighth of the cost
 
 
@@ -180,7 +170,6 @@ def save_latents(path: Path, spread: dict) -> None:
 def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batches: int | None = None
           ) -> ComposeRunResult:
     """Train (or resume) a composer.  `stop_after_batches` ends the call early, as a kill would (for tests)."""
-    from tqdm import tqdm
 
     from stylenet.nn.backend import import_keras
 
@@ -216,12 +205,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
     model.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss=loss)
     model.optimizer.build(model.trainable_variables)
 
-    run = Progress()
-    checkpoint = run_dir / CHECKPOINT
-    if checkpoint.exists() or previous_checkpoint(checkpoint).exists():
-        meta, _ = load_checkpoint(checkpoint, model, model.optimizer)
-        run = Progress.from_meta(meta)
-        print(f"resuming {run_dir} at epoch {run.epoch + 1}, batch {run.batch} (step {run.global_step})")
+    run, _ = resume(run_dir, model, model.optimizer)
     for line in corpus.counts.lines():
         print(line)
     unit = "passages" if composer == "autoencoder" else "token windows"
@@ -229,43 +213,14 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
           f"({len(train_examples):,} {unit}), {len(corpus.validation)} validation pieces "
           f"({len(val_examples):,} {unit})" + (f"; vocabulary of {len(vocabulary):,} tokens" if vocabulary else ""))
 
-    last_save = time.monotonic()
-    batches_run = 0
-    stopped = ""
-    while run.epoch < t.epochs and not stopped:
-        if (done := patience_spent(run.history, t.patience)):
-            print(done)
-            break
-        epoch = run.epoch
-        plan = epoch_batches(len(train_examples), t.batch_size, t.seed, epoch, t.max_batches_per_epoch)
-        started = time.monotonic()
-        bar = tqdm(total=len(plan), initial=run.batch, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch",
-                   disable=not progress, dynamic_ncols=True)
-        while run.batch < len(plan):
-            x, y = train_examples.batch(plan[run.batch])
-            value = float(np.asarray(model.train_on_batch(x, y)).reshape(-1)[0])
-            if not math.isfinite(value):
-                stopped = (f"loss became {value} at epoch {epoch + 1}, batch {run.batch + 1}; stopped, the last "
-                           f"good checkpoint is {checkpoint}")
-                break
-            run.batch += 1
-            run.global_step += 1
-            run.loss_sum += value
-            run.loss_count += 1
-            bar.update()
-            bar.set_postfix(loss=f"{run.loss_sum / run.loss_count:.4f}", refresh=False)
-            batches_run += 1
-            if time.monotonic() - last_save > 60 * t.checkpoint_minutes:
-                save_checkpoint(checkpoint, model, model.optimizer, run.meta())
-                last_save = time.monotonic()
-            if stop_after_batches is not None and batches_run >= stop_after_batches:
-                bar.close()
-                return ComposeRunResult(run_dir, run.epoch, run.global_step, run.history, corpus.counts.lines(),
-                                        "stopped for test")
-        bar.close()
-        if stopped:
-            break
-        logs = {"loss": run.loss_sum / max(run.loss_count, 1), "epoch_seconds": time.monotonic() - started}
+    def plan(epoch):
+        return epoch_batches(len(train_examples), t.batch_size, t.seed, epoch, t.max_batches_per_epoch)
+
+    def step(batch):
+        x, y = train_examples.batch(batch)
+        return float(np.asarray(model.train_on_batch(x, y)).reshape(-1)[0]), ""
+
+    def end(epoch, logs, n_batches):
         logs.update(validate(model, val_examples, composer, positive_weight))
         improved = "val_loss" in logs and (run.best_val_loss is None or logs["val_loss"] < run.best_val_loss)
         if improved or ("val_loss" not in logs):  # without validation the latest weights are the ones to keep
@@ -273,16 +228,18 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
             save_checkpoint(run_dir / BEST, model, None, {"epoch": epoch + 1, **logs})
             if composer == "autoencoder":
                 save_latents(run_dir / LATENTS, latent_spread(model.get_layer("encoder"), train_examples))
-        run.history.append({"epoch": epoch + 1, **logs})
-        run.epoch, run.batch, run.loss_sum, run.loss_count = epoch + 1, 0, 0.0, 0
-        save_checkpoint(checkpoint, model, model.optimizer, run.meta())
-        last_save = time.monotonic()
-        _write_history(run_dir / "history.csv", run.history)
-        print(_epoch_line(epoch + 1, logs, improved))
-        if (epoch + 1) % t.plot_every == 0 or epoch + 1 == t.epochs:
+        return improved
+
+    def after(epoch, logs, improved, history):
+        _write_history(run_dir / "history.csv", history)
+        print(_epoch_line(epoch, logs, improved))
+        if epoch % t.plot_every == 0 or epoch == t.epochs:
             from stylenet.compose.plots import compose_loss_curves
 
-            compose_loss_curves(run.history, run_dir / "plots" / "loss.png", composer.replace("_", " "))
+            compose_loss_curves(history, run_dir / "plots" / "loss.png", composer.replace("_", " "))
+
+    stopped = batch_epochs(run_dir, model, model.optimizer, run, t.epochs, t.patience, t.checkpoint_minutes, plan,
+                           step, end, after, None, progress, stop_after_batches)
     return ComposeRunResult(run_dir, run.epoch, run.global_step, run.history, corpus.counts.lines(), stopped)
 
 
@@ -329,4 +286,4 @@ def _check_resume_config(run_dir: Path, config: ComposeConfig) -> None:
     fixed = [("composer",), *(("data", k) for k in new["data"]),
              *((config.composer, k) for k in new[config.composer]),
              ("train", "batch_size"), ("train", "learning_rate"), ("train", "seed")]
-    refuse_changed_fields(run_dir, config, fixed)
+    refuse_changed_fields(run_dir, config, fixed, CHECKPOINT)

@@ -17,20 +17,15 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, smf_bytes, meter_steps
-from stylenet.core.errors import FileError, StyleNetError
 
+import numpy as np
+
+from stylenet.core.errors import FileError, StyleNetError
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, meter_steps, smf_bytes
 
 ANNOTATION_SUFFIX = "_annotations.txt"  # a performance's beats beside it, ASAP's name: <stem>_annotations.txt
-
-
 BESIDE = "beside"  # `--beats beside`: each input's own annotation
-
-
 MAX_TEMPO_MICROSECONDS = 2 ** 24 - 1  # a MIDI set_tempo holds 3 bytes: at most 16.8 s per quarter note
-
-
 TICK_ERROR_SECONDS = 0.001  # conformed note times stay within this of the recorded ones
 
 

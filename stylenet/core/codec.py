@@ -1,19 +1,46 @@
-"""TODO(stylenet.codec)."""
+"""The paper's encoding: a piano part as a score matrix and a velocity matrix on a grid of steps.
+
+A MIDI file from a pianist is a *performance*: notes with exact times and a velocity (how hard the key
+was struck, 1..127).  StyleNet learns the mapping from the *score* (which keys go down when, and for how
+long) to the velocities.  This module turns a file's piano notes (midifile.py) into both halves and back:
+
+    quantise(piece)            -> Score       piano notes snapped to a 1/16-note grid (paper: 4 steps per quarter)
+    encode(score)              -> (score_matrix [T, 176] uint8, velocity_matrix [T, 88] float32)
+    decode(score_m, velocity_m)-> Score       the inverse of encode (the paper's quantised output)
+    score_to_midi(score, grid) -> PrettyMIDI  a playable quantised piano part
+    apply_velocities(piece, velocity_matrix)  the original file, untouched but for piano note velocities
+
+Matrix layout (Malik & Ek 2017).  Row t is one grid step.  Key k (MIDI pitch 21 + k, A0..C8) owns two
+score columns, 2k and 2k+1:  onset = [1, 1] (the key is struck at this step), held = [0, 1] (still down,
+struck earlier), off = [0, 0].  The velocity matrix has one column per key holding velocity / 127.
+
+Velocity target over the whole duration.  As in the original StyleNet code, a note's velocity is written on
+every step the note sounds, not on its onset step only.  Why: the network then gets a dense target on every
+sounding cell (MSE over a matrix that is ~95 % silence otherwise learns to predict near zero everywhere), and
+`masked_mse` ("cells where a note sounds") has a natural meaning.  Reading is unaffected: a note's predicted
+velocity is always read at its own onset step.
+
+The grid is the file's own beat grid (ticks per quarter note), not seconds, so a ritardando written as
+tempo changes does not stretch or squash the score.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import numpy as np
-from stylenet.core.midifile import BeatGrid
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER
-from stylenet.core.midifile import HIGHEST_KEY
-from stylenet.core.midifile import LOWEST_KEY
-from stylenet.core.midifile import MidiPiece
-from stylenet.core.midifile import N_KEYS
-from stylenet.core.midifile import check_length
-from stylenet.core.midifile import piano_flags
-from stylenet.core.midifile import smf_bytes
 
+import numpy as np
+
+from stylenet.core.midifile import (
+    DEFAULT_STEPS_PER_QUARTER,
+    HIGHEST_KEY,
+    LOWEST_KEY,
+    N_KEYS,
+    BeatGrid,
+    MidiPiece,
+    check_length,
+    piano_flags,
+    smf_bytes,
+)
 
 SCORE_COLUMNS = 2 * N_KEYS  # the score matrix: per key, 'struck here' then 'sounding'
 

@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import typing
 from pathlib import Path
+
 from stylenet.core.errors import StyleNetError
 
 
@@ -147,17 +148,15 @@ def dump_config(config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
-def refuse_changed_fields(run_dir, config, fixed) -> None:
+def refuse_changed_fields(run_dir, config, fixed, checkpoint: str) -> None:
     """A run directory belongs to one experiment: raise a ConfigError naming the first field in `fixed` (paths
     such as ("train", "seed")) whose value differs from the run's saved config.yaml.  A field missing from an
-    older run's file had its default value then.  Nothing to compare before the run's first checkpoint."""
+    older run's file had its default value then.  Nothing to compare before the run's first `checkpoint`."""
     import yaml
-
-    from stylenet.nn.checkpoint import CHECKPOINT
 
     run_dir = Path(run_dir)
     saved = run_dir / "config.yaml"
-    if not (saved.exists() and (run_dir / CHECKPOINT).exists()):
+    if not (saved.exists() and (run_dir / checkpoint).exists()):
         return
     old, new, defaults = yaml.safe_load(saved.read_text()) or {}, config.to_dict(), type(config)().to_dict()
     for path in fixed:

@@ -8,7 +8,6 @@ import sys
 import traceback
 from contextlib import contextmanager
 
-
 DEBUG_VARIABLE = "STYLENET_DEBUG"
 
 

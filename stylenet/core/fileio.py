@@ -6,8 +6,8 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from stylenet.core.errors import StyleNetError
 
+from stylenet.core.errors import StyleNetError
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"  # the shipped models, inside the package
 
@@ -47,7 +47,7 @@ def atomic_path(path, suffix: str | None = None):
         raise _write_error(path, exc) from None
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes private files; outputs get the usual mode
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes private files; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -63,7 +63,7 @@ def _write_error(path: Path, exc: OSError) -> StyleNetError:
     return StyleNetError(f"{path}: cannot write ({exc.strerror or exc}); nothing was written")
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

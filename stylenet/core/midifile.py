@@ -1,29 +1,13 @@
-"""The one MIDI codec every StyleNet verb shares.
+"""MIDI files in and out, checked: a file's piano notes, its beat grid and meter map, and bytes written back.
 
-A MIDI file from a pianist is a *performance*: notes with exact times and a velocity (how hard the key
-was struck, 1..127).  StyleNet learns the mapping from the *score* (which keys go down when, and for how
-long) to the velocities.  This module turns a file into both halves and back:
+    load_midi(path)            -> MidiPiece   the file, its piano notes (General MIDI programs 0-7, keys A0-C8),
+                                              its beat grid (BeatGrid: ticks <-> seconds <-> grid steps) and meters
+    find_midi(paths)           -> [Path]      files as given, folders searched for MIDI files
+    smf_bytes / midi_bytes                    a Standard MIDI File written back, byte for byte where unchanged
 
-    load_midi(path)            -> MidiPiece   the file, its piano notes, its beat grid and meter map
-    quantise(piece)            -> Score       piano notes snapped to a 1/16-note grid (paper: 4 steps per quarter)
-    encode(score)              -> (score_matrix [T, 176] uint8, velocity_matrix [T, 88] float32)
-    decode(score_m, velocity_m)-> Score       the inverse of encode (the paper's quantised output)
-    score_to_midi(score, grid) -> PrettyMIDI  a playable quantised piano part
-    apply_velocities(piece, velocity_matrix)  the original file, untouched but for piano note velocities
-    metre_features(meters, T)  -> [T, 5] float32  where each step sits in its beat and bar (optional input)
-
-Matrix layout (Malik & Ek 2017).  Row t is one grid step.  Key k (MIDI pitch 21 + k, A0..C8) owns two
-score columns, 2k and 2k+1:  onset = [1, 1] (the key is struck at this step), held = [0, 1] (still down,
-struck earlier), off = [0, 0].  The velocity matrix has one column per key holding velocity / 127.
-
-Velocity target over the whole duration.  As in the original StyleNet code, a note's velocity is written on
-every step the note sounds, not on its onset step only.  Why: the network then gets a dense target on every
-sounding cell (MSE over a matrix that is ~95 % silence otherwise learns to predict near zero everywhere), and
-`masked_mse` ("cells where a note sounds") has a natural meaning.  Reading is unaffected: a note's predicted
-velocity is always read at its own onset step.
-
-The grid is the file's own beat grid (ticks per quarter note), not seconds, so a ritardando written as
-tempo changes does not stretch or squash the score.
+A file that cannot be read -- empty, truncated, oversized, not MIDI at all -- raises MidiReadError with one
+line naming the file and the reason; anything else that escapes is a bug (the fuzzer, tests/midi_fuzz.py,
+feeds thousands of broken files through here).
 """
 
 from __future__ import annotations
@@ -43,25 +27,15 @@ if TYPE_CHECKING:
 
 
 LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
-
-
 N_KEYS = 88
-
-
 HIGHEST_KEY = LOWEST_KEY + N_KEYS - 1  # C8
 
 
 
 
 DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
-
-
 PIANO_PROGRAMS = tuple(range(8))  # General MIDI 1-8: acoustic grand ... clavinet
-
-
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
-
-
 MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 
 
@@ -69,11 +43,7 @@ MIDI_SUFFIXES = {".mid", ".midi", ".smf", ".kar"}
 # (its own limit is 1e7 ticks, 80 MB); `perform` needs about 4 KB per grid step, so 2**17 steps (4.5 hours
 # at 120 quarter notes a minute) stay well under 1 GB.  Real piano files are far below all three.
 MAX_TICKS = 10_000_000
-
-
 MAX_STEPS = 2 ** 17
-
-
 MAX_FILE_BYTES = 16 * 2 ** 20
 
 

@@ -1,10 +1,12 @@
-"""TODO(stylenet.tracking)."""
+"""A played piece's notes as a listener groups them: in order of onset, in chords (onsets within 35 ms sound
+as one), with the sustain pedal's presses and lifts -- and the per-note features the note networks read
+(the beat tracker, the touch network)."""
 
 from __future__ import annotations
 
 import numpy as np
-from stylenet.core.midifile import MidiPiece
 
+from stylenet.core.midifile import MidiPiece
 
 CHORD_SECONDS = 0.035  # onsets closer than this to the first of a group sound as one (a spread chord)
 

@@ -1,8 +1,10 @@
-"""TODO(stylenet.plots)."""
+"""PNG figures without a display: matplotlib's Agg backend, imported only when a plot is drawn, and
+written atomically."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
 from stylenet.core.fileio import atomic_path
 
 

@@ -35,15 +35,14 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from stylenet.core import midifile
 from stylenet.core.beats import BeatsError, beats_beside
-from stylenet.core.midifile import (DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS)
 from stylenet.core.codec import onset_cells
-from stylenet.data.splits import asap_work
 from stylenet.core.errors import InternalError, StyleNetError, one_file
 from stylenet.core.fileio import atomic_path, atomic_write_text
-from stylenet.core import midifile
-from stylenet.data.splits import work_split
-
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS
+from stylenet.data.splits import asap_work, work_split
 
 DATASET_FORMAT = 2  # 2: pieces carry their meter map
 

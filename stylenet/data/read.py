@@ -1,14 +1,15 @@
-"""TODO(stylenet.dataset)."""
+"""Reading a built dataset back: its manifest, each piece's matrices and meter map, the grid it was built
+on, the velocity statistics of its genres; and ASAP's list of performances."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
-from stylenet.core.midifile import (DEFAULT_STEPS_PER_QUARTER)
+
 from stylenet.core.codec import onset_cells, velocities_at
-from stylenet.data.splits import asap_work
 from stylenet.core.errors import StyleNetError
+from stylenet.data.splits import asap_work
 
 
 def load_manifest(dataset_dir) -> list[dict]:
@@ -44,10 +45,12 @@ def load_piece_and_meters(dataset_dir, entry: dict):
 
 def dataset_steps_per_quarter(dataset_dir) -> int:
     """The grid resolution a dataset was built at (a model must perform on the grid it learned)."""
+    path = Path(dataset_dir) / "build.json"
     try:
-        return int(json.loads((Path(dataset_dir) / "build.json").read_text())["options"]["steps_per_quarter"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_STEPS_PER_QUARTER
+        return int(json.loads(path.read_text())["options"]["steps_per_quarter"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StyleNetError(f"{path}: cannot read the dataset's grid ({exc.__class__.__name__}); "
+                            f"build the dataset again with `stylenet build-dataset`") from None
 
 
 def velocity_stats(dataset_dir, genres, split: str = "train") -> dict[str, dict]:

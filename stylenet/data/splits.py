@@ -52,8 +52,6 @@ def asap_work(folder_or_title) -> str:
 
 
 NOTE_FLOOR = 0.005  # beat activation of a frame where no note is struck
-
-
 PIECE_TEMPO = 1.0  # how much each frame's beat length follows the whole piece's rather than its last note's
 
 

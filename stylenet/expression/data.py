@@ -37,9 +37,9 @@ class Row:
 
 def split_entries(dataset, run_config: dict) -> dict[str, list[dict]]:
     """{split: manifest entries} as a run with `run_config` holds them out (validation per genre by piece)."""
-    from stylenet.velocity.config import config_from_dict
     from stylenet.data.read import load_manifest
     from stylenet.data.splits import split_genre
+    from stylenet.velocity.config import config_from_dict
 
     manifest = load_manifest(dataset)
     config = config_from_dict(run_config)

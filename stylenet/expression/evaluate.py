@@ -51,8 +51,7 @@ def humanizer(score: ScoreNotes, rng) -> np.ndarray:
 
 def stylenet_velocities(performer, score: ScoreNotes, genre: str) -> np.ndarray:
     """StyleNet's velocity for each note of `score`, shaped as `perform` does by default."""
-    from stylenet.core import codec
-    from stylenet.core import midifile
+    from stylenet.core import codec, midifile
     from stylenet.velocity.shaping import Shaping, shape
 
     steps = performer.steps_per_quarter
@@ -193,9 +192,9 @@ def markdown(summary: dict) -> str:
 
 
 def main(args) -> int:
-    from stylenet.velocity.performer import load_performer
     from stylenet.expression.data import load_rows
     from stylenet.expression.network import ExpressionNet
+    from stylenet.velocity.performer import load_performer
 
     if args.realism:
         try:

@@ -14,10 +14,10 @@ import json
 
 import numpy as np
 
-from stylenet.core.fileio import PRETRAINED
 from stylenet.core.errors import FileError
-from stylenet.nn.note_network import NoteNetwork
+from stylenet.core.fileio import PRETRAINED
 from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, ScoreNotes, score_features
+from stylenet.nn.note_network import NoteNetwork
 
 KIND = "expression"
 OFFSETS = np.array([64.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # network output 0 = velocity 64
@@ -52,10 +52,8 @@ class ExpressionNet(NoteNetwork):
     def velocity_weight(self, genre: str, performer) -> float:
         """The share of this network's velocity in what `perform` writes with StyleNet model `performer`
         (train.calibrate); 0 where it was calibrated against other StyleNet weights, or not at all."""
-        from stylenet.recorded.touch import model_fingerprint
-
         velocity = self.header.get("velocity", {})
-        if genre not in velocity.get("genres", {}) or velocity.get("fingerprint") != model_fingerprint(performer):
+        if genre not in velocity.get("genres", {}) or velocity.get("fingerprint") != performer.fingerprint():
             return 0.0
         return float(velocity["genres"][genre]["weight"])
 

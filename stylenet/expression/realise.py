@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stylenet.core.midifile import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, piano_flags, smf_bytes
-from stylenet.expression.metrics import beat_curve
 from stylenet.core.notes import has_pedal
+from stylenet.expression.metrics import beat_curve
 from stylenet.expression.notes import DURATION_LIMIT, ScoreNotes, extrapolated_interp
 
 PEDALS = ("auto", "keep", "add", "off")

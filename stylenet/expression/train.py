@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +107,10 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     ((1 - w) * StyleNet's shaped velocity + w * the network's), chosen on `rows` (validation) by the mean
     per-piece r; stored in the network's header with the StyleNet weights' fingerprint (another StyleNet
     model: the network's timing, articulation and pedal only)."""
-    from stylenet.recorded.touch import model_fingerprint
-    from stylenet.nn.note_network import write_note_arrays
     from stylenet.expression.evaluate import stylenet_velocities
     from stylenet.expression.metrics import compare
     from stylenet.expression.network import ExpressionNet
+    from stylenet.nn.note_network import write_note_arrays
 
     net = ExpressionNet.load(net_path)
     net.header.pop("pedal_threshold", None)  # the raw probabilities: the threshold is chosen anew here
@@ -154,7 +152,7 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     with np.load(net_path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     info = json.loads(str(arrays["info"]))
-    info["velocity"] = {"fingerprint": model_fingerprint(performer), "genres": weights}
+    info["velocity"] = {"fingerprint": performer.fingerprint(), "genres": weights}
     info["pedal_threshold"] = thresholds
     if train_rows is not None:
         info["residuals"] = residual_statistics(net, train_rows)
@@ -222,10 +220,10 @@ def main(args) -> int:
 
 
 def _train(args) -> None:
-    from stylenet.nn.checkpoint import CHECKPOINT, end_epoch, resume_run
-    from stylenet.nn.note_network import save_note_network
     from stylenet.expression.data import load_rows
     from stylenet.expression.network import KIND
+    from stylenet.nn.epochs import crop_epochs
+    from stylenet.nn.note_network import save_note_network
 
     data = Path(args.data)
     train_rows, valid_rows = load_rows(data, "train"), load_rows(data, "validation")
@@ -260,35 +258,29 @@ def _train(args) -> None:
     settings["data"] = hashlib.sha256(json.dumps(sorted(t["work"] + t["genre"] for t in train)).encode()).hexdigest()[:16]
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    state = work / CHECKPOINT
-    best, history, first = resume_run(state, model, settings, rng)
     lengths = {g: np.array([len(train[i]["x"]) for i in v], np.float64) for g, v in by_genre.items()}
     names = list(by_genre)
-    for epoch in range(first, args.epochs + 1):
-        started = time.time()
+
+    def draw(epoch):  # each genre as often; within a genre, pieces by their length
         picks = []
         for g in rng.choice(len(names), args.crops):
             members = by_genre[names[g]]
             picks.append(members[rng.choice(len(members), p=lengths[names[g]] / lengths[names[g]].sum())])
         batch = [example(train[i], rng, args.crop) for i in picks]
-        x, y = np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch])
-        lr = args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
-        model.optimizer.learning_rate.assign(lr)
-        fit = model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)
-        row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "lr": float(lr),
-               "seconds": round(time.time() - started, 1)}
-        if epoch % args.validate_every == 0 or epoch == args.epochs:
-            candidate = work / "candidate.npz"
-            info = {"epoch": epoch, "genres": genres, "targets": list(TARGETS), "settings": settings,
-                    "trained_on": "ASAP recorded performances aligned to their scores (CC BY-NC-SA 4.0); "
-                                  "piano-midi.de, Doug McKenzie's jazz and POP909 against their own grid"}
-            save_note_network(model, candidate, KIND, info)
-            scored = validate(candidate, valid_rows)
-            row["validation"] = scored
-            if scored["score"] > best:
-                best = scored["score"]
-                info["validation"] = scored
-                save_note_network(model, Path(args.out), KIND, info)
-                row["saved"] = True
-        end_epoch(state, model, row, history, best, rng, settings)
-    (work / "history.json").write_text(json.dumps(history, indent=1))
+        return np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch]), None
+
+    def info(epoch):
+        return {"epoch": epoch, "genres": genres, "targets": list(TARGETS), "settings": settings,
+                "trained_on": "ASAP recorded performances aligned to their scores (CC BY-NC-SA 4.0); "
+                              "piano-midi.de, Doug McKenzie's jazz and POP909 against their own grid"}
+
+    def check(epoch):
+        candidate = work / "candidate.npz"
+        save_note_network(model, candidate, KIND, info(epoch))
+        scored = validate(candidate, valid_rows)
+        return scored["score"], {"validation": scored}
+
+    def keep(epoch, fields):
+        save_note_network(model, Path(args.out), KIND, {**info(epoch), **fields})
+
+    crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw, check, keep)

@@ -16,15 +16,11 @@ Times in the clip count from `start`; the clip's MIDI is one piano part (General
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
-
 CHORD_GAP = 0.05  # seconds: onsets closer than this are one attack (a chord as a human plays it)
-
-
 LEGATO = 0.1  # seconds an earlier note may still sound at a clean boundary
-
-
 PEDALS = (64, 66, 67)  # sustain, sostenuto, soft: lifted at the clip's end
 
 

@@ -1,11 +1,12 @@
-"""TODO(stylenet.plots)."""
+"""The listening test's figure: how often each source's clips were rated 1 (surely a human) to 5."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
-from stylenet.core.plots import pyplot
-from stylenet.core.plots import save_figure
+
+from stylenet.core.plots import pyplot, save_figure
 
 
 def rating_bars(counts: dict[str, dict[int, int]], path: Path, title: str,

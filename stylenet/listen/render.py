@@ -14,21 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from stylenet.core.errors import StyleNetError, one_file, skip_failure
+
+import numpy as np
+
 from stylenet.core import fileio
+from stylenet.core.errors import StyleNetError, one_file, skip_failure
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
 
-
 FORMATS = ("wav", "opus")
-
-
 SAMPLE_RATE = 48_000  # what midirenderer writes
-
-
 AUDIO_AND_MIDI_SUFFIXES = {".wav", ".opus", ".ogg", ".mp3", ".flac", ".mid", ".midi"}
-
-
 DEFAULT_TAIL = 1.0  # seconds of release after the file's last event
+
+PEAK_DBFS = -1.0  # WAV clips that share one gain (`peak_gain`) have their loudest peak brought here ...
+MAX_GAIN_DB = 30.0  # ... but no more than this
 
 
 def default_soundfont() -> Path:
@@ -103,6 +102,17 @@ def render_file(path, output, soundfont: bytes, fmt: str = "wav", tail: float = 
     return output
 
 
+def audio_beside(fmt: str = "wav", soundfont=None, force: bool = False):
+    """`perform --render`: a function that writes a MIDI file's audio beside it (<name>.wav or .opus) and
+    returns its path; the SoundFont is read once, here."""
+    sound = read_soundfont(soundfont)
+
+    def render(midi_path: Path) -> Path:
+        return render_file(midi_path, midi_path.with_suffix(f".{fmt}"), sound, fmt, force=force)
+
+    return render
+
+
 def output_path(source: Path, fmt: str, out: str | None, single: bool) -> Path:
     suffix = Path(out).suffix.lower() if out else ""
     if single and suffix in AUDIO_AND_MIDI_SUFFIXES and suffix != f".{fmt}":
@@ -167,3 +177,44 @@ def run(options: RenderOptions) -> RenderReport:
             report.lines.append(f"{source} -> {out}")
             tqdm.write(report.lines[-1])
     return report
+
+
+def _wav_samples(data: bytes):
+    import io
+    import wave
+
+    with wave.open(io.BytesIO(data)) as w:
+        params = w.getparams()
+        frames = w.readframes(w.getnframes())
+    if params.sampwidth != 2:
+        raise StyleNetError(f"unexpected WAV sample width {params.sampwidth} from the synthesiser")
+    return params, np.frombuffer(frames, np.int16)
+
+
+def peak_gain(files) -> float:
+    """One gain for a set of WAV files (a survey's clips), so the loudest peak reaches PEAK_DBFS (at most
+    MAX_GAIN_DB).
+
+    General MIDI SoundFonts render quietly (TimGM6mb peaks near -20 dBFS); one gain for all clips keeps
+    every difference in loudness between clips and sources, which is what the listeners judge."""
+    peak = max((int(np.abs(_wav_samples(Path(f).read_bytes())[1].astype(np.int32)).max(initial=0))
+                for f in files), default=0)
+    if peak == 0:
+        return 1.0
+    return float(min(10 ** (PEAK_DBFS / 20) * 32767 / peak, 10 ** (MAX_GAIN_DB / 20)))
+
+
+def scale_wav(data: bytes, gain: float) -> bytes:
+    """16-bit WAV bytes with every sample multiplied by `gain` (plain RIFF: fmt and data chunks only)."""
+    import io
+    import wave
+
+    params, samples = _wav_samples(data)
+    scaled = np.clip(np.rint(samples.astype(np.float64) * gain), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(params.nchannels)
+        w.setsampwidth(2)
+        w.setframerate(params.framerate)
+        w.writeframes(scaled.tobytes())
+    return buffer.getvalue()

@@ -15,20 +15,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
+
 from stylenet.core.errors import StyleNetError
 from stylenet.core.fileio import atomic_path
 
-
 CHECKPOINT = "checkpoint.npz"
-
-
 BEST = "best.weights.npz"
-
-
 LOCK = "train.lock"
-
-
 CHECKSUM = "checksum"
 
 
@@ -116,34 +111,6 @@ def load_checkpoint(path: Path, model, optimizer=None) -> tuple[dict, dict]:
             states[genre] = [(f[f"state/{genre}/{i}/h"], f[f"state/{genre}/{i}/c"])
                              for i in range(1 + model.genre_layers)]
     return meta, states
-
-
-def resume_run(state: Path, model, settings: dict, rng) -> tuple[float, list, int]:
-    """A small training script's resume: (best score, history, first epoch to run) -- (-1.0, [], 1) where
-    `state` has no checkpoint yet; else the checkpoint's, with the model's weights, its optimizer and the
-    `rng` (a NumPy Generator) restored.  A checkpoint of a run with other `settings` is refused in one line
-    (resuming it would mix two runs)."""
-    state = Path(state)
-    if not state.exists() and not previous_checkpoint(state).exists():
-        return -1.0, [], 1
-    model.optimizer.build(model.trainable_variables)
-    meta, _ = load_checkpoint(state, model, model.optimizer)
-    if meta["settings"] != settings:
-        changed = ", ".join(f"{k} {meta['settings'].get(k)} -> {v}" for k, v in settings.items()
-                            if meta["settings"].get(k) != v)
-        raise StyleNetError(f"{state}: a run with other settings ({changed}); use another --work-dir", exit_code=2)
-    rng.bit_generator.state = meta["rng"]
-    print(f"resuming {state.parent} at epoch {meta['epoch'] + 1}", flush=True)
-    return meta["best"], meta["history"], meta["epoch"] + 1
-
-
-def end_epoch(state: Path, model, row: dict, history: list, best: float, rng, settings: dict) -> None:
-    """A small training script's epoch done: its row added to `history` and printed (one JSON line), and
-    the run checkpointed so that `resume_run` picks it up (weights, optimizer, best, history, rng)."""
-    history.append(row)
-    print(json.dumps(row), flush=True)
-    save_checkpoint(state, model, model.optimizer, {"epoch": row["epoch"], "best": best, "history": history,
-                                                    "rng": rng.bit_generator.state, "settings": settings})
 
 
 _LOCKS: dict[Path, object] = {}  # run directory -> its open, flocked lock file, for the life of this process

@@ -32,17 +32,12 @@ from __future__ import annotations
 import keras
 from keras import activations, backend
 
-
 # Compile the time loops with XLA?  True (default) or False.  XLA compiles once per input shape (~0.3 s on
 # CPU), which training's fixed-size windows pay once.  Inference on whole pieces would pay it for every new
 # length, so there the time axis is padded up to a multiple of XLA_BUCKET steps (at the end of the reading
 # order, where it cannot reach the steps kept), and a few compiled loops serve pieces of every length.
 USE_XLA = True
-
-
 XLA_BUCKET = 256
-
-
 _GPU_VISIBLE = None
 
 

@@ -1,10 +1,13 @@
-"""TODO(stylenet.inference)."""
+"""An LSTM's forward pass in NumPy, on a Keras layer's weights: performing needs no TensorFlow.
+
+Each layer's input projection is one matrix product over a chunk of the piece (PROJECTION_CHUNK steps:
+memory stays flat however long the piece); only the small recurrent product runs step by step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import numpy as np
 
+import numpy as np
 
 PROJECTION_CHUNK = 4096  # steps whose input projection is computed at once (memory stays flat in T)
 

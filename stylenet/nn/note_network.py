@@ -1,10 +1,16 @@
-"""TODO(stylenet.tracking)."""
+"""Note networks in NumPy: a dense layer, bidirectional LSTMs over a piece's notes, dense outputs.
+
+The beat tracker, the touch network and the expression network share this shape -- every note hears the
+whole piece before and after it -- and are trained in Keras, stored as an .npz of the layers' weights with
+a `kind` and a JSON header (`save_note_network`), and read back here for inference without TensorFlow."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+
 import numpy as np
+
 from stylenet.core.beats import BeatsError
 
 
@@ -16,7 +22,7 @@ class NoteNetwork:
     """A network over a piece's notes in `note_order`, run here in NumPy: a dense layer ("input", ELU), then
     bidirectional LSTMs ("lstm0", "lstm1", ...) over the whole piece, so every note hears the piece before
     and after it; subclasses read their own output layers off `trunk`.  Stored as an .npz of the Keras
-    layers' weights with a `kind` and a JSON `info` header (scripts/train_tracker.py, train_touch.py)."""
+    layers' weights with a `kind` and a JSON `info` header (`stylenet train-tracker`, `train-touch`, `train-expression`)."""
 
     KIND = ""  # the file's `kind`
     NAME = "note network"  # in error messages

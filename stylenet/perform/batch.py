@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -40,8 +40,7 @@ class PerformOptions:
     beats: str | None = None  # a recorded performance's beats: an annotation file, or BESIDE (each input's own)
     grid: str = "auto"  # GRIDS: which beat grid the notes are read on
     progress: bool = True
-    render: str | None = None  # also write each performance's audio in this format ("wav" or "opus")
-    soundfont: str | None = None  # for render: a SoundFont; None: pretty_midi's General MIDI TimGM6mb.sf2
+    render: "Callable[[Path], Path] | None" = None  # writes a performed file's audio beside it (listen/render.py)
     touch: str = "auto"  # auto | on | off: whether a recording's timing is read for loudness too (touch.py)
     touch_model: str | None = None  # a touch network file; None: the shipped one
     expression: "Expression | None" = None  # timing, articulation, pedal (expression/realise.py); None: velocity only
@@ -144,14 +143,14 @@ def _perform_all(options: PerformOptions, player: Player, timings: Timings, mode
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
     report = PerformReport([], [], single, timings, model_note)
 
-    render = _renderer(options, timings)
 
     def perform(source: Path) -> Performance:
         beats = beats_for(source, options.beats) if options.beats else None
         result = perform_file(source, output_path(source, genre, options.out, single), player, options.force,
                               options.plot, beats, timings)
-        if render is not None:
-            result.audio = render(result.output)
+        if options.render is not None:
+            with timings.phase("render"):
+                result.audio = options.render(result.output)
         return result
 
     if single:  # a failure is the command's one line
@@ -167,19 +166,3 @@ def _perform_all(options: PerformOptions, player: Player, timings: Timings, mode
             if report.performances[-1].audio:
                 tqdm.write(f"audio: {report.performances[-1].audio}")
     return report
-
-
-def _renderer(options: PerformOptions, timings: Timings):
-    """`perform --render`: a function that writes a performed file's audio beside it, or None."""
-    if not options.render:
-        return None
-    from stylenet.listen.render import read_soundfont, render_file
-
-    soundfont = read_soundfont(options.soundfont)
-
-    def render(output: Path) -> Path:
-        with timings.phase("render"):
-            return render_file(output, output.with_suffix(f".{options.render}"), soundfont, options.render,
-                               force=options.force)
-
-    return render

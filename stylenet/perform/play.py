@@ -188,13 +188,13 @@ def expression_for(expression, path, genre: str):
 
 
 def uncalibrated_note(performer, genre: str, shaping) -> str:
-    """A training run's `--contrast auto` needs factors that `evaluate` calibrates for it; until then auto
-    falls back to stretching each piece, which the user should hear about."""
+    """A training run's `--contrast auto` needs the factors its training records as it ends (for the best
+    weights); without them auto falls back to stretching each piece, which the user should hear about."""
     run = performer.info.get("run")
     if not run or shaping.contrast != "auto" or "contrast" in performer.stats.get(genre, {}):
         return ""
     return (f"{run} has no calibrated contrast for these weights: --contrast auto stretches each piece to the "
-            f"genre's typical spread (calibrate with `stylenet evaluate DATASET --model {run} --split validation`)")
+            f"genre's typical spread (rerun its `stylenet train` command to record them for the current weights)")
 
 
 def play(piece, player: Player, beats_file: Path | None = None, timings: Timings | None = None) -> Played:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 from tqdm import tqdm
+
 from stylenet.core import beats as beat_maps
-from stylenet.core import midifile
+from stylenet.core import fileio, midifile
 from stylenet.core.beats import BESIDE, beats_for
 from stylenet.core.errors import StyleNetError, one_file, skip_failure
-from stylenet.core import fileio
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
 
 

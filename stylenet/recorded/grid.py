@@ -1,17 +1,18 @@
-"""TODO(stylenet.tracking)."""
+"""Whether a file was played or sequenced: onsets on the file's own tick grid (a notation program's or a
+DAW's export) or not (a recording), and whether they gather on its quarter notes at all.
+
+    grid_share(piece)      -> float   the share of onsets on the 1/32-and-triplet tick grid (chance for a recording)
+    beat_coherence(piece)  -> float   how strongly onsets gather on the file's quarter notes
+    looks_recorded(piece)  -> bool    neither: `perform` then keeps the file's own timing"""
 
 from __future__ import annotations
 
 import numpy as np
+
 from stylenet.core.midifile import MidiPiece, MidiReadError
 
-
 GRID_TOLERANCE = 1 / 192  # of a quarter note: 2.5 ticks at 480 a quarter, 2.6 ms at 120 quarters a minute
-
-
 GRID_POINTS = np.unique(np.concatenate([np.arange(8) / 8, np.arange(6) / 6]))  # 1/32 notes and triplets
-
-
 GRID_CHANCE = float(len(GRID_POINTS) * 2 * GRID_TOLERANCE)  # the share random ticks get at one offset (1/8)
 
 

@@ -18,34 +18,32 @@ it sounds before its chord's first and mean onset, its place in the chord, how l
 gap to the next chord, the gaps around it, how dense and how fast the music around it is, where it sits
 against the keys sounding in the second around it, the pedal, where in the piece it is -- through a dense
 layer and two bidirectional LSTMs, and predicts how much louder or softer than the piece's mean the
-pianist played it.  It was trained on ASAP's recorded concert performances (scripts/train_touch.py), on
+pianist played it.  It was trained on ASAP's recorded concert performances (`stylenet train-touch`), on
 the works the velocity model trains on, and chosen on the works it holds out.
 
 `perform` adds `weight` times this deviation (centred on the piece's notes) to StyleNet's prediction for a
 file that looks recorded (`grid.looks_recorded`; `--touch auto`, the default), then shapes the sum with
 the touch file's own contrast factor.  Both were chosen on the validation works for one StyleNet model,
 whose fingerprint the calibration keeps: with another model the touch is left out (`auto`) or refused
-(`on`) until `scripts/train_touch.py --calibrate-only` has calibrated it.  A sequenced file has no such
+(`on`) until `stylenet train-touch --calibrate-only` has calibrated it.  A sequenced file has no such
 timing (every chord struck at once, every note on its tick): the network would read a pianist who does not
 exist, so `auto` leaves it out.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+
 import numpy as np
-from stylenet.core.fileio import PRETRAINED
+
 from stylenet.core import notes
-from stylenet.nn import note_network
-from stylenet.core.midifile import LOWEST_KEY, MidiPiece
 from stylenet.core.codec import Score
 from stylenet.core.errors import FileError
-
+from stylenet.core.fileio import PRETRAINED
+from stylenet.core.midifile import LOWEST_KEY, MidiPiece
+from stylenet.nn import note_network
 
 SHIPPED_TOUCH = PRETRAINED / "touch.npz"
-
-
 SCALE = 20.0  # velocity units of one output unit (a piece's velocities spread about 15-20 around its mean)
 
 
@@ -142,26 +140,14 @@ class TouchNet(note_network.NoteNetwork):
         return (self.trunk(features) @ kernel + bias)[:, 0] * SCALE
 
 
-def model_fingerprint(performer) -> str:
-    """A short hash of a StyleNet model's weights (its interpretation LSTMs and every genre's output layer,
-    members included): the same for the same weights however the file was copied or loaded."""
-    digest = hashlib.sha256()
-    for network in (performer, *performer.members):
-        digest.update(np.ascontiguousarray(network.interpretation.kernel, np.float32).tobytes())
-        for genre in sorted(network.genre_nets):
-            digest.update(genre.encode())
-            digest.update(np.ascontiguousarray(network.genre_nets[genre].dense_kernel, np.float32).tobytes())
-    return digest.hexdigest()[:16]
-
-
 def calibration_for(net: TouchNet, genre: str, performer) -> tuple[dict | None, str]:
     """(the calibration `perform` applies for `genre` with `performer`, "") or (None, why there is none)."""
     calibration = net.calibration.get(genre)
     if calibration is None:
         return None, f"the touch network is calibrated for {', '.join(net.calibration) or 'no genre'}, not {genre!r}"
-    if calibration.get("fingerprint") != model_fingerprint(performer):
+    if calibration.get("fingerprint") != performer.fingerprint():
         return None, ("the touch network was calibrated for another StyleNet model (calibrate it for this one: "
-                      "scripts/train_touch.py --calibrate-only --model MODEL)")
+                      "`stylenet train-touch --calibrate-only --model MODEL`)")
     return calibration, ""
 
 

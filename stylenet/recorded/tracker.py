@@ -7,7 +7,7 @@
                                   played to a click does; a recording's do not)
     asap_split(work)   -> "train" | "test"   the project's seeded split of ASAP by work
 
-Method.  A note network (`pretrained/tracker.npz`, trained on ASAP train works by scripts/train_tracker.py)
+Method.  A note network (`pretrained/tracker.npz`, trained on ASAP train works by `stylenet train-tracker`)
 reads the notes in order of onset -- each note's key, loudness, length, the gaps to the notes and chords
 around it, whether it is its chord's bass or top note, the sustain pedal, its pitch class -- through a dense
 layer and two bidirectional LSTMs, so every note hears the whole piece before and after it.  It gives per
@@ -45,21 +45,15 @@ score's.
 from __future__ import annotations
 
 import numpy as np
-from stylenet.core.fileio import PRETRAINED
-from stylenet.core.beats import Beats, BeatsError, check_beats
-from stylenet.core.midifile import MidiPiece, MidiReadError
-from stylenet.nn.note_network import NoteNetwork
-from stylenet.core.notes import note_features
-from stylenet.core.notes import note_order
-from stylenet.core.notes import pedal_times
 
+from stylenet.core.beats import Beats, BeatsError, check_beats
+from stylenet.core.fileio import PRETRAINED
+from stylenet.core.midifile import MidiPiece, MidiReadError
+from stylenet.core.notes import note_features, note_order, pedal_times
+from stylenet.nn.note_network import NoteNetwork
 
 FPS = 50  # frames per second of the activation and the decoder (20 ms: well inside mir_eval's 70 ms window)
-
-
 NOTE_FLOOR = 0.005  # beat activation of a frame where no note is struck
-
-
 PIECE_TEMPO = 1.0  # how much each frame's beat length follows the whole piece's rather than its last note's
 
 
@@ -84,28 +78,16 @@ def notes_to_frames(start, note_activation, note_tempo_logp, n_frames: int, floo
 
 
 MIN_BEAT_SECONDS = 0.16  # ~375 beats a minute: the fastest felt beat in ASAP is 0.18 s (median of a piece)
-
-
 MAX_BEAT_SECONDS = 2.6  # ~23 beats a minute: beyond the slowest pieces' median beat (2.0 s at the 99th %)
-
-
 N_TEMPI = 48  # log-spaced beat lengths: 6 % apart
-
-
 TEMPO_LAMBDA = 7.0  # how strongly a beat resists changing its length (exp(-lambda * |ratio - 1|))
-
-
 OBS_LAMBDA = 16  # a frame off the beat is 1/(OBS_LAMBDA - 1) as likely to sound as the beat's own
-
-
 BEAT_FRAMES = 2  # frames at the start of every beat that may sound it, whatever its length: a window that
 
 
 # grew with the beat (1/16 of it) let a slow reading collect the activation spread around its beats and
 # so halved plain pieces (validation beat F 0.747 -> 0.752 with the fixed window)
 TEMPO_BINS = np.geomspace(MIN_BEAT_SECONDS, MAX_BEAT_SECONDS, 25)  # beat lengths (s) the network estimates
-
-
 TEMPO_WEIGHT = 0.1  # how much the decoder trusts the network's beat-length estimate, per frame
 
 
@@ -194,7 +176,7 @@ class NoteActivation(NoteNetwork):
 
     KIND = "notes"
     NAME = "beat tracker"
-    HINT = "; train one with scripts/train_tracker.py"
+    HINT = "; train one with `stylenet train-tracker`"
 
     @classmethod
     def load(cls, path=None) -> "NoteActivation":
@@ -244,8 +226,6 @@ def shipped_activation() -> NoteActivation:
 
 
 BAR_LENGTHS = (2, 3, 4)  # beats per bar the decoder chooses from
-
-
 METER_CHANGE = 0.1  # probability that a bar starts a new meter (high: it absorbs a missed or extra beat)
 
 
@@ -311,8 +291,6 @@ def beat_division(beat_times, onsets) -> int:
 
 
 DIVISION_BIAS = 1.5  # thirds must outnumber halves and quarters by this (92 % right on ASAP train, true beats)
-
-
 MIN_ONSETS = 4  # distinct onsets a piece needs before it has beats to find
 
 

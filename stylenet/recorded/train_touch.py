@@ -1,9 +1,9 @@
-"""Train the touch network (stylenet/touch.py) on ASAP's recorded performances, then calibrate how `perform`
+"""Train the touch network (recorded/touch.py) on ASAP's recorded performances, then calibrate how `perform`
 adds it to a StyleNet model's prediction.
 
-    python scripts/train_touch.py [--model stylenet/pretrained/stylenet.npz] [--dataset build/dataset-concert]
-        [--out stylenet/pretrained/touch.npz] [--work-dir build/touch]
-    python scripts/train_touch.py --calibrate-only [--model M] [--out touch.npz]
+    stylenet train-touch --asap ASAP_DIR [--model MODEL] [--dataset build/dataset-concert]
+        [--out build/touch/touch.npz] [--work-dir build/touch]
+    stylenet train-touch --asap ASAP_DIR --calibrate-only [--model M] [--out touch.npz]
 
 Which performances: those of a dataset built with `build-dataset --asap` (its ASAP `train` works), less the
 works `--model`'s training run held out for validation (`pieces.asap_entries`): the touch network learns
@@ -25,19 +25,16 @@ import hashlib
 import json
 import os
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
-from stylenet.core import notes
+
+from stylenet.core import codec, midifile, notes
+from stylenet.core.errors import StyleNetError
 from stylenet.core.fileio import PRETRAINED
 from stylenet.nn import note_network
+from stylenet.nn.epochs import crop_epochs
 from stylenet.recorded import touch
-
-from stylenet.core import codec
-from stylenet.core import midifile
-from stylenet.nn.checkpoint import CHECKPOINT, end_epoch, resume_run
-from stylenet.core.errors import StyleNetError
 
 CROP = 512  # notes per training example (20-40 s of music)
 WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)  # of the touch deviation, tried by the calibration
@@ -145,7 +142,7 @@ def calibrate(touch_path: Path, performer, rows: list[dict], genres: list[str]) 
         contrast = contrast_factor([p + weight * d for p, d in zip(raw, dev)], truth, low=1 / 64)
         calibration[genre] = {"weight": weight, "contrast": contrast, "r_piece": scores[weight],
                               "r_piece_score_only": scores[0.0], "tried": {str(w): round(s, 4) for w, s in scores.items()},
-                              "fingerprint": touch.model_fingerprint(performer)}
+                              "fingerprint": performer.fingerprint()}
         print(f"{genre}: weight {weight} (validation per-piece r {scores[weight]:.3f}; StyleNet alone "
               f"{scores[0.0]:.3f}), contrast {contrast}", flush=True)
     with np.load(touch_path, allow_pickle=False) as npz:
@@ -229,35 +226,30 @@ def run(args, parser) -> int:
     settings["model"] = str(args.model)
     settings["works"] = hashlib.sha256(json.dumps([sorted(r["path"] for r in train), sorted(r["path"] for r in valid)])
                                        .encode()).hexdigest()[:16]  # a resumed run learns from the same works
-    state = work / CHECKPOINT
-    try:  # rerun the same command to resume
-        best, history, first = resume_run(state, model, settings, rng)
-    except StyleNetError as exc:
-        raise SystemExit(str(exc)) from None
-    for epoch in range(first, args.epochs + 1):
-        started = time.time()
+
+    def draw(epoch):
         batch = [example(train[i], rng, args.crop) for i in rng.choice(len(train), args.crops, p=weights)]
         x, y, mask = (np.stack([b[k] for b in batch]) for k in range(3))
-        lr = args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
-        model.optimizer.learning_rate.assign(lr)
-        fit = model.fit(x, y, sample_weight=mask, batch_size=args.batch, epochs=1, verbose=0)
-        row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "lr": lr, "seconds": time.time() - started}
-        if epoch % args.validate_every == 0 or epoch == args.epochs:
-            candidate = work / "touch_candidate.npz"
-            info = {"epoch": epoch, "trained_on": "ASAP recorded performances, the velocity model's training works "
-                    "(CC BY-NC-SA 4.0)", "features": list(touch.FEATURES), "scale": touch.SCALE,
-                    "settings": settings, "training_performances": len(train)}
-            export(model, candidate, info)
-            row.update(validate(candidate, valid))
-            if row["r_piece"] > best:
-                best = row["r_piece"]
-                info["validation"] = {"r_piece": best, "performances": len(valid)}
-                export(model, Path(args.out), info)
-                row["saved"] = True
-        end_epoch(state, model, row, history, best, rng, settings)
-    (work / "history.json").write_text(json.dumps(history, indent=1))
+        return x, y, mask
+
+    info = {"trained_on": "ASAP recorded performances, the velocity model's training works (CC BY-NC-SA 4.0)",
+            "features": list(touch.FEATURES), "scale": touch.SCALE, "settings": settings,
+            "training_performances": len(train)}
+
+    def check(epoch):
+        candidate = work / "touch_candidate.npz"
+        export(model, candidate, {"epoch": epoch, **info})
+        scored = validate(candidate, valid)
+        return scored["r_piece"], scored
+
+    def keep(epoch, scored):
+        export(model, Path(args.out), {"epoch": epoch, **info, "validation": {"r_piece": scored["r_piece"],
+                                                                              "performances": len(valid)}})
+
+    _, best = crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw,
+                          check, keep)
     if not Path(args.out).is_file():
-        raise SystemExit(f"train_touch: no validation check scored (r_piece {best}); nothing written to {args.out}")
+        raise StyleNetError(f"train-touch: no validation check scored (r_piece {best}); nothing written to {args.out}")
     calibrate(Path(args.out), performer, valid, args.genres)
     return 0
 

@@ -1,6 +1,6 @@
 """Train the beat tracker's note network on ASAP train works and export it for NumPy inference.
 
-    python scripts/train_tracker.py [--asap ../shared/data/asap] [--out stylenet/pretrained/tracker.npz]
+    stylenet train-tracker --asap ASAP_DIR [--out build/tracker/tracker.npz]
 
 Train works are `splits.asap_split(work) == "train"`, less the validation works (`splits.asap_validation`),
 which choose the best epoch by beat F-measure after decoding.  Test works are never read here.  The network
@@ -17,20 +17,16 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
-from stylenet.core import notes
-from stylenet.nn import note_network
-from stylenet.data import read
-from stylenet.data import splits
-from stylenet.recorded import tracker
 
-from stylenet.core import beats
-from stylenet.core import midifile
-from stylenet.nn.checkpoint import CHECKPOINT, end_epoch, resume_run
+from stylenet.core import beats, midifile, notes
 from stylenet.core.errors import StyleNetError
+from stylenet.data import read, splits
+from stylenet.nn import note_network
+from stylenet.nn.epochs import crop_epochs
+from stylenet.recorded import tracker
 
 CROP = 1000  # notes per training example (about a minute of music)
 ON_BEAT_SECONDS = 0.05  # a note is on a beat when its onset is this close to an annotated one
@@ -399,36 +395,30 @@ def run(args, parser) -> int:
         settings["balance"] = args.balance
     if args.sequenced:
         settings["sequenced"] = str(args.sequenced)
-    state = work / CHECKPOINT
-    try:  # rerun the same command to resume
-        best, history, first = resume_run(state, model, settings, rng)
-    except StyleNetError as exc:
-        raise SystemExit(str(exc)) from None
-    for epoch in range(first, args.epochs + 1):
-        started = time.time()
+    trained_on = "ASAP train works (CC BY-NC-SA 4.0)" + (
+        f"; hand-sequenced files of {args.sequenced}" if args.sequenced else "")
+
+    def draw(epoch):
         chosen = rng.choice(len(train), args.crops, p=weights)
         batch = [example(train[i], rng, stretch_range=args.stretch, crop=args.crop) for i in chosen]
         x, y, m, z = (np.stack([b[k] for b in batch]) for k in range(4))
-        lr = args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
-        model.optimizer.learning_rate.assign(lr)
-        fit = model.fit(x, [y, z], sample_weight=[m, m], batch_size=args.batch, epochs=1, verbose=0)
-        row = {"epoch": epoch, "loss": float(fit.history["loss"][-1]), "lr": lr, "seconds": time.time() - started}
-        if epoch % args.validate_every == 0 or epoch == args.epochs:
-            candidate = work / "tracker_candidate.npz"
-            trained_on = "ASAP train works (CC BY-NC-SA 4.0)" + (
-                f"; hand-sequenced files of {args.sequenced}" if args.sequenced else "")
-            info = {"epoch": epoch, "trained_on": trained_on, "seed": args.seed,
-                    "crops_per_epoch": args.crops, "crop": args.crop, "epochs": args.epochs, "units": args.units,
-                    "layers": args.layers, "balance": args.balance}
-            export(model, candidate, info)
-            row.update(validate(candidate, valid))
-            if row["beat_f"] > best:
-                best = row["beat_f"]
-                info.update(validation=row)
-                export(model, Path(args.out), info)
-                row["saved"] = True
-        end_epoch(state, model, row, history, best, rng, settings)
-    (work / "history.json").write_text(json.dumps(history, indent=1))
+        return x, [y, z], [m, m]
+
+    def info(epoch):
+        return {"epoch": epoch, "trained_on": trained_on, "seed": args.seed, "crops_per_epoch": args.crops,
+                "crop": args.crop, "epochs": args.epochs, "units": args.units, "layers": args.layers,
+                "balance": args.balance}
+
+    def check(epoch):
+        candidate = work / "tracker_candidate.npz"
+        export(model, candidate, info(epoch))
+        scored = validate(candidate, valid)
+        return scored["beat_f"], scored
+
+    def keep(epoch, scored):
+        export(model, Path(args.out), {**info(epoch), "validation": scored})
+
+    crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw, check, keep)
     return 0
 
 

@@ -16,13 +16,13 @@ uninterrupted one would have.
 from __future__ import annotations
 
 import math
-import numpy as np
-from stylenet.core.midifile import N_KEYS
-from stylenet.core.codec import SCORE_COLUMNS
-from stylenet.velocity.inputs import shift_input
-from stylenet.core.codec import shift_keys
-from stylenet.velocity.pieces import Piece, TrainingData
 
+import numpy as np
+
+from stylenet.core.codec import SCORE_COLUMNS, shift_keys
+from stylenet.core.midifile import N_KEYS
+from stylenet.velocity.inputs import shift_input
+from stylenet.velocity.pieces import Piece, TrainingData
 
 Slot = tuple[int, int] | None  # (piece index, window index) or an idle lane
 

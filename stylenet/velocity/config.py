@@ -1,22 +1,16 @@
-"""TODO(stylenet.config)."""
+"""The typed configuration of a StyleNet training run (configs/*.yaml): data, model and train sections,
+checked field by field, with `--set section.key=value` overrides (core/config.py reads and checks it)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from stylenet.velocity.inputs import KNOWN_INPUTS
-from stylenet.core.config import check_run_keeping
-from stylenet.core.config import from_dict
-from stylenet.core.config import read_yaml
-from stylenet.core.config import require
 
+from stylenet.core.config import check_run_keeping, from_dict, read_yaml, require
+from stylenet.velocity.inputs import KNOWN_INPUTS
 
 LOSSES = ("mse", "masked_mse", "onset_mse")
-
-
 LR_SCHEDULES = ("constant", "cosine")
-
-
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 

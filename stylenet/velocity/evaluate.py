@@ -9,7 +9,7 @@ empty matrix cells.  For each genre, on the same pieces:
                        several transpositions): what the averaging is worth
   model (calibrated)   the same with `perform`'s default contrast (`--contrast auto`; a training run gets
                        factors calibrated on the run's validation pieces as its export does, on the run's
-                       float32 weights where the export uses its float16 file; cached in RUN/contrast.json)
+                       float32 weights where the export uses its float16 file; RUN/contrast.json, when training wrote it)
   model as <other>     the other GenreNets on this genre's pieces: does the genre matter?
   flat                 every note at the training mean velocity of the genre
   random               uniform velocities over the genre's training range (1st..99th percentile),
@@ -28,16 +28,15 @@ import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+
 import numpy as np
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER
+
 from stylenet.core.codec import onset_cells, raw_velocities_at, velocities_at
 from stylenet.core.errors import StyleNetError, skip_failure
 from stylenet.core.fileio import atomic_write_text
-
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER
 
 HUMANIZE_JITTER = 10.0
-
-
 SEED = 0
 
 
@@ -72,8 +71,8 @@ def _entries(source: Path, split: str | None, genres: list[str], run_config: dic
     if not run_config:
         raise StyleNetError("--split validation: needs a model that records its training config "
                             "(a run directory or a model exported from one)", exit_code=2)
-    from stylenet.velocity.config import config_from_dict
     from stylenet.data.splits import split_genre
+    from stylenet.velocity.config import config_from_dict
 
     config = config_from_dict(run_config)
     return [e for genre in genres for e in split_genre(
@@ -87,8 +86,7 @@ def load_pieces(source, split: str | None, genres: list[str], progress: bool = T
     `run_config`: the model's training config, for split `validation`."""
     from tqdm import tqdm
 
-    from stylenet.core import codec
-    from stylenet.core import midifile
+    from stylenet.core import codec, midifile
     from stylenet.data.build import find_sources
     from stylenet.data.read import load_piece_and_meters
 
@@ -367,24 +365,14 @@ def run_validation(performer, progress: bool = True) -> list[EvalPiece]:
     return load_pieces(dataset, "validation", performer.genres, progress, config, performer.steps_per_quarter)
 
 
-def _calibrate(performer, progress: bool, cache_in_run: bool) -> None:
+def _calibrate(performer, progress: bool) -> None:
     """Give a training run (or an ensemble of runs) the `--contrast auto` factors its export would ship,
-    calibrated on its validation pieces; a single run caches them, so that `perform --model RUN` plays what
-    was scored (an ensemble has nowhere to cache them)."""
-    from stylenet.velocity.performer import RUN_CONTRAST
-
+    calibrated on its validation pieces, in memory: a run records its own as its training ends
+    (train.calibrate_run); measuring never writes into what it measures."""
     if any("contrast" in st for st in performer.stats.values()):
-        return  # cached for these weights
-    factors = calibrate_contrast(performer, run_validation(performer, progress), progress)
-    for genre, factor in factors.items():
+        return  # the run's own, for these weights
+    for genre, factor in calibrate_contrast(performer, run_validation(performer, progress), progress).items():
         performer.stats.setdefault(genre, {})["contrast"] = factor
-    if factors and cache_in_run:
-        try:
-            atomic_write_text(Path(performer.info["run"]) / RUN_CONTRAST, json.dumps(
-                {"weights": performer.info["weights_signature"], "transpositions": performer.reading_transpositions(),
-                 "factors": factors}, indent=1) + "\n")
-        except OSError:
-            pass  # a read-only run: scored all the same, calibrated again next time
 
 
 def run(options: EvaluateOptions) -> EvaluateReport:
@@ -399,7 +387,7 @@ def run(options: EvaluateOptions) -> EvaluateReport:
         raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
     models = [options.model] if isinstance(options.model, str) else list(options.model or ())
     if len(models) > 1 or (models and Path(models[0]).is_dir()):
-        _calibrate(performer, options.progress, cache_in_run=len(models) == 1)
+        _calibrate(performer, options.progress)
     pieces = load_pieces(options.source, None if options.split == "all" else options.split, genres, options.progress,
                          performer.info.get("config"), performer.steps_per_quarter)
     evaluation = evaluate(performer, pieces, options.progress)

@@ -12,12 +12,12 @@ import datetime
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from stylenet.data.read import load_manifest
-from stylenet.velocity.evaluate import (calibrate_contrast, evaluate, load_pieces, markdown_table, run_validation)
+
 from stylenet.core.fileio import atomic_write_text
+from stylenet.data.read import load_manifest
+from stylenet.velocity.evaluate import calibrate_contrast, evaluate, load_pieces, markdown_table, run_validation
 from stylenet.velocity.performer import SHIPPED, Performer, performer_from_run
 from stylenet.velocity.shaping import AUTO_SPREAD
-
 
 SOURCES = {
     "classical": "RAW_DIR/classical: piano-midi.de (Bernd Krueger), sequenced by hand",

@@ -1,13 +1,13 @@
-"""TODO(stylenet.codec)."""
+"""What StyleNet reads at each step: the score matrix's 176 columns, and the optional channels a config can
+add after them -- where the step sits in its beat and bar (`metre`) and, computed inside the network, each
+key's place in its chord (`voice`); and the score read transposed (`shift_input`) for the readings."""
 
 from __future__ import annotations
 
 import numpy as np
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER
-from stylenet.core.midifile import N_KEYS
-from stylenet.core.codec import SCORE_COLUMNS
-from stylenet.core.midifile import meter_steps
-from stylenet.core.codec import shift_keys
+
+from stylenet.core.codec import SCORE_COLUMNS, shift_keys
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, N_KEYS, meter_steps
 
 
 def shift_input(data: np.ndarray, semitones: int) -> np.ndarray:
@@ -77,8 +77,6 @@ def voice_channels(score_matrix: np.ndarray) -> np.ndarray:
 
 
 DERIVED_INPUTS = {"voice": 2 * N_KEYS}  # input name -> its width, computed by the network from the score columns
-
-
 KNOWN_INPUTS = (*OPTIONAL_INPUTS, *DERIVED_INPUTS)
 
 

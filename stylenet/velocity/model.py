@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
-from stylenet.core.midifile import N_KEYS
+
 from stylenet.core.codec import SCORE_COLUMNS
-from stylenet.velocity.inputs import input_columns, network_columns
+from stylenet.core.midifile import N_KEYS
 from stylenet.nn.fused_lstm import FusedLSTM
+from stylenet.velocity.inputs import input_columns, network_columns
 
 
 class GenreNet(layers.Layer):

@@ -20,15 +20,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
 import numpy as np
-from stylenet.core.fileio import PRETRAINED
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, N_KEYS
-from stylenet.velocity.inputs import KNOWN_INPUTS, encode_input, shift_input, with_derived
+
 from stylenet.core.codec import shift_keys
 from stylenet.core.errors import StyleNetError
-from stylenet.core.fileio import atomic_path
+from stylenet.core.fileio import PRETRAINED, atomic_path, atomic_write_text
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, N_KEYS
 from stylenet.nn.lstm import LSTMWeights
-
+from stylenet.velocity.inputs import KNOWN_INPUTS, encode_input, shift_input, with_derived
 
 FORMAT = "stylenet-performer/1"
 
@@ -121,6 +121,20 @@ class Performer:
                    list(first.inputs), networks[1:], first.transpositions)
 
     # ------------------------------------------------------------------------------------ conversion
+
+    def fingerprint(self) -> str:
+        """A short hash of the weights (the interpretation LSTMs and every genre's output layer, members
+        included): the same for the same weights however the file was copied or loaded.  What the touch and
+        expression networks' calibrations are kept with."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for network in (self, *self.members):
+            digest.update(np.ascontiguousarray(network.interpretation.kernel, np.float32).tobytes())
+            for genre in sorted(network.genre_nets):
+                digest.update(genre.encode())
+                digest.update(np.ascontiguousarray(network.genre_nets[genre].dense_kernel, np.float32).tobytes())
+        return digest.hexdigest()[:16]
 
     @classmethod
     def from_keras(cls, model, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER, stats: dict | None = None,
@@ -221,9 +235,39 @@ def _held_out(performer: Performer):
 
 
 SHIPPED = PRETRAINED / "stylenet.npz"
+RUN_DATA = "data.json"  # a run's grid and its training data's velocity statistics, written as training starts
+RUN_CONTRAST = "contrast.json"  # a run's `--contrast auto` factors, written as training ends, for those weights only
 
 
-RUN_CONTRAST = "contrast.json"  # a run's `--contrast auto` factors, written by `evaluate`, for these weights only
+def record_run_data(run_dir, config) -> None:
+    """Write what performing with a run needs from its dataset into the run itself (once: a resumed run
+    keeps its record), so that the run plays the same when the dataset has moved or been rebuilt."""
+    from stylenet.data.read import dataset_steps_per_quarter, velocity_stats
+
+    path = Path(run_dir) / RUN_DATA
+    if not path.exists():
+        record = {"steps_per_quarter": dataset_steps_per_quarter(config.data.dataset),
+                  "velocity_stats": velocity_stats(config.data.dataset, config.data.genres)}
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+
+def run_data(run_dir, config) -> tuple[int, dict]:
+    """(steps per quarter, velocity statistics) a run recorded (`record_run_data`); a run from before it
+    recorded them reads its dataset, and one whose dataset is gone is refused (never a guessed grid)."""
+    try:
+        record = json.loads((Path(run_dir) / RUN_DATA).read_text())
+        return int(record["steps_per_quarter"]), dict(record["velocity_stats"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StyleNetError(f"{Path(run_dir) / RUN_DATA}: unreadable ({exc.__class__.__name__}); delete it and rerun "
+                            f"`stylenet train` on the run to write it again") from None
+    if not (Path(config.data.dataset) / "manifest.jsonl").exists():
+        raise StyleNetError(f"{run_dir}: records no grid ({RUN_DATA}) and its dataset {config.data.dataset} is gone: "
+                            f"rebuild the dataset there, or perform with an exported model file")
+    from stylenet.data.read import dataset_steps_per_quarter, velocity_stats
+
+    return dataset_steps_per_quarter(config.data.dataset), velocity_stats(config.data.dataset, config.data.genres)
 
 
 def weights_signature(path: Path) -> str:
@@ -273,12 +317,7 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
     meta, _ = load_checkpoint(weights, model)
     info = {"run": str(run_dir), "weights": weights.name, "weights_signature": signature, "epoch": meta.get("epoch"),
             "config": config.to_dict()}
-    stats, steps_per_quarter = {}, DEFAULT_STEPS_PER_QUARTER
-    if (Path(config.data.dataset) / "manifest.jsonl").exists():
-        from stylenet.data.read import dataset_steps_per_quarter, velocity_stats
-
-        stats = velocity_stats(config.data.dataset, config.data.genres)
-        steps_per_quarter = dataset_steps_per_quarter(config.data.dataset)
+    steps_per_quarter, stats = run_data(run_dir, config)
     performer = Performer.from_keras(model, steps_per_quarter, stats, info)
     for genre, factor in run_contrast(run_dir, signature, performer.reading_transpositions()).items():
         performer.stats.setdefault(genre, {})["contrast"] = factor
@@ -286,9 +325,9 @@ def performer_from_run(run_dir, checkpoint: str | None = None) -> Performer:
 
 
 def run_contrast(run_dir, signature: str, transpositions: list[int]) -> dict[str, float]:
-    """The `--contrast auto` factors an earlier `evaluate` cached in a run for these weights read at these
-    transpositions (so that `perform --model RUN` plays what it scored); none when absent, unreadable, or
-    for other weights or another reading."""
+    """The `--contrast auto` factors the run's training calibrated for these weights read at these
+    transpositions (`velocity.train.calibrate_run`); none when absent, unreadable, or for other weights or
+    another reading."""
     try:
         saved = json.loads((Path(run_dir) / RUN_CONTRAST).read_text())
         same = saved.get("weights") == signature and saved.get("transpositions") == list(transpositions)

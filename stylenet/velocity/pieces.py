@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER
-from stylenet.velocity.inputs import input_channels
-from stylenet.velocity.config import Config
+
 from stylenet.core.config import ConfigError
-from stylenet.data.read import load_manifest, load_piece_and_meters
-from stylenet.velocity.config import config_from_dict
 from stylenet.core.errors import StyleNetError
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER
+from stylenet.data.read import load_manifest, load_piece_and_meters
 from stylenet.data.splits import split_genre
+from stylenet.velocity.config import Config, config_from_dict
+from stylenet.velocity.inputs import input_channels
 
 
 @dataclass

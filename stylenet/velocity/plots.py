@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-import numpy as np
-from stylenet.core.midifile import LOWEST_KEY, N_KEYS
-from stylenet.core.plots import pyplot
-from stylenet.core.plots import save_figure
 
+import numpy as np
+
+from stylenet.core.midifile import LOWEST_KEY, N_KEYS
+from stylenet.core.plots import pyplot, save_figure
 
 SNAPSHOT_STEPS = 256  # 16 bars of 4/4 at 1/16 resolution
 

@@ -23,21 +23,13 @@ Shaping, in this order, over the notes of one piece (MIDI units):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 import numpy as np
 
-
 DYNAMICS = {"ppp": 16, "pp": 33, "p": 49, "mp": 64, "mf": 80, "f": 96, "ff": 112, "fff": 127}
-
-
 MAX_CONTRAST = 4.0
-
-
 AUTO_SPREAD = 0.9  # `auto`'s spread, a fraction of the human one (see the module docstring)
-
-
 LEVELS = ("input", "genre", "model")
-
-
 DEFAULT_LEVEL = "model"
 
 

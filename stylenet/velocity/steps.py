@@ -4,9 +4,10 @@ tf.distribute strategy."""
 from __future__ import annotations
 
 import numpy as np
-from stylenet.nn.backend import backend_name
+
 from stylenet.core.codec import SCORE_COLUMNS
 from stylenet.core.config import ConfigError
+from stylenet.nn.backend import backend_name
 
 
 def velocity_loss(kind: str, score, target, weight, predicted, spread_weight: float = 0.0):

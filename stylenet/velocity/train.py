@@ -7,28 +7,30 @@ every epoch on whole held-out pieces.  Run directory:
     config.yaml          the resolved config          checkpoint.npz     the latest state (atomic)
     best.weights.npz     best validation weights      history.csv        one row per epoch
     tensorboard/         TensorBoard event files      plots/             loss curves and velocity snapshots
+    data.json            the grid and the training data's velocity statistics (the run plays on them)
+    contrast.json        `--contrast auto` factors of the best weights, chosen on validation as training ends
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import math
-import time
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
-from stylenet.velocity.batches import epoch_plan, make_batch
-from stylenet.nn.checkpoint import (BEST, CHECKPOINT, Progress, load_checkpoint, lock_run_dir, patience_spent, previous_checkpoint, save_checkpoint)
+
 from stylenet.core.codec import onset_cells, velocities_at
-from stylenet.velocity.config import Config
 from stylenet.core.config import dump_config, refuse_changed_fields
 from stylenet.core.fileio import atomic_write_text
+from stylenet.nn.checkpoint import BEST, CHECKPOINT, lock_run_dir, save_checkpoint
+from stylenet.nn.epochs import batch_epochs, resume
+from stylenet.velocity.batches import epoch_plan, make_batch
+from stylenet.velocity.config import Config
+from stylenet.velocity.performer import record_run_data
 from stylenet.velocity.pieces import TrainingData, load_training_data
 from stylenet.velocity.steps import Stepper, device_line, make_strategy, velocity_loss
-
-
-SPIKE = 10  # a batch whose loss is this many times the epoch's running mean is reported by name
 
 
 @dataclass
@@ -69,7 +71,6 @@ def _validate(stepper, data: TrainingData, loss_kind: str, spread_weight: float 
 
 def train(config: Config, run_dir, progress: bool = True, stop_after_batches: int | None = None) -> RunResult:
     """Train (or resume) a run.  `stop_after_batches` ends the call early, as a kill would (for tests)."""
-    from tqdm import tqdm
 
     from stylenet.nn.backend import backend_name, import_keras
 
@@ -83,6 +84,7 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_run_dir(run_dir)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    record_run_data(run_dir, config)  # the run plays on its own grid and statistics, wherever the dataset goes
     t = config.train
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(t.distribute)
@@ -99,85 +101,68 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
         optimizer.build(model.trainable_variables)
     stepper = Stepper(model, optimizer, t.loss, strategy, t.spread_weight)
 
-    run = Progress()
-    states: dict = {}  # genre -> the LSTM states its lanes carry into their next window
-    checkpoint = run_dir / CHECKPOINT
-    if checkpoint.exists() or previous_checkpoint(checkpoint).exists():
-        meta, states = load_checkpoint(checkpoint, model, optimizer)
-        run = Progress.from_meta(meta)
-        print(f"resuming {run_dir} at epoch {run.epoch + 1}, batch {run.batch} (step {run.global_step})")
+    run, states = resume(run_dir, model, optimizer)  # states: genre -> what its lanes carry into their next window
     print(f"StyleNet: {model.count_params():,} parameters, genres {', '.join(model.genres)}, "
           f"backend {backend_name()}, {device_line()}")
     print(data.describe())
-
     callbacks = _callbacks(keras, model, optimizer, run_dir)
     callbacks.on_train_begin()
-    last_save = time.monotonic()
-    batches_run = 0
-    stopped = ""
-    while run.epoch < t.epochs and not stopped:
-        if (done := patience_spent(run.history, t.patience)):
-            print(done)
-            break
-        epoch = run.epoch
-        plan = epoch_plan(data, t.batch_size, t.window, t.seed, epoch)[:t.max_batches_per_epoch]
-        started = time.monotonic()
-        bar = tqdm(total=len(plan), initial=run.batch, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch",
-                   disable=not progress, dynamic_ncols=True)
-        while run.batch < len(plan):
-            genre, slots = plan[run.batch]
-            rng = np.random.default_rng([t.seed, epoch, run.batch]) if t.transpose else None
-            score, target, weight, keep = make_batch(data.train[genre], slots, t.window, t.context, t.transpose, rng)
-            carried = states.get(genre) or model.zero_states(t.batch_size)
-            loss, new_states = stepper.train(genre, score, target, weight, keep, carried)
-            loss = float(loss)
-            if not math.isfinite(loss):
-                stopped = (f"loss became {loss} at epoch {epoch + 1}, batch {run.batch + 1} ({genre}); "
-                           f"stopped, the last good checkpoint is {checkpoint}")
-                break
-            states[genre] = new_states
-            if run.loss_count >= 20 and loss > SPIKE * run.loss_sum / run.loss_count:
-                # an epoch mean can hide one huge batch; name it so a regression can be traced to its window
-                bar.write(f"epoch {epoch + 1}, batch {run.batch + 1} ({genre}): loss {loss:.4f}, "
-                          f"{loss / (run.loss_sum / run.loss_count):.0f}x the epoch's mean so far")
-            run.batch += 1
-            run.global_step += 1
-            run.loss_sum += loss
-            run.loss_count += 1
-            bar.update()
-            bar.set_postfix(loss=f"{run.loss_sum / run.loss_count:.5f}", genre=genre, refresh=False)
-            batches_run += 1
-            if time.monotonic() - last_save > 60 * t.checkpoint_minutes:
-                save_checkpoint(checkpoint, model, optimizer, run.meta(), states)
-                last_save = time.monotonic()
-            if stop_after_batches is not None and batches_run >= stop_after_batches:
-                bar.close()
-                return RunResult(run_dir, run.epoch, run.global_step, run.history, "stopped for test")
-        bar.close()
-        if stopped:
-            break
-        seconds = time.monotonic() - started
-        logs = {"loss": run.loss_sum / max(run.loss_count, 1), "epoch_seconds": seconds,
-                "timesteps_per_second": len(plan) * t.batch_size * t.window / max(seconds, 1e-9)}
+
+    def plan(epoch):
+        return epoch_plan(data, t.batch_size, t.window, t.seed, epoch)[:t.max_batches_per_epoch]
+
+    def step(batch):
+        genre, slots = batch
+        rng = np.random.default_rng([t.seed, run.epoch, run.batch]) if t.transpose else None
+        score, target, weight, keep = make_batch(data.train[genre], slots, t.window, t.context, t.transpose, rng)
+        carried = states.get(genre) or model.zero_states(t.batch_size)
+        loss, states[genre] = stepper.train(genre, score, target, weight, keep, carried)
+        return loss, genre
+
+    def end(epoch, logs, n_batches):
+        logs["timesteps_per_second"] = n_batches * t.batch_size * t.window / max(logs["epoch_seconds"], 1e-9)
         with averaged_weights(model, optimizer):  # validate and keep what would ship
             logs.update(_validate(stepper, data, t.loss, t.spread_weight))
             improved = "val_loss" in logs and (run.best_val_loss is None or logs["val_loss"] < run.best_val_loss)
             if improved:
                 run.best_val_loss = logs["val_loss"]
                 save_checkpoint(run_dir / BEST, model, None, {"epoch": epoch + 1, **logs})
-        callbacks.on_epoch_end(epoch, logs)
-        run.history.append({"epoch": epoch + 1, **logs})
-        run.epoch, run.batch, run.loss_sum, run.loss_count = epoch + 1, 0, 0.0, 0
-        states = {}  # every lane starts a new piece next epoch
-        save_checkpoint(checkpoint, model, optimizer, run.meta(), states)
-        last_save = time.monotonic()
-        print(_epoch_line(epoch + 1, logs, improved))
-        if (epoch + 1) % t.plot_every == 0 or epoch + 1 == t.epochs:
+        return improved
+
+    def after(epoch, logs, improved, history):
+        callbacks.on_epoch_end(epoch - 1, logs)
+        print(_epoch_line(epoch, logs, improved))
+        if epoch % t.plot_every == 0 or epoch == t.epochs:
             from stylenet.velocity.plots import plot_run
 
-            plot_run(run_dir, run.history, stepper, data, epoch + 1)
+            plot_run(run_dir, history, stepper, data, epoch)
+
+    stopped = batch_epochs(run_dir, model, optimizer, run, t.epochs, t.patience, t.checkpoint_minutes, plan, step,
+                           end, after, states, progress, stop_after_batches)
+    if stopped == "stopped for test":
+        return RunResult(run_dir, run.epoch, run.global_step, run.history, stopped)
     callbacks.on_train_end({})
+    if not stopped:
+        calibrate_run(run_dir, progress)
     return RunResult(run_dir, run.epoch, run.global_step, run.history, stopped)
+
+
+def calibrate_run(run_dir: Path, progress: bool = True) -> dict[str, float]:
+    """Record in the run the `--contrast auto` factors of its best weights, chosen on its validation pieces
+    as its export would (evaluate.calibrate_contrast), so that `perform --model RUN` plays what `evaluate
+    --model RUN` scores; kept with the weights' signature, so that newer weights are never shaped by them."""
+    from stylenet.velocity.evaluate import calibrate_contrast, run_validation
+    from stylenet.velocity.performer import RUN_CONTRAST, performer_from_run
+
+    performer = performer_from_run(run_dir)
+    if any("contrast" in st for st in performer.stats.values()):
+        return {g: st["contrast"] for g, st in performer.stats.items() if "contrast" in st}  # already, for these weights
+    factors = calibrate_contrast(performer, run_validation(performer, progress), progress)
+    if factors:
+        atomic_write_text(run_dir / RUN_CONTRAST, json.dumps(
+            {"weights": performer.info["weights_signature"], "transpositions": performer.reading_transpositions(),
+             "factors": factors}, indent=1) + "\n")
+    return factors
 
 
 def _optimizer(keras, t, data: TrainingData):
@@ -231,7 +216,7 @@ def _check_resume_config(run_dir: Path, config: Config) -> None:
     fixed = [("data", k) for k in new["data"]] + [("model", k) for k in new["model"]]
     fixed += [("train", k) for k in ("batch_size", "window", "seed", "loss", "spread_weight", "transpose",
                                      "context", "ema", "lr_schedule", "lr_floor")]
-    refuse_changed_fields(run_dir, config, fixed)
+    refuse_changed_fields(run_dir, config, fixed, CHECKPOINT)
 
 
 def _callbacks(keras, model, optimizer, run_dir: Path):

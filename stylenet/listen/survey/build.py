@@ -33,39 +33,27 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-import numpy as np
-from stylenet.core.errors import StyleNetError, one_file
-from stylenet.core.fileio import atomic_write_text
-from stylenet.listen.survey.serve import default_db
-from stylenet.core import midifile
 
+import numpy as np
+
+from stylenet.core import midifile
+from stylenet.core.errors import StyleNetError, one_file
+from stylenet.core.fileio import atomic_write_text, umask
+from stylenet.listen.render import peak_gain, scale_wav
+from stylenet.listen.survey.serve import default_db
 
 KEY_FORMAT = "stylenet-survey-key/1"
-
-
 DESIGNS = ("ab", "rating")
-
-
 DATASET_SOURCES = ("human", "stylenet", "flat", "random")
-
-
 PERFORMER_SOURCES = ("stylenet", "flat", "random")  # need the model (or its genre statistics)
-
-
-PEAK_DBFS = -1.0  # a survey's WAV clips share one gain that brings the loudest peak here ...
-
-
-MAX_GAIN_DB = 30.0  # ... but no more than this
-
-
 PAGE_TEMPLATE = Path(__file__).resolve().parent / "page.html"
-
-
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
-class Piece:
+class SurveyPiece:
+    """A piece a survey may cut its excerpts from: a dataset's human performance or a file of a folder."""
+
     name: str  # the piece (the manifest's "piece", or the file's name)
     path: Path  # the MIDI file its clips are cut from
     genre: str | None
@@ -157,7 +145,7 @@ def parse_sources(specs) -> list[tuple[str, Path | None]]:
     return out
 
 
-def dataset_pieces(dataset, split: str, genres=None) -> list[Piece]:
+def dataset_pieces(dataset, split: str, genres=None) -> list[SurveyPiece]:
     dataset = Path(dataset)
     manifest = dataset / "manifest.jsonl"
     if not manifest.is_file():
@@ -172,21 +160,21 @@ def dataset_pieces(dataset, split: str, genres=None) -> list[Piece]:
             continue
         if genres and entry.get("genre") not in genres:
             continue
-        pieces.append(Piece(entry.get("piece") or Path(entry["path"]).stem, dataset / entry["midi"],
+        pieces.append(SurveyPiece(entry.get("piece") or Path(entry["path"]).stem, dataset / entry["midi"],
                             entry.get("genre"), entry["path"]))
     return pieces
 
 
-def folder_pieces(folder: Path) -> list[Piece]:
+def folder_pieces(folder: Path) -> list[SurveyPiece]:
     from stylenet.core.midifile import find_midi
 
-    return [Piece(f.stem, f, None, str(f)) for f in find_midi([str(folder)])]
+    return [SurveyPiece(f.stem, f, None, str(f)) for f in find_midi([str(folder)])]
 
 
-def folder_pairs(first: Path, second: Path) -> list[Piece]:
+def folder_pairs(first: Path, second: Path) -> list[SurveyPiece]:
     """The files of `first` with a partner in `second`: the same relative name, or one name the other's
     followed by '.' and more (`song.mid` and `song.concert.mid`, as perform names its outputs).  Each a
-    Piece named by the shorter name, whose `path` is the first's file and whose `label` names both."""
+    SurveyPiece named by the shorter name, whose `path` is the first's file and whose `label` names both."""
     from stylenet.core.midifile import find_midi
 
     partners = {}
@@ -202,7 +190,7 @@ def folder_pairs(first: Path, second: Path) -> list[Piece]:
                            (stem.startswith(rel.stem + ".") or rel.stem.startswith(stem + ".")))
             match = found[0] if found else None
         if match is not None:
-            out.append(Piece(min(rel.stem, match.stem, key=len), f, None, f"{f} | {match}", partner=match))
+            out.append(SurveyPiece(min(rel.stem, match.stem, key=len), f, None, f"{f} | {match}", partner=match))
     return out
 
 
@@ -210,7 +198,7 @@ class Pool:
     """Pieces handed out one at a time, each at most once: genre by genre in turns (a test split is mostly one
     genre, and every compared source should hear them all), pieces in a seeded order within a genre."""
 
-    def __init__(self, pieces: list[Piece], rng: np.random.Generator):
+    def __init__(self, pieces: list[SurveyPiece], rng: np.random.Generator):
         by_genre: dict = {}
         for piece in pieces:
             by_genre.setdefault(piece.genre, []).append(piece)
@@ -218,7 +206,7 @@ class Pool:
         self.genres = [genres[i] for i in rng.permutation(len(genres))]
         self.queues = {g: [by_genre[g][i] for i in rng.permutation(len(by_genre[g]))] for g in genres}
 
-    def next(self, turn: int = 0) -> Piece | None:
+    def next(self, turn: int = 0) -> SurveyPiece | None:
         """A piece of genre number `turn` (cycling), or of the next genre that has pieces left."""
         for offset in range(len(self.genres)):
             queue = self.queues[self.genres[(turn + offset) % len(self.genres)]]
@@ -234,7 +222,7 @@ class ClipMaker:
         self.performer, self.soundfont, self.seconds, self.fmt = performer, soundfont, seconds, fmt
         self.rng, self.players = rng, {}
 
-    def make(self, piece: Piece, sources: list[str]):
+    def make(self, piece: SurveyPiece, sources: list[str]):
         """-> (window, {source: audio bytes}): the same excerpt for every source."""
         from stylenet.core import midifile
         from stylenet.listen.clips import choose_window, cut, piece_notes
@@ -250,7 +238,7 @@ class ClipMaker:
             audio[source] = self.render(cut(notes, window), piece.path)
         return window, audio
 
-    def make_pair(self, piece: Piece, sources: list[str]):
+    def make_pair(self, piece: SurveyPiece, sources: list[str]):
         """-> (window, {source: audio}) for a --pair item: the excerpt is chosen in the first folder's file and
         cut from the second's at the same notes (counted in order of onset), wherever its timing put them."""
         from stylenet.listen.clips import Window, choose_window, cut, piece_notes
@@ -266,12 +254,12 @@ class ClipMaker:
         return window, {sources[0]: self.render(cut(first, window), piece.path),
                         sources[1]: self.render(cut(second, other), piece.partner)}
 
-    def genre_stats(self, piece: Piece) -> dict:
+    def genre_stats(self, piece: SurveyPiece) -> dict:
         if self.performer is None or piece.genre not in self.performer.genres:
             raise StyleNetError(f"{piece.path}: genre {piece.genre!r} is not one the model knows")
         return self.performer.stats.get(piece.genre, {})
 
-    def variant(self, source: str, piece: Piece, midi, human):
+    def variant(self, source: str, piece: SurveyPiece, midi, human):
         if source not in PERFORMER_SOURCES:
             return human  # the human, or a folder source: as written
         stats = self.genre_stats(piece)
@@ -283,7 +271,7 @@ class ClipMaker:
             return human.with_velocity(self.rng.uniform(low, high, len(human)))
         return self.performed(piece, midi, flat)
 
-    def performed(self, piece: Piece, midi, flat: float):
+    def performed(self, piece: SurveyPiece, midi, flat: float):
         """The whole piece flattened, then performed by StyleNet with its genre (its context matters to the
         network), read back: the same notes and timing as the human's, StyleNet's velocities."""
         from stylenet.core import codec
@@ -445,14 +433,14 @@ def _write_folder(out: Path, items: list[dict], survey_id: str, options: BuildOp
 
     Files are named by fresh random tokens and written afresh in the order the page plays them, all with
     one modification time, so neither names, sizes within a pair, creation order nor times tell a source.
-    WAV clips share one gain (`survey_gain`).  -> (bytes of audio written, the gain in dB)
+    WAV clips share one gain (`render.peak_gain`).  -> (bytes of audio written, the gain in dB)
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     stamp = time.time()
     total = 0
     used = set()
-    gain = survey_gain([f for item in items for f in item["_audio"]]) if options.fmt == "wav" else 1.0
+    gain = peak_gain([f for item in items for f in item["_audio"]]) if options.fmt == "wav" else 1.0
     try:
         (staging / "audio").mkdir()
         page_items = []
@@ -480,7 +468,7 @@ def _write_folder(out: Path, items: list[dict], survey_id: str, options: BuildOp
         (staging / "index.html").write_text(page, encoding="utf-8")
         for path in [staging / "index.html", *sorted((staging / "audio").iterdir()), staging / "audio", staging]:
             os.utime(path, (stamp, stamp))
-        os.chmod(staging, 0o777 & ~_umask())
+        os.chmod(staging, 0o777 & ~umask())
         if out.exists():
             shutil.rmtree(out)  # checked before any work: a survey folder, and --force was given
         os.rename(staging, out)
@@ -494,49 +482,3 @@ def _write_folder(out: Path, items: list[dict], survey_id: str, options: BuildOp
         item.clear()
         item.update(ordered)
     return total, round(20 * float(np.log10(gain)), 2)
-
-
-def _wav_samples(data: bytes):
-    import io
-    import wave
-
-    with wave.open(io.BytesIO(data)) as w:
-        params = w.getparams()
-        frames = w.readframes(w.getnframes())
-    if params.sampwidth != 2:
-        raise StyleNetError(f"unexpected WAV sample width {params.sampwidth} from the synthesiser")
-    return params, np.frombuffer(frames, np.int16)
-
-
-def survey_gain(files) -> float:
-    """One gain for every clip of a survey, so the loudest peak reaches PEAK_DBFS (at most MAX_GAIN_DB).
-
-    General MIDI SoundFonts render quietly (TimGM6mb peaks near -20 dBFS); one gain for all clips keeps
-    every difference in loudness between clips and sources, which is what the listeners judge."""
-    peak = max((int(np.abs(_wav_samples(Path(f).read_bytes())[1].astype(np.int32)).max(initial=0))
-                for f in files), default=0)
-    if peak == 0:
-        return 1.0
-    return float(min(10 ** (PEAK_DBFS / 20) * 32767 / peak, 10 ** (MAX_GAIN_DB / 20)))
-
-
-def scale_wav(data: bytes, gain: float) -> bytes:
-    """16-bit WAV bytes with every sample multiplied by `gain` (plain RIFF: fmt and data chunks only)."""
-    import io
-    import wave
-
-    params, samples = _wav_samples(data)
-    scaled = np.clip(np.rint(samples.astype(np.float64) * gain), -32768, 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(params.nchannels)
-        w.setsampwidth(2)
-        w.setframerate(params.framerate)
-        w.writeframes(scaled.tobytes())
-    return buffer.getvalue()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

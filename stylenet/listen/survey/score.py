@@ -1,4 +1,5 @@
-"""TODO(stylenet.survey)."""
+"""`stylenet survey score KEY ANSWERS...`: how often respondents told the human apart (A/B, with a binomial
+p-value against guessing), or how natural each source was rated (1-5), as Markdown and JSON."""
 
 from __future__ import annotations
 
@@ -6,17 +7,15 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
+
 from stylenet.core.errors import StyleNetError, skip_failure
 from stylenet.core.fileio import atomic_write_text
-from stylenet.listen.survey.build import KEY_FORMAT
-from stylenet.listen.survey.build import SQLITE_MAGIC
+from stylenet.listen.survey.build import KEY_FORMAT, SQLITE_MAGIC
 from stylenet.listen.survey.serve import check_submission
 
-
 ANSWERS_FORMAT = "survey-answers/1"
-
-
 NATURAL = (1, 2)  # ratings that count as "perceived as natural" (the report's share)
 
 

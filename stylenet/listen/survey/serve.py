@@ -1,4 +1,7 @@
-"""TODO(stylenet.survey)."""
+"""`stylenet survey serve FOLDER`: the survey page on a local web server, answers stored in SQLite.
+
+Binds 127.0.0.1 unless told otherwise, accepts one bounded JSON submission per POST, and checks every
+answer against the survey it claims to answer before storing it."""
 
 from __future__ import annotations
 
@@ -7,12 +10,10 @@ import re
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+
 from stylenet.core.errors import StyleNetError
 
-
 MAX_SUBMISSION_BYTES = 1 << 20
-
-
 DATA_TAG = re.compile(r'<script type="application/json" id="survey-data">(.*?)</script>', re.S)
 
 
