@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylenet.core import beats  # noqa: E402
-from stylenet.perform.play import touch_for  # noqa: E402
+from stylenet.play.step import touch_for  # noqa: E402
 from stylenet.velocity.evaluate import _notes, evaluate, multi_reference  # noqa: E402
 from stylenet.velocity.performer import load_performer  # noqa: E402
 from stylenet.velocity.pieces import asap_entries  # noqa: E402

@@ -331,3 +331,8 @@ def random_expression_net(path, genres=("classical", "jazz", "pop"), units=8, se
         arrays[f"lstm0/{direction}/bias"] = w.bias
     write_note_arrays(path, arrays)
     return Path(path)
+
+
+def said(err: str) -> str:
+    """What a command wrote to stderr, less the shipped models' licence line (`perform` prints it once)."""
+    return "".join(line for line in err.splitlines(keepends=True) if not line.startswith("licence: "))

@@ -406,7 +406,7 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
         written = codec.apply_velocities(piece, predicted)
         again = midifile.load_midi(name, data=written)  # what perform writes must read back, notes intact
         assert again.n_notes == piece.n_notes, (again.n_notes, piece.n_notes)
-        from stylenet.perform.play import read_on_grid
+        from stylenet.play.step import read_on_grid
 
         read_on_grid(piece, "auto")  # perform's default: a look at the onsets, never a crash
         from stylenet.recorded import touch

@@ -96,8 +96,8 @@ def test_a_batch_of_fuzzed_files_skips_each_bad_one_and_performs_every_good_one(
     code = main(["perform", str(folder), "--genre", "pop", "--model", str(model_file), "-o", str(tmp_path / "out"), "-q"])
     out, err = capsys.readouterr()
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    performed, skipped = (int(x) for x in out.strip().splitlines()[-1].replace(",", "").split()[::2])
-    assert code == 1 and performed + skipped == len(files) and performed == len(written)
+    performed, skipped, failed = (int(x) for x in out.strip().splitlines()[-1].replace(",", "").split()[::2])
+    assert code == 1 and performed + skipped + failed == len(files) and performed == len(written) and failed == 0
     assert {f"good {i}.pop.mid" for i in range(5)} <= set(written)
     lines = [line for line in err.strip().splitlines() if not line.startswith("note: ")]  # --grid auto's notes
     assert len(lines) == skipped and all(line.startswith("skipped: ") for line in lines)

@@ -15,13 +15,16 @@ def register(verbs) -> dict:
         epilog=f"examples:\n  {opt.EXAMPLES['render']}\n  stylenet render performed/ -o audio/ --format opus "
                "--soundfont SalamanderGrand.sf2", formatter_class=argparse.RawDescriptionHelpFormatter)
     opt.files_in_files_out(render, "<name>.wav or <name>.opus")
-    render.add_argument("--soundfont", metavar="SF2", help="a SoundFont 2 file (default: pretty_midi's "
-                        "small General MIDI TimGM6mb.sf2)")
+    render.add_argument("--soundfont", metavar="SF2", help="a SoundFont 2 file (default: a system General MIDI "
+                        "font when installed, e.g. Debian's fluid-soundfont-gm, else pretty_midi's small TimGM6mb.sf2)")
     render.add_argument("--format", dest="fmt", choices=("wav", "opus"), default="wav",
                         help="wav (48 kHz 16-bit stereo) or opus (Ogg Opus, a sixth of the size) "
                              "(default: %(default)s)")
     render.add_argument("--tail", type=opt.seconds, default=1.0, metavar="S",
                         help="seconds of release after the last MIDI event (default: %(default)s)")
+    render.add_argument("--gain", type=opt.gain, default="auto", metavar="DB",
+                        help="'auto' (default): WAV brought to -16 LUFS, peaks under -1 dBFS; or a gain in dB "
+                             "(0: as synthesised). Opus is written as synthesised")
 
     survey = verbs.add_parser(
         "survey", help="listening tests: build one (A/B or rating), collect answers, score them",
@@ -98,7 +101,7 @@ def _run_render(args) -> int:
     from stylenet.listen.render import RenderOptions, run
 
     report = run(RenderOptions(tuple(args.inputs), args.out, args.soundfont, args.fmt, args.tail, args.force,
-                               not args.quiet))
+                               not args.quiet, args.gain))
     if report.single:
         print(report.lines[0])
     else:

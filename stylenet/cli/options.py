@@ -78,6 +78,13 @@ def number_in(low: float, high: float, what: str):
     return parse
 
 
+def gain(text: str):
+    """'auto', or a gain in decibels from -60 to 60."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return number_in(-60.0, 60.0, "'auto' or a gain in dB from -60 to 60")(text)
+
+
 def amount(text: str) -> float:
     """0..1, or 'off' (= 0)."""
     return 0.0 if text.strip().lower() == "off" else number_in(0.0, 1.0, "a number from 0 to 1, or 'off'")(text)

@@ -1,4 +1,4 @@
-"""`stylenet perform`: a score in, a performance out (the perform wing's one verb)."""
+"""`stylenet perform`: a score in, a performance out (the play wing's one verb)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,15 @@ def register(verbs) -> dict:
                          help="a training run directory or a saved model (default: the shipped model)")
     perform.add_argument("--strength", type=opt.unit_interval, default=1.0, metavar="S",
                          help="0..1: blend with the input's own velocities (default: %(default)s = all model)")
-    perform.add_argument("--level", type=opt.level, metavar="L", help="overall level: ppp pp p mp mf f ff fff, "
-                         "a MIDI velocity, 'input' (the file's own), 'genre' (the genre's typical level) or "
-                         "'model' (the level the model predicts; the default)")
+    perform.add_argument("--level", type=opt.level, default="auto", metavar="L",
+                         help="overall level: ppp pp p mp mf f ff fff, a MIDI velocity, 'input' (the file's own), "
+                              "'genre' (the genre's typical level), 'model' (the level the model predicts), or "
+                              "'auto' (the default): 'input' for a piano mixed with other instruments, so the "
+                              "mix keeps its balance, 'model' for a piano alone")
     perform.add_argument("--contrast", type=opt.contrast, default="auto", metavar="C",
                          help="spread of velocities: 'auto' (default) = the genre's factor stored with the model "
-                              "(0.9 of the human spread on its validation pieces; a training run has it once "
-                              "`evaluate` has scored the run; older model files: each piece stretched to the "
+                              "(0.9 of the human spread on its validation pieces; a training run records it as "
+                              "its training ends; older model files: each piece stretched to the "
                               "genre's typical spread), a factor, or 1 = raw model output (with --touch, a factor "
                               "multiplies the touch's own calibrated one)")
     perform.add_argument("--beats", metavar="FILE|beside",
@@ -42,7 +44,7 @@ def register(verbs) -> dict:
                               "like a recording")
     perform.add_argument("--touch", choices=("auto", "on", "off"), default="auto",
                          help="read a recording's own timing for loudness too (a chord's leading note, legato, "
-                              "pedal, rubato: stylenet/touch.py): 'auto' (default) = for a file that looks like a "
+                              "pedal, rubato: recorded/touch.py): 'auto' (default) = for a file that looks like a "
                               "recording, in a genre the touch network is calibrated for with this model (the "
                               "shipped one: concert, classical); 'on' = always; 'off' = the score alone")
     perform.add_argument("--touch-model", metavar="FILE", type=opt.path_text, help="a touch network from `stylenet train-touch` "
@@ -72,23 +74,28 @@ def register(verbs) -> dict:
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
     perform.add_argument("--render", action="store_true",
-                         help="also write the performance's audio beside it (<output>.wav; see `stylenet render`)")
+                         help="also write the performance's audio beside it, and the input's as written, loudness-matched "
+                              "(<output>.wav and <input>.as-written.wav; see `stylenet render`)")
     perform.add_argument("--render-format", choices=("wav", "opus"), default="wav",
                          help="with --render: wav or opus (default: %(default)s)")
-    perform.add_argument("--soundfont", metavar="SF2", help="with --render: a SoundFont (default: pretty_midi's "
-                         "General MIDI TimGM6mb.sf2)")
+    perform.add_argument("--soundfont", metavar="SF2", help="with --render: a SoundFont (default: the best "
+                         "installed; see `stylenet render --help`)")
     perform.add_argument("--timings", action="store_true",
                          help="print where the time went (imports, model load, read+encode, forward, write)")
 
     return {"perform": _run_perform}
 
 
+SHIPPED_LICENCE = ("the shipped models learned from ASAP (CC BY-NC-SA 4.0) and research-use collections: use "
+                   "them, and what they perform, for research and non-commercial work only (docs/licence.md)")
+
+
 def _run_perform(args) -> int:
     from stylenet.expression.realise import Expression
-    from stylenet.perform.batch import PerformOptions, run
-    from stylenet.velocity.shaping import DEFAULT_LEVEL, Shaping
+    from stylenet.play.batch import PerformOptions, run
+    from stylenet.velocity.shaping import Shaping
 
-    shaping = Shaping(args.level or DEFAULT_LEVEL, args.contrast, args.strength)
+    shaping = Shaping(args.level, args.contrast, args.strength)
     render = None
     if args.render:
         from stylenet.listen.render import audio_beside
@@ -110,9 +117,11 @@ def _run_perform(args) -> int:
         if result.plot:
             print(f"plot: {result.plot}")
         if result.audio:
-            print(f"audio: {result.audio}")
+            print(f"audio: {result.audio} (as written: {result.audio_before})")
     else:
-        print(f"{len(report.performances)} performed, {len(report.skipped)} skipped")
+        print(report.summary())
+    if report.shipped and not args.quiet:
+        print(f"licence: {SHIPPED_LICENCE}", file=sys.stderr)
     if args.timings:
         print(report.timings.line(), file=sys.stderr)
-    return 1 if report.skipped else 0
+    return 1 if report.skipped or report.failed else 0

@@ -267,6 +267,7 @@ def load_corpus(data_config, seed: int = 0, progress: bool = True, min_bars: int
     Pieces shorter than `min_bars` bars or `min_chords` chord tokens are dropped; if that leaves none, the
     error names the composer's field that asks for more."""
     from stylenet.core.config import ConfigError
+    from stylenet.data.splits import held_out
 
     try:
         files = source_files(data_config.source, data_config.split, data_config.genres)
@@ -293,10 +294,7 @@ def load_corpus(data_config, seed: int = 0, progress: bool = True, min_bars: int
     if not tunes:
         raise ConfigError(f"data: no piece of {data_config.source} is left after the filters ("
                           + "; ".join(line.strip() for line in counts.lines()[1:5]) + ")")
-    groups = sorted({t.group for t in tunes})
-    n_val = 0 if data_config.validation_fraction <= 0 or len(groups) < 2 else \
-        max(1, round(data_config.validation_fraction * len(groups)))
-    held = set(np.random.default_rng(seed).permutation(groups)[:n_val].tolist())
+    held = held_out(list({t.group for t in tunes}), data_config.validation_fraction, seed)
     return Corpus([t for t in tunes if t.group not in held], [t for t in tunes if t.group in held], counts)
 
 

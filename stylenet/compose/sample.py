@@ -2,7 +2,7 @@
 composer, as flat-velocity piano MIDI at a set tempo (for `stylenet perform` to give them dynamics).
 
 * **Autoencoder.** Each passage is the decoder's reading of a latent vector drawn from the spread of the
-  training passages' latent codes (their mean and principal components, `compose_train.latent_spread`): new
+  training passages' latent codes (their mean and principal components, `compose.train.latent_spread`): new
   codes that lie where real music's codes lie.  Codes are clipped at zero, as the encoder's ReLU never gives
   a negative one.  A cell whose probability passes `--threshold` (0.5, the report's) sounds.  A piece longer
   than the network's passage is several passages in a row.
@@ -44,7 +44,7 @@ from stylenet.nn.checkpoint import BEST, CHECKPOINT, previous_checkpoint
 
 @dataclass(frozen=True)
 class SampleOptions:
-    """What `stylenet compose sample` is asked to do (cli.py reads it off the command line)."""
+    """What `stylenet compose sample` is asked to do (cli/compose.py reads it off the command line)."""
 
     model: str | None  # a `stylenet compose train` run directory; None = the shipped composer
     out: str  # the folder the pieces go into

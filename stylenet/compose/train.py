@@ -1,6 +1,6 @@
 """`stylenet compose train --config configs/compose_X.yaml`: fit one of the second report's composers, resumably.
 
-The loop: read the pieces through the filters (compose_data.py), cut them into examples (the autoencoder's
+The loop: read the pieces through the filters (compose/data.py), cut them into examples (the autoencoder's
 passages of bars, the token LSTM's windows of tokens), take one Adam step per mini-batch, checkpoint every
 epoch and every `train.checkpoint_minutes` (checkpoint.py), validate every epoch on held-out pieces.
 An epoch's batch order is a pure function of the seed and the epoch, so a resumed run replays the batches
@@ -239,7 +239,7 @@ def train(config: ComposeConfig, run_dir, progress: bool = True, stop_after_batc
             compose_loss_curves(history, run_dir / "plots" / "loss.png", composer.replace("_", " "))
 
     stopped = batch_epochs(run_dir, model, model.optimizer, run, t.epochs, t.patience, t.checkpoint_minutes, plan,
-                           step, end, after, None, progress, stop_after_batches)
+                           step, end, after, None, progress, stop_after_batches, spikes=False)
     return ComposeRunResult(run_dir, run.epoch, run.global_step, run.history, corpus.counts.lines(), stopped)
 
 

@@ -8,7 +8,7 @@ played on: one tempo per beat, so that every beat lands on a beat tick, and the 
 ticks that follow the beat), which any sequencer then shows in bars.
 
 A beat is the meter's felt beat: the denominator's note in simple meters (3/4: a quarter, 3/8: an eighth),
-the dotted note in compound ones (6/8: two dotted quarters a bar) — ASAP's convention and `codec.meter_steps`'.
+the dotted note in compound ones (6/8: two dotted quarters a bar) — ASAP's convention and `midifile.meter_steps`'.
 """
 
 from __future__ import annotations

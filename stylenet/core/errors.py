@@ -64,12 +64,16 @@ def one_file(path):
 
 
 @contextmanager
-def skip_failure(path, skipped: list, write=None):
-    """In a batch: a failure on one file is one line on stderr ("skipped: FILE: reason"), appended to
-    `skipped`, and the batch goes on."""
+def skip_failure(path, skipped: list, write=None, failed: list | None = None):
+    """In a batch: a failure on one file is one line on stderr and the batch goes on.  A file that cannot be
+    used ("skipped: FILE: reason") goes to `skipped`; with a `failed` list, StyleNet's own bug on it
+    ("failed: FILE: internal error ...") goes there instead, so that the two are counted apart."""
     try:
         with one_file(path):
             yield
+    except InternalError as exc:
+        (failed if failed is not None else skipped).append(str(exc))
+        (write or print)(f"{'failed' if failed is not None else 'skipped'}: {exc}", file=sys.stderr)
     except StyleNetError as exc:
         skipped.append(str(exc))
         (write or print)(f"skipped: {exc}", file=sys.stderr)

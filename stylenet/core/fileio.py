@@ -12,6 +12,10 @@ from stylenet.core.errors import StyleNetError
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"  # the shipped models, inside the package
 
 
+# what `-o` names when it names a file rather than a folder: the outputs StyleNet writes, and their cousins
+FILE_SUFFIXES = {".mid", ".midi", ".smf", ".kar", ".wav", ".opus", ".ogg", ".mp3", ".flac", ".aiff", ".png", ".json"}
+
+
 def output_path(source: Path, name: str, out: str | None, single: bool, suffixes=(".mid", ".midi")) -> Path:
     """Where a verb writes its output `name` for `source`: beside it (no `out`), `out` itself (one input,
     `out` ending in one of `suffixes`), or inside the folder `out`."""
@@ -20,6 +24,41 @@ def output_path(source: Path, name: str, out: str | None, single: bool, suffixes
     if single and Path(out).suffix.lower() in suffixes:
         return Path(out)
     return Path(out) / name
+
+
+def plan_outputs(inputs, name_for, out: str | None, suffixes=(".mid", ".midi"), verb: str = "") -> list[Path]:
+    """Where each of `inputs` (`midifile.Input`s) is written, decided for all of them before any is: beside
+    its input (no `out`); `out` itself (one input named on its own, `out` ending in one of `suffixes`); or
+    under the folder `out`, at the input's place below the folder it was found in (sub-folders mirrored, so
+    `a/song.mid` and `b/song.mid` stay apart).  `name_for(path)` names an output.  A usage error, before
+    anything is written: `out` naming one file for several inputs, or a file of another kind, and two inputs
+    that would write one output (`--force` never lets one overwrite the other)."""
+    single = len(inputs) == 1 and inputs[0].root is None
+    as_file = out is not None and Path(out).suffix.lower() in FILE_SUFFIXES and not Path(out).is_dir()
+    if as_file and Path(out).suffix.lower() not in suffixes:
+        raise StyleNetError(f"-o {out}: {verb or 'this verb'} writes {' or '.join(suffixes)} files; name one of those "
+                            f"or a folder", exit_code=2)
+    if as_file and not single:
+        raise StyleNetError(f"-o {out} names one file, but {len(inputs)} inputs were given: name a folder",
+                            exit_code=2)
+    outputs = []
+    for item in inputs:
+        name = name_for(item.path)
+        if out is None:
+            outputs.append(item.path.with_name(name))
+        elif as_file:
+            outputs.append(Path(out))
+        else:
+            below = item.path.parent.relative_to(item.root) if item.root is not None else Path()
+            outputs.append(Path(out) / below / name)
+    written: dict[Path, Path] = {}
+    for item, output in zip(inputs, outputs):
+        key = output.resolve()
+        if key in written:
+            raise StyleNetError(f"{written[key]} and {item.path} would both be written to {output}: nothing was "
+                                f"written; give them separate -o folders or rename one", exit_code=2)
+        written[key] = item.path
+    return outputs
 
 
 def refuse_overwrite(source: Path, output: Path, force: bool) -> None:

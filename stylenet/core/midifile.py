@@ -47,6 +47,14 @@ MAX_STEPS = 2 ** 17
 MAX_FILE_BYTES = 16 * 2 ** 20
 
 
+@dataclass(frozen=True)
+class Input:
+    """A file to read: `path`, and the folder it was found under (`root`; None: named itself)."""
+
+    path: Path
+    root: Path | None = None
+
+
 class MidiReadError(FileError):
     """A MIDI file that cannot be used, with a reason a person can act on."""
 
@@ -164,6 +172,15 @@ class MidiPiece:
             found = [f"{ts.numerator}/{ts.denominator}" for ts in self.pm.time_signature_changes]
         return list(dict.fromkeys(found)) or ["4/4"]
 
+    @property
+    def other_instruments(self) -> list[str]:
+        """The instruments of the file that are not its piano and play notes (drums included), by name or
+        General MIDI program: what the piano is mixed with."""
+        import pretty_midi
+
+        return [inst.name.strip() or ("drums" if inst.is_drum else pretty_midi.program_to_instrument_name(inst.program))
+                for inst in self.pm.instruments if inst.notes and (inst.is_drum or inst.program not in self.programs)]
+
     def meter_map(self) -> np.ndarray:
         """[(step, numerator, denominator)] int64: each time signature and the grid step it starts at.
 
@@ -237,15 +254,49 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
 
 def find_midi(paths, skip=None) -> list[Path]:
     """Files as given; folders searched recursively (sorted) for MIDI files, leaving out those `skip` names."""
+    return [i.path for i in find_inputs(paths) if not (i.root and skip and skip(i.path))]
+
+
+def find_inputs(paths) -> list[Input]:
+    """Each file as given (its own `Input`), and every MIDI file below each folder (sorted), with the folder
+    it was found under, so that outputs can keep its place below it.  Hidden files are left out."""
     found = []
     for text in paths:
         p = Path(text)
         if p.is_dir():
-            found += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES
-                      and not f.name.startswith(".") and not (skip and skip(f))]
+            found += [Input(f, p) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES
+                      and not any(part.startswith(".") for part in f.relative_to(p).parts)]
         else:
-            found.append(p)
+            found.append(Input(p, None))
     return found
+
+
+PERFORMED_MARK = b"performed by StyleNet"  # a text event at the start of every file `perform` writes
+
+
+def mark_performed(data: bytes, genre: str) -> bytes:
+    """A Standard MIDI File with a text event "performed by StyleNet (GENRE)" added at the start of its first
+    track: how a later `perform` of the folder tells its own outputs from scores, whatever they are named."""
+    if data[:4] != b"MThd":
+        return data
+    header_end = 8 + struct.unpack(">L", data[4:8])[0]
+    if data[header_end:header_end + 4] != b"MTrk":
+        return data
+    length = struct.unpack(">L", data[header_end + 4:header_end + 8])[0]
+    text = PERFORMED_MARK + f" ({genre})".encode()
+    event = b"\x00\xff\x01" + _varlen(len(text)) + text
+    body = data[header_end + 8:header_end + 8 + length]
+    return (data[:header_end] + b"MTrk" + struct.pack(">L", length + len(event)) + event + body
+            + data[header_end + 8 + length:])
+
+
+def looks_performed(path) -> bool:
+    """Whether `path` is a file `perform` wrote (its first track begins with PERFORMED_MARK)."""
+    try:
+        with open(path, "rb") as f:
+            return PERFORMED_MARK in f.read(256)
+    except OSError:
+        return False
 
 
 def _parse_failure(exc: Exception) -> str:

@@ -42,7 +42,7 @@ from stylenet.core.codec import onset_cells
 from stylenet.core.errors import InternalError, StyleNetError, one_file
 from stylenet.core.fileio import atomic_path, atomic_write_text
 from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, HIGHEST_KEY, LOWEST_KEY, MIDI_SUFFIXES, PIANO_PROGRAMS
-from stylenet.data.splits import asap_work, work_split
+from stylenet.data.splits import asap_work, assign_splits, read_splits, work_split
 
 DATASET_FORMAT = 2  # 2: pieces carry their meter map
 
@@ -200,42 +200,6 @@ def follow_raw_splits(kept: list[dict], asap_dir: Path, out_dir: Path) -> dict[s
     return matched
 
 
-def read_splits(csv_path: Path) -> dict[str, dict]:
-    """splits.csv (path, genre, piece, split) -> {path as written: row}."""
-    try:
-        with open(csv_path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = {"path", "split"} - set(reader.fieldnames or [])
-            if missing:
-                raise StyleNetError(f"{csv_path}: splits CSV lacks column(s) {', '.join(sorted(missing))}",
-                                    exit_code=2)
-            return {row["path"].strip(): row for row in reader}
-    except OSError as exc:
-        raise StyleNetError(f"{csv_path}: cannot read splits CSV ({exc.strerror})", exit_code=2) from None
-
-
-def assign_splits(sources: list[SourceFile], splits: dict[str, dict], csv_path: Path) -> int:
-    """Give each source its split and piece from the CSV; return how many the CSV does not list.
-
-    A CSV path matches a file if it names the same file relative to the CSV's folder, or if it ends with
-    the file's path relative to RAW_DIR (so `raw/jazz/x.mid` in the CSV matches `jazz/x.mid`).
-    """
-    by_abs = {(csv_path.parent / p).resolve(): row for p, row in splits.items()}
-    by_suffix = {}
-    for p, row in splits.items():
-        parts = p.split("/")
-        for i in range(len(parts) - 1):
-            by_suffix.setdefault("/".join(parts[i:]), row)
-    unlisted = 0
-    for source in sources:
-        row = by_abs.get(source.path) or by_suffix.get(source.rel)
-        if row is None:
-            source.split, source.piece = "unlisted", source.rel
-            unlisted += 1
-        else:
-            source.split = row["split"].strip() or "train"
-            source.piece = (row.get("piece") or "").strip() or source.rel
-    return unlisted
 
 
 def output_name(rel: str) -> str:

@@ -1,23 +1,27 @@
 """Which pieces a model may learn from, which it is tuned on, and which it is tested on: every hold-out rule.
 
 Three levels, one seeded rule each, so that every tool holds out the same music:
-    test        `splits.csv` for RAW_DIR's files; for ASAP, `work_split` -- a hash of (seed, work), so every
+    test        `splits.csv` for RAW_DIR's files (`read_splits`, `assign_splits`); for ASAP, `work_split` -- a hash of (seed, work), so every
                 performance of a work, and every folder variant of it, lands on the same side on any
                 machine (the dataset builder, the beat tracker's and the touch network's trainers, the
                 expression network);
-    validation  a training run's own draw among the train pieces (`split_validation`, `split_genre`): all
-                versions of a piece together, ASAP works as works;
+    validation  a training run's own draw among the train pieces (`held_out`: `split_validation`,
+                `split_genre` for StyleNet, the composers' corpus too): all versions of a piece together,
+                ASAP works as works;
     ASAP works  `asap_work`: a work's folder variants (`17-1` and `17-1_no_repeat`) are one work.
 Read the test side once, for the final table; choose everything on validation.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
+
+from stylenet.core.errors import StyleNetError
 
 ASAP_TEST_SHARE = 0.1
 _ASAP_VARIANT = re.compile(r"_(no_first_repeat|no_repeat|repeat|no_trio)$")
@@ -31,8 +35,8 @@ def _folder_work(folder: str) -> str:
 
 
 def asap_work(folder_or_title) -> str:
-    """The ASAP work a folder, a file inside it, or a `metadata.csv` title belongs to, as its title
-    : a work's folder variants (`17-1` and `17-1_no_repeat`, the same music with or
+    """The ASAP work a folder, a file inside it, or a `metadata.csv` title belongs to, as its title: a
+    work's folder variants (`17-1` and `17-1_no_repeat`, the same music with or
     without a repeat) are one work, 'Beethoven/Piano_Sonatas/17-1_no_repeat/Lee01M.mid' ->
     'Piano_Sonatas_17-1'.  An absolute path is read relative to the ASAP root above it (the folder holding
     metadata.csv)."""
@@ -49,10 +53,6 @@ def asap_work(folder_or_title) -> str:
     if len(parts) > 1 and Path(parts[-1]).suffix.lower() in (".mid", ".midi", ".txt"):
         parts = parts[:-1]
     return _folder_work("/".join(parts))
-
-
-NOTE_FLOOR = 0.005  # beat activation of a frame where no note is struck
-PIECE_TEMPO = 1.0  # how much each frame's beat length follows the whole piece's rather than its last note's
 
 
 def work_split(work: str, seed: int = 0, test_share: float = ASAP_TEST_SHARE) -> str:
@@ -75,6 +75,14 @@ def asap_validation(folder_or_title, seed: int = 0, share: float = 0.15) -> bool
     return asap_split(folder_or_title, seed=seed + 1000, test_share=share) == "test"
 
 
+def held_out(names: list, fraction: float, seed: int) -> set:
+    """The names a run holds out to validate on: `fraction` of them (at least one when there are two or
+    more), drawn with `seed` from the sorted names -- the same draw for StyleNet's pieces and the composers'."""
+    names = sorted(names)
+    n_val = 0 if fraction <= 0 or len(names) < 2 else max(1, round(fraction * len(names)))
+    return set(np.random.default_rng(seed).permutation(names)[:n_val].tolist())
+
+
 def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
     """Hold out `fraction` of the pieces (all versions of a piece together), at least one if possible.
 
@@ -85,9 +93,7 @@ def split_validation(entries: list[dict], fraction: float, seed: int) -> tuple[l
     out of training too (they are not added to validation, so a run's validation pieces stay as drawn)."""
     held: set = set()
     for group in (False, True):
-        pieces = sorted({_piece(e) for e in entries if _piece(e).startswith("asap/") == group})
-        n_val = 0 if fraction <= 0 or len(pieces) < 2 else max(1, round(fraction * len(pieces)))
-        held |= set(np.random.default_rng(seed).permutation(pieces)[:n_val].tolist())
+        held |= held_out([p for p in {_piece(e) for e in entries} if p.startswith("asap/") == group], fraction, seed)
     held_works = {_asap_work(p) for p in held if p.startswith("asap/")}
     train = [e for e in entries if _piece(e) not in held and _asap_work(_piece(e)) not in held_works]
     val = [e for e in entries if _piece(e) in held]
@@ -112,3 +118,41 @@ def split_genre(train_entries: list[dict], data_config, seed: int) -> tuple[list
     if data_config.validation_seed is not None:
         seed = data_config.validation_seed
     return split_validation(train_entries, data_config.validation_fraction, seed)
+
+
+def read_splits(csv_path: Path) -> dict[str, dict]:
+    """splits.csv (path, genre, piece, split) -> {path as written: row}."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"path", "split"} - set(reader.fieldnames or [])
+            if missing:
+                raise StyleNetError(f"{csv_path}: splits CSV lacks column(s) {', '.join(sorted(missing))}",
+                                    exit_code=2)
+            return {row["path"].strip(): row for row in reader}
+    except OSError as exc:
+        raise StyleNetError(f"{csv_path}: cannot read splits CSV ({exc.strerror})", exit_code=2) from None
+
+
+def assign_splits(sources: list, splits: dict[str, dict], csv_path: Path) -> int:
+    """Give each source its split and piece from the CSV; return how many the CSV does not list.
+
+    A CSV path matches a file if it names the same file relative to the CSV's folder, or if it ends with
+    the file's path relative to RAW_DIR (so `raw/jazz/x.mid` in the CSV matches `jazz/x.mid`).
+    """
+    by_abs = {(csv_path.parent / p).resolve(): row for p, row in splits.items()}
+    by_suffix = {}
+    for p, row in splits.items():
+        parts = p.split("/")
+        for i in range(len(parts) - 1):
+            by_suffix.setdefault("/".join(parts[i:]), row)
+    unlisted = 0
+    for source in sources:
+        row = by_abs.get(source.path) or by_suffix.get(source.rel)
+        if row is None:
+            source.split, source.piece = "unlisted", source.rel
+            unlisted += 1
+        else:
+            source.split = row["split"].strip() or "train"
+            source.piece = (row.get("piece") or "").strip() or source.rel
+    return unlisted

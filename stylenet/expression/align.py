@@ -2,7 +2,7 @@
 
     align(score, score_beats, perf, perf_beats)    an ASAP pair: score and performance through their beats
     self_performed(piece, genre)                   a played file against its own nominal grid (raw/)
-    align_asap(entry, asap_root)                   one ASAP row (tracking.asap_performances) -> (score, Performed, report)
+    align_asap(entry, asap_root)                   one ASAP row (data.read.asap_performances) -> (score, Performed, report)
 
 ASAP annotates the same beats in a work's score and in each performance, so every score time maps to a
 performed time by interpolating between the beats around it; a score note is then matched to the
@@ -120,7 +120,7 @@ def performed_from_match(score: ScoreNotes, piece: MidiPiece, match: np.ndarray,
 
 
 def align_asap(entry: dict, asap_root) -> tuple[ScoreNotes, Performed, AlignReport]:
-    """One ASAP performance (a `tracking.asap_performances` row) against its work's midi_score.mid."""
+    """One ASAP performance (a `read.asap_performances` row) against its work's midi_score.mid."""
     from pathlib import Path
 
     from stylenet.core.beats import read_annotations

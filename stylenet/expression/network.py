@@ -2,7 +2,7 @@
 
 The network reads `notes.score_features` (one row per score note, in the score's order, with the genre as
 a one-hot) through a dense layer and bidirectional LSTMs over the whole piece -- the shape of the beat
-tracker and the touch (`tracking.NoteNetwork`), because a phrase's shape is heard from both ends -- and
+tracker and the touch (`nn.note_network.NoteNetwork`), because a phrase's shape is heard from both ends -- and
 writes, per note, the TARGETS of notes.py: velocity, tempo, onset, duration (in their units) and the
 probability of pedal and of a pedal change.  Trained by `stylenet train-expression` (train.py); stored as
 an .npz of the Keras layers' weights with a JSON header naming its genres.

@@ -312,7 +312,7 @@ def targets(score: ScoreNotes, performed: Performed) -> tuple[np.ndarray, np.nda
 
 def _pedal_at(down: np.ndarray, up: np.ndarray, at: np.ndarray) -> np.ndarray:
     """1.0 where the pedal is down at each time (the latest press after the latest release).  Not
-    `tracking.last_before`: its 1 ms of tolerance moves 0.2 % of the validation pedal targets."""
+    `core.notes.last_before`: its 1 ms of tolerance moves 0.2 % of the validation pedal targets."""
     last_down = np.where(np.searchsorted(down, at, side="right") > 0,
                          down[np.maximum(np.searchsorted(down, at, side="right") - 1, 0)] if len(down) else -np.inf,
                          -np.inf)

@@ -191,13 +191,13 @@ def _pedal_events(score: ScoreNotes, predicted: np.ndarray, start: np.ndarray, e
 
 
 def piano_note_events(piece: MidiPiece) -> tuple[list[tuple[int, int, int, int, int, int]], set]:
-    """(notes, kept): every piano note of the file as pretty_midi reads it (and so as `codec.load_midi`
+    """(notes, kept): every piano note of the file as pretty_midi reads it (and so as `midifile.load_midi`
     does), as its events -- (track, note-on index, index of the note-off that ends it, channel, key, on
     tick) -- and the (track, event index) of the events that make no note (a note-on ended at its own tick,
     with the note-off that ends it; a note-on never ended), which stay where they are.  As pretty_midi: a
     note-off ends every open note of its channel and key begun at an earlier tick; one begun at its own
     tick stays open if it ended an earlier one, else is dropped.  The file's ticks are absolute (as
-    `codec.load_midi` leaves them)."""
+    `midifile.load_midi` leaves them)."""
     notes, kept = [], set()
     for t, track in enumerate(piece.midi.tracks):
         open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (channel, key) -> [(tick, index)]

@@ -280,7 +280,7 @@ def _train(args) -> None:
         scored = validate(candidate, valid_rows)
         return scored["score"], {"validation": scored}
 
-    def keep(epoch, fields):
-        save_note_network(model, Path(args.out), KIND, {**info(epoch), **fields})
+    def keep(epoch, row):
+        save_note_network(model, Path(args.out), KIND, {**info(epoch), "validation": row["validation"]})
 
     crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw, check, keep)

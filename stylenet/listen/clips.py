@@ -62,7 +62,7 @@ class Notes:
 
 
 def piece_notes(piece) -> Notes:
-    """A `codec.MidiPiece`'s piano notes and the control changes of its piano instruments."""
+    """A `midifile.MidiPiece`'s piano notes and the control changes of its piano instruments."""
     controls = sorted((float(c.time), int(c.number), int(c.value)) for inst in piece.pm.instruments
                       if not inst.is_drum and inst.program in piece.programs for c in inst.control_changes)
     return Notes(piece.pitch, piece.start, piece.end, piece.velocity, controls)

@@ -2,7 +2,16 @@
 
 The synthesiser is `midirenderer` (a self-contained wheel: a Rust SoundFont synthesiser, rustysynth, with
 libopus linked in), so nothing but the package is needed on a fresh machine.  The default SoundFont is the
-small General MIDI one pretty_midi ships (`TimGM6mb.sf2`); `--soundfont` takes a better one.
+best one installed: a system General MIDI font when there is one (Debian's `fluid-soundfont-gm`, 140 MB,
+a sampled grand), else the small one pretty_midi ships (`TimGM6mb.sf2`, 6 MB); `--soundfont` takes any.
+
+Loudness.  General MIDI SoundFonts render quietly and unevenly (a held-out classical performance came out
+at -28.5 dBFS peak with TimGM6mb: nearly inaudible), so WAV is loudness-normalised by default: its
+integrated loudness (ITU-R BS.1770, measured with pyloudnorm, the well-kept implementation) brought to
+TARGET_LUFS, the level of streamed music, and turned down again if that would push a peak past PEAK_DBFS.
+Loudness rather than peak normalisation because two files with the same peak can sound far apart (a
+single loud chord sets the peak; the ear hears the whole).  `--gain DB` gives a fixed gain instead (0: as
+synthesised).  Opus is encoded inside the synthesiser and written as synthesised.
 
 Every channel is rendered as the file asks (a piano part with no program change is General MIDI's
 acoustic grand).  The audio lasts as long as the MIDI file (its last event) plus `tail` seconds of release,
@@ -28,11 +37,18 @@ DEFAULT_TAIL = 1.0  # seconds of release after the file's last event
 
 PEAK_DBFS = -1.0  # WAV clips that share one gain (`peak_gain`) have their loudest peak brought here ...
 MAX_GAIN_DB = 30.0  # ... but no more than this
+TARGET_LUFS = -16.0  # integrated loudness of a normalised WAV (`loudness_gain`): streamed music's level
+SYSTEM_SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2",
+                     "/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/soundfonts/default.sf2")
 
 
 def default_soundfont() -> Path:
+    """The best General MIDI SoundFont installed: a system one (SYSTEM_SOUNDFONTS), else pretty_midi's."""
     import pretty_midi
 
+    for candidate in SYSTEM_SOUNDFONTS:
+        if Path(candidate).is_file():
+            return Path(candidate)
     return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
 
 
@@ -92,33 +108,65 @@ def render_bytes(midi: bytes, soundfont: bytes, fmt: str = "wav", where="MIDI") 
 
 
 def render_file(path, output, soundfont: bytes, fmt: str = "wav", tail: float = DEFAULT_TAIL,
-                force: bool = False) -> Path:
+                force: bool = False, gain="auto") -> Path:
     """Render one MIDI file to `output` (written atomically; never the input, never an existing file
-    unless `force`)."""
+    unless `force`).  `gain`: "auto" (WAV loudness-normalised, `loudness_gain`) or decibels (0: as
+    synthesised); Opus is always as synthesised."""
     path, output = Path(path), Path(output)
     refuse_overwrite(path, output, force)
     audio = render_bytes(midi_with_tail(path, tail), soundfont, fmt, where=str(path))
+    if fmt == "wav":
+        factor = loudness_gain(audio) if gain == "auto" else 10 ** (float(gain) / 20)
+        if factor != 1.0:
+            audio = scale_wav(audio, factor)
     atomic_write_bytes(output, audio)
     return output
 
 
-def audio_beside(fmt: str = "wav", soundfont=None, force: bool = False):
-    """`perform --render`: a function that writes a MIDI file's audio beside it (<name>.wav or .opus) and
-    returns its path; the SoundFont is read once, here."""
+def loudness_gain(wav: bytes, target: float = TARGET_LUFS, peak_dbfs: float = PEAK_DBFS) -> float:
+    """The factor that brings WAV bytes to `target` LUFS integrated loudness (pyloudnorm), lowered so that no
+    sample passes `peak_dbfs`; for audio too short or quiet to measure (under 0.4 s, or silence), the factor
+    that brings its peak to `peak_dbfs` (1 for silence)."""
+    import pyloudnorm
+
+    params, samples = _wav_samples(wav)
+    frames = samples.reshape(-1, params.nchannels).astype(np.float64) / 32768.0
+    peak = float(np.abs(frames).max(initial=0.0))
+    if peak == 0.0:
+        return 1.0
+    ceiling = 10 ** (peak_dbfs / 20) / peak
+    if len(frames) < 0.4 * params.framerate:
+        return ceiling
+    loudness = pyloudnorm.Meter(params.framerate).integrated_loudness(frames)
+    if not np.isfinite(loudness):
+        return ceiling
+    return float(min(10 ** ((target - loudness) / 20), ceiling))
+
+
+def audio_beside(fmt: str = "wav", soundfont=None, force: bool = False, gain="auto"):
+    """`perform --render`: a function (performed file, its input) -> (audio of the performance, audio of the
+    input as written), written beside the performance as <name>.wav and <input name>.as-written.wav (or
+    .opus), each loudness-normalised alike so that before and after compare fairly; the SoundFont is read
+    once, here."""
     sound = read_soundfont(soundfont)
 
-    def render(midi_path: Path) -> Path:
-        return render_file(midi_path, midi_path.with_suffix(f".{fmt}"), sound, fmt, force=force)
+    def render(performed: Path, source: Path) -> tuple[Path, Path]:
+        after = render_file(performed, performed.with_suffix(f".{fmt}"), sound, fmt, force=force, gain=gain)
+        before = render_file(source, performed.with_name(f"{source.stem}.as-written.{fmt}"), sound, fmt,
+                             force=force, gain=gain)
+        return after, before
 
     return render
 
 
-def output_path(source: Path, fmt: str, out: str | None, single: bool) -> Path:
+def output_paths(inputs, fmt: str, out: str | None) -> list[Path]:
+    """Where each input's audio goes (`fileio.plan_outputs`: beside it, `-o FILE` for one, or mirrored under
+    `-o FOLDER`), refusing an `-o` of another kind of file before anything is written."""
     suffix = Path(out).suffix.lower() if out else ""
-    if single and suffix in AUDIO_AND_MIDI_SUFFIXES and suffix != f".{fmt}":
+    if suffix in AUDIO_AND_MIDI_SUFFIXES and suffix != f".{fmt}":
         raise StyleNetError(f"{out}: not a .{fmt} file name; name a .{fmt} file or a folder (or pass --format)",
                             exit_code=2)
-    return fileio.output_path(source, f"{source.stem}.{fmt}", out, single, (f".{fmt}",))
+    return fileio.plan_outputs(inputs, lambda p: f"{p.stem}.{fmt}", out, (f".{fmt}",), "render")
 
 
 def audio_seconds(data: bytes) -> float:
@@ -132,15 +180,16 @@ def audio_seconds(data: bytes) -> float:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """What `stylenet render` is asked to do (cli.py reads it off the command line)."""
+    """What `stylenet render` is asked to do (cli/listen.py reads it off the command line)."""
 
     inputs: tuple
     out: str | None = None
-    soundfont: str | None = None  # None: pretty_midi's General MIDI TimGM6mb.sf2
+    soundfont: str | None = None  # None: the best installed (`default_soundfont`)
     fmt: str = "wav"
     tail: float = DEFAULT_TAIL
     force: bool = False
     progress: bool = True
+    gain: str | float = "auto"  # "auto": loudness-normalised WAV; a number: that gain in dB (0: as synthesised)
 
 
 @dataclass
@@ -155,26 +204,26 @@ def run(options: RenderOptions) -> RenderReport:
 
     from tqdm import tqdm
 
-    from stylenet.core.midifile import find_midi
+    from stylenet.core.midifile import find_inputs
 
-    soundfont = read_soundfont(options.soundfont)
-    inputs = find_midi(options.inputs)
+    inputs = find_inputs(options.inputs)
     if not inputs:
         raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
-    single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+    outputs = output_paths(inputs, options.fmt, options.out)
+    soundfont = read_soundfont(options.soundfont)
+    single = len(inputs) == 1 and inputs[0].root is None
     report = RenderReport([], [], single)
     if single:
         started = time.perf_counter()
-        with one_file(inputs[0]):
-            out = render_file(inputs[0], output_path(inputs[0], options.fmt, options.out, True), soundfont,
-                              options.fmt, options.tail, options.force)
-        report.lines.append(f"{inputs[0]} -> {out}  ({time.perf_counter() - started:.1f} s)")
+        with one_file(inputs[0].path):
+            out = render_file(inputs[0].path, outputs[0], soundfont, options.fmt, options.tail, options.force,
+                              options.gain)
+        report.lines.append(f"{inputs[0].path} -> {out}  ({time.perf_counter() - started:.1f} s)")
         return report
-    for source in tqdm(inputs, desc="render", unit="file", disable=not options.progress):
-        with skip_failure(source, report.skipped, tqdm.write):
-            out = render_file(source, output_path(source, options.fmt, options.out, False), soundfont,
-                              options.fmt, options.tail, options.force)
-            report.lines.append(f"{source} -> {out}")
+    for item, output in tqdm(list(zip(inputs, outputs)), desc="render", unit="file", disable=not options.progress):
+        with skip_failure(item.path, report.skipped, tqdm.write):
+            out = render_file(item.path, output, soundfont, options.fmt, options.tail, options.force, options.gain)
+            report.lines.append(f"{item.path} -> {out}")
             tqdm.write(report.lines[-1])
     return report
 

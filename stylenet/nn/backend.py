@@ -29,18 +29,35 @@ def _quiet_fd2():
         os.close(devnull)
 
 
-def import_keras():
-    """Import and return keras, with TensorFlow's start-up noise kept off the terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_fd2():
-        if backend_name() == "tensorflow":
-            import tensorflow as tf
+TRAIN_EXTRA = "pip install 'stylenet[train]'"  # what installs Keras and TensorFlow beside the light core
 
-            tf.get_logger().setLevel("ERROR")
-            # Probe for GPUs now, while fd 2 is quiet: otherwise the first XLA compile does it later and
-            # prints "failed call to cuInit" on a machine without CUDA.
-            tf.config.list_physical_devices("GPU")
-        import keras
+
+def import_keras():
+    """Import and return keras, with TensorFlow's start-up noise kept off the terminal.  Without them (the
+    light install: performing, rendering, surveys need neither) a one-line StyleNetError says how to add them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with _quiet_fd2():
+            keras = _import_keras()
+    except ImportError as exc:
+        from stylenet.core.errors import StyleNetError
+
+        missing = getattr(exc, "name", None) or "keras"
+        raise StyleNetError(f"this needs {missing}, which the light install leaves out: {TRAIN_EXTRA} "
+                            f"(or `make install` in a clone)", exit_code=2) from None
+    return keras
+
+
+def _import_keras():
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        # Probe for GPUs now, while fd 2 is quiet: otherwise the first XLA compile does it later and
+        # prints "failed call to cuInit" on a machine without CUDA.
+        tf.config.list_physical_devices("GPU")
+    import keras
+
     return keras
 
 

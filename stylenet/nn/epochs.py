@@ -76,7 +76,7 @@ def crop_epochs(model, work: Path, settings: dict, rng, epochs: int, rate: float
 
     draw(epoch)  -> (x, y, sample_weight or None): this epoch's crops, drawn with `rng`
     check(epoch) -> (score, row fields): a candidate exported and scored on validation (higher is better)
-    keep(epoch, fields): the best candidate so far -- write it where it ships
+    keep(epoch, row): the best candidate so far -- write it where it ships (`row`: the epoch's history row)
     Returns (history, best score); `work`/history.json holds the history too."""
     state = Path(work) / CHECKPOINT
     best, history, first = resume_run(state, model, settings, rng)
@@ -93,7 +93,7 @@ def crop_epochs(model, work: Path, settings: dict, rng, epochs: int, rate: float
             row.update(fields)
             if score > best:
                 best = score
-                keep(epoch, fields)
+                keep(epoch, row)
                 row["saved"] = True
         end_epoch(state, model, row, history, best, rng, settings)
     (Path(work) / "history.json").write_text(json.dumps(history, indent=1))
@@ -117,7 +117,8 @@ def resume(run_dir: Path, model, optimizer) -> tuple[Progress, dict]:
 
 def batch_epochs(run_dir: Path, model, optimizer, run: Progress, epochs: int, patience: int | None,
                  checkpoint_minutes: float, plan: Callable, step: Callable, end: Callable, after: Callable,
-                 states: dict | None = None, progress: bool = True, stop_after_batches: int | None = None) -> str:
+                 states: dict | None = None, progress: bool = True, stop_after_batches: int | None = None,
+                 spikes: bool = True) -> str:
     """Run `run` on to `epochs`; returns why it stopped early ("" when it did not).
 
     plan(epoch)              -> the epoch's batches (the same list for the same epoch: a resumed epoch goes on)
@@ -126,6 +127,7 @@ def batch_epochs(run_dir: Path, model, optimizer, run: Progress, epochs: int, pa
                                 to `logs`, which holds the mean loss and the seconds of its `n` batches)
     after(epoch, logs, improved, history): the epoch is done and checkpointed (print, plot)
     `states`: what the batch lanes carry from one batch to the next (checkpointed; cleared every epoch).
+    `spikes`: name a batch whose loss is SPIKE times the epoch's running mean.
     `stop_after_batches` ends the call early, as a kill would (for tests)."""
     from tqdm import tqdm
 
@@ -149,7 +151,7 @@ def batch_epochs(run_dir: Path, model, optimizer, run: Progress, epochs: int, pa
                 bar.close()
                 return (f"loss became {loss} at epoch {epoch + 1}, batch {run.batch + 1}{named}; stopped, the last "
                         f"good checkpoint is {checkpoint}")
-            if run.loss_count >= 20 and loss > SPIKE * run.loss_sum / run.loss_count:
+            if spikes and run.loss_count >= 20 and loss > SPIKE * run.loss_sum / run.loss_count:
                 # an epoch mean can hide one huge batch; name it so a regression can be traced to its window
                 bar.write(f"epoch {epoch + 1}, batch {run.batch + 1}{named}: loss {loss:.4f}, "
                           f"{loss / (run.loss_sum / run.loss_count):.0f}x the epoch's mean so far")

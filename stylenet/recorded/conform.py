@@ -7,6 +7,7 @@ annotated beat and the annotated meters, so the beats land on beat ticks and a s
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,6 @@ class ConformOptions:
     progress: bool = True
 
 
-def output_path(source: Path, out: str | None, single: bool) -> Path:
-    return fileio.output_path(source, f"{source.stem}.conformed.mid", out, single)
-
-
 def conform_file(source: Path, annotation: Path, output: Path, force: bool = False) -> str:
     """Write `source` re-timed onto the beats of `annotation`; return a one-line summary."""
     refuse_overwrite(source, output, force)
@@ -51,25 +48,31 @@ class ConformReport:
 
 
 def run(options: ConformOptions) -> ConformReport:
-    inputs = midifile.find_midi(options.inputs, skip=lambda f: f.stem.endswith(".conformed"))
+    found = midifile.find_inputs(options.inputs)
+    earlier = [i for i in found if i.root is not None and i.path.stem.endswith(".conformed")]
+    inputs = [i for i in found if i not in earlier]
     if not inputs:
-        raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
-    single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
+        raise StyleNetError(f"no MIDI files to conform in {' '.join(options.inputs)}", exit_code=2)
+    single = len(inputs) == 1 and inputs[0].root is None
     if not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
+    outputs = fileio.plan_outputs(inputs, lambda p: f"{p.stem}.conformed.mid", options.out, (".mid", ".midi"),
+                                  "conform")
     report = ConformReport([], [], single)
+    for item in earlier:  # an earlier conform's output: said, not silently dropped
+        report.skipped.append(f"{item.path}: an earlier conform's output (name it on its own to conform it again)")
+        print(f"skipped: {report.skipped[-1]}", file=sys.stderr)
 
-    def conformed(source: Path) -> str:
-        return conform_file(source, beats_for(source, options.beats), output_path(source, options.out, single),
-                            options.force)
+    def conformed(source: Path, output: Path) -> str:
+        return conform_file(source, beats_for(source, options.beats), output, options.force)
 
     if single:  # a failure is the command's one line
-        with one_file(inputs[0]):
-            report.lines.append(conformed(inputs[0]))
+        with one_file(inputs[0].path):
+            report.lines.append(conformed(inputs[0].path, outputs[0]))
         return report
-    for source in tqdm(inputs, desc="conform", unit="file", disable=not options.progress):
-        with skip_failure(source, report.skipped, tqdm.write):
-            report.lines.append(conformed(source))
+    for item, output in tqdm(list(zip(inputs, outputs)), desc="conform", unit="file", disable=not options.progress):
+        with skip_failure(item.path, report.skipped, tqdm.write):
+            report.lines.append(conformed(item.path, output))
             tqdm.write(report.lines[-1])
     return report

@@ -16,7 +16,7 @@ GRID_POINTS = np.unique(np.concatenate([np.arange(8) / 8, np.arange(6) / 6]))  #
 GRID_CHANCE = float(len(GRID_POINTS) * 2 * GRID_TOLERANCE)  # the share random ticks get at one offset (1/8)
 
 
-# At least this share on the grid: sequenced.  Measured (README): recordings <= 0.27, sequenced scores >= 0.45.
+# At least this share on the grid: sequenced.  Measured (docs/recorded.md): recordings <= 0.27, sequenced scores >= 0.45.
 GRID_SHARE_THRESHOLD = 0.35
 
 

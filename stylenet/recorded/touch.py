@@ -25,7 +25,7 @@ the works the velocity model trains on, and chosen on the works it holds out.
 file that looks recorded (`grid.looks_recorded`; `--touch auto`, the default), then shapes the sum with
 the touch file's own contrast factor.  Both were chosen on the validation works for one StyleNet model,
 whose fingerprint the calibration keeps: with another model the touch is left out (`auto`) or refused
-(`on`) until `stylenet train-touch --calibrate-only` has calibrated it.  A sequenced file has no such
+(`on`) until `stylenet train-touch --calibrate-only --out TOUCH.npz` has calibrated it.  A sequenced file has no such
 timing (every chord struck at once, every note on its tick): the network would read a pianist who does not
 exist, so `auto` leaves it out.
 """
@@ -147,7 +147,8 @@ def calibration_for(net: TouchNet, genre: str, performer) -> tuple[dict | None, 
         return None, f"the touch network is calibrated for {', '.join(net.calibration) or 'no genre'}, not {genre!r}"
     if calibration.get("fingerprint") != performer.fingerprint():
         return None, ("the touch network was calibrated for another StyleNet model (calibrate it for this one: "
-                      "`stylenet train-touch --calibrate-only --model MODEL`)")
+                      "`stylenet train-touch --calibrate-only --asap ASAP_DIR --model MODEL --out TOUCH.npz`, "
+                      "then --touch-model TOUCH.npz)")
     return calibration, ""
 
 

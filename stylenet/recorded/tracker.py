@@ -1,11 +1,8 @@
 """Beat tracking for recorded performances: beats, downbeats and meter from the notes alone.
 
-    track(piece)       -> Beats   beats, downbeats and meter of a `codec.MidiPiece` (feeds `beats.conform`)
-    grid_share(piece)  -> float   the share of onsets on the file's own 1/32-and-triplet tick grid:
-                                  near 1 for a sequenced file, near chance for a recording
-    beat_coherence(piece) -> float  whether onsets gather on the file's quarter notes at all (a file
-                                  played to a click does; a recording's do not)
-    asap_split(work)   -> "train" | "test"   the project's seeded split of ASAP by work
+    track(piece)       -> Beats   beats, downbeats and meter of a `midifile.MidiPiece` (feeds `beats.conform`)
+
+(Whether a file is a recording at all: grid.py.  Which ASAP works it learned from: data/splits.py.)
 
 Method.  A note network (`pretrained/tracker.npz`, trained on ASAP train works by `stylenet train-tracker`)
 reads the notes in order of onset -- each note's key, loudness, length, the gaps to the notes and chords
@@ -26,7 +23,7 @@ one tempo for the whole piece, and it would bring numba, llvmlite and scikit-lea
 change tempo every few beats, which the bar-pointer decoder (60 lines of NumPy here) follows.  madmom, the
 bar-pointer model's reference implementation, has had no release since 0.16.1 (2018), which does not import
 on Python 3.10 or later (CPJKU/madmom#502).  Notes rather than frames (the first tracker, a dilated
-CNN over 20 ms frames with a 20 s view, is measured beside it in the README): a piece of ten minutes is a few thousand notes,
+CNN over 20 ms frames with a 20 s view, is measured beside it in docs/recorded.md): a piece of ten minutes is a few thousand notes,
 so a recurrent network can read all of it, and the level of the beat (the notated quarter, not its half or
 double) is a property of the whole piece.  The decoder's settings were chosen on the validation works.
 

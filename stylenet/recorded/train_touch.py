@@ -154,34 +154,11 @@ def calibrate(touch_path: Path, performer, rows: list[dict], genres: list[str]) 
     return calibration
 
 
-def arguments(parser) -> None:
-    """The options of `stylenet train-touch`."""
-    parser.add_argument("--model", default=str(PRETRAINED / "stylenet.npz"),
-                        help="the StyleNet model whose validation works are held out and which is calibrated against")
-    parser.add_argument("--dataset", default="build/dataset-concert")
-    parser.add_argument("--asap", required=True, metavar="DIR", help="the ASAP folder the dataset was built with")
-    parser.add_argument("--out", default="build/touch/touch.npz", help="(default: %(default)s; copy it to stylenet/pretrained/ to ship it)")
-    parser.add_argument("--work-dir", default="build/touch")
-    parser.add_argument("--genres", nargs="+", default=["concert"], help="genres to calibrate the touch for")
-    parser.add_argument("--epochs", type=int, default=150)
-    parser.add_argument("--crops", type=int, default=256, help="training crops per epoch")
-    parser.add_argument("--crop", type=int, default=CROP)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--validate-every", type=int, default=10)
-    parser.add_argument("--calibrate-only", action="store_true", help="calibrate --out against --model, no training")
-
-
 def run(args, parser) -> int:
     for name in ("dataset", "asap"):
         if not Path(getattr(args, name)).is_dir():
             parser.error(f"--{name} {getattr(args, name)}: no such folder")
-    if not Path(args.model).exists():
+    if args.model and not Path(args.model).exists():
         parser.error(f"--model {args.model}: no such file or run directory")
 
     from stylenet.velocity.performer import load_performer
@@ -191,16 +168,16 @@ def run(args, parser) -> int:
         performer = load_performer(args.model)
         fit_entries, valid_entries, _ = asap_entries(args.dataset, performer.info["config"])
     except StyleNetError as exc:
-        raise SystemExit(f"train_touch: {exc}") from None
+        raise StyleNetError(str(exc), exit_code=2) from None
     if not fit_entries or not valid_entries:
-        raise SystemExit(f"train_touch: {args.dataset} has {len(fit_entries)} ASAP training and {len(valid_entries)} "
-                         f"validation performances for {args.model}; it needs both (build-dataset ... --asap DIR)")
+        raise StyleNetError(f"{args.dataset} has {len(fit_entries)} ASAP training and {len(valid_entries)} "
+                         f"validation performances for {args.model or 'the shipped model'}; it needs both (build-dataset ... --asap DIR)")
     work = Path(args.work_dir)
     steps = performer.steps_per_quarter
     valid = read_performances(Path(args.asap), valid_entries, steps, work / "validation.pkl", keep_piece=True)
     if args.calibrate_only:
         if not Path(args.out).is_file():
-            raise SystemExit(f"train_touch: --out {args.out}: no touch network to calibrate")
+            raise StyleNetError(f"--out {args.out}: no touch network to calibrate", exit_code=2)
         calibrate(Path(args.out), performer, valid, args.genres)
         return 0
     train = read_performances(Path(args.asap), fit_entries, steps, work / "train.pkl")
@@ -223,7 +200,7 @@ def run(args, parser) -> int:
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss="mse")
     settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout", "seed",
                                               "validate_every")}
-    settings["model"] = str(args.model)
+    settings["model"] = str(args.model or PRETRAINED / "stylenet.npz")
     settings["works"] = hashlib.sha256(json.dumps([sorted(r["path"] for r in train), sorted(r["path"] for r in valid)])
                                        .encode()).hexdigest()[:16]  # a resumed run learns from the same works
 
@@ -242,14 +219,14 @@ def run(args, parser) -> int:
         scored = validate(candidate, valid)
         return scored["r_piece"], scored
 
-    def keep(epoch, scored):
-        export(model, Path(args.out), {"epoch": epoch, **info, "validation": {"r_piece": scored["r_piece"],
+    def keep(epoch, row):
+        export(model, Path(args.out), {"epoch": epoch, **info, "validation": {"r_piece": row["r_piece"],
                                                                               "performances": len(valid)}})
 
     _, best = crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw,
                           check, keep)
     if not Path(args.out).is_file():
-        raise StyleNetError(f"train-touch: no validation check scored (r_piece {best}); nothing written to {args.out}")
+        raise StyleNetError(f"no validation check scored (r_piece {best}); nothing written to {args.out}")
     calibrate(Path(args.out), performer, valid, args.genres)
     return 0
 

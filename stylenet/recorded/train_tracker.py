@@ -59,7 +59,7 @@ def load_asap(root: Path, cache: Path) -> list[dict]:
 
 
 def held_out_patterns(asap_root: Path) -> list[set]:
-    """The pitch fingerprints (`dataset.pitch_patterns`) of the score of every ASAP work the tracker must
+    """The pitch fingerprints (`data.build.pitch_patterns`) of the score of every ASAP work the tracker must
     not learn from: its validation and test works."""
     from stylenet.data.build import piece_patterns
 
@@ -91,8 +91,9 @@ def load_sequenced(raw_dir: Path, splits_csv: Path, asap_root: Path, cache: Path
     pedal, and the beats and downbeats of the file's own tempo and meter maps, by pretty_midi's
     convention, which is ASAP's (a beat is the meter's denominator note, dotted in 6/8, 9/8, 12/8).
     Left out: the raw test split's pieces, and any piece that is an ASAP validation or test work under
-    another name (`dataset.same_work_share` of their scores' fingerprints).  Cached like `load_asap`."""
-    from stylenet.data.build import SAME_WORK_SHARE, piece_patterns, read_splits, same_work_share
+    another name (`data.build.same_work_share` of their scores' fingerprints).  Cached like `load_asap`."""
+    from stylenet.data.build import SAME_WORK_SHARE, piece_patterns, same_work_share
+    from stylenet.data.splits import read_splits
 
     # what the kept pieces depend on: a cache built from other folders, splits or rules is built again
     key = {"raw": str(raw_dir.resolve()), "asap": str(asap_root.resolve()), "same_work_share": SAME_WORK_SHARE,
@@ -161,12 +162,12 @@ def crop_weights(pieces: list[dict], balance: float = 0.0) -> np.ndarray:
     length) raised to `balance`.  Dense, fast music has the most notes, so at `balance` 0 slow beats are
     rare (ASAP train: pieces beating slower than 1.3 s are 6 % of the performances, 3 % of the notes) and
     the network learns to hear them at a faster level; at 1 every band weighs the same (measured: validation
-    beat F 0.711 against 0.752 at 0; slow works gain a little, fast ones lose more: README)."""
-    notes = np.array([len(p["pitch"]) for p in pieces], np.float64)
+    beat F 0.711 against 0.752 at 0; slow works gain a little, fast ones lose more: docs/recorded.md)."""
+    counts = np.array([len(p["pitch"]) for p in pieces], np.float64)
     pace = np.array([np.median(np.diff(p["beats"])) for p in pieces], np.float64)
     band = np.floor(2 * np.log2(pace / tracker.MIN_BEAT_SECONDS)).astype(np.int64)
-    share = {b: notes[band == b].sum() / notes.sum() for b in np.unique(band)}
-    weights = notes / np.array([share[b] for b in band]) ** balance
+    share = {b: counts[band == b].sum() / counts.sum() for b in np.unique(band)}
+    weights = counts / np.array([share[b] for b in band]) ** balance
     return weights / weights.sum()
 
 
@@ -314,37 +315,6 @@ def tune(weights: Path, perfs: list[dict], floors=(0.005,), tempo_weights=(0.1, 
     return rows
 
 
-def arguments(parser) -> None:
-    """The options of `stylenet train-tracker`."""
-    parser.add_argument("--asap", required=True, metavar="DIR", help="the ASAP folder (its metadata.csv and annotations)")
-    parser.add_argument("--cache", default="build/tracker/asap.pkl")
-    parser.add_argument("--out", default="build/tracker/tracker.npz", help="(default: %(default)s; copy it to stylenet/pretrained/ to ship it)")
-    parser.add_argument("--work-dir", default="build/tracker")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--crops", type=int, default=256, help="training crops per epoch")
-    parser.add_argument("--crop", type=int, default=CROP)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--units", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--stretch", type=float, default=STRETCH)
-    parser.add_argument("--tempo-loss", type=float, default=0.2)
-    parser.add_argument("--balance", type=float, default=0.0, help="draw crops less by notes and more evenly "
-                        "across beat lengths: 0 in proportion to notes, 1 every half-octave band alike")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--validate-every", type=int, default=5)
-    parser.add_argument("--mask-padding", action="store_true", help="the LSTMs skip a short crop's padding, "
-                        "as inference has none (slower: Keras's LSTM instead of the fused one)")
-    parser.add_argument("--sequenced", metavar="DIR", help="also learn from the hand-sequenced files under DIR "
-                        "(e.g. RAW_DIR/classical: piano-midi.de), beats from their tempo maps")
-    parser.add_argument("--splits", metavar="CSV",
-                        help="the raw data's splits: --sequenced leaves its test pieces out")
-    parser.add_argument("--tune", metavar="WEIGHTS", help="only tune the decoder for these weights, on every "
-                        "performance of the validation works")
-
-
 def run(args, parser) -> int:
     if args.sequenced and not Path(args.sequenced).is_dir():
         parser.error(f"--sequenced {args.sequenced}: no such folder")
@@ -376,7 +346,7 @@ def run(args, parser) -> int:
             sequenced = load_sequenced(Path(args.sequenced), Path(args.splits), Path(args.asap),
                                        Path(args.cache).with_name("sequenced.pkl"))
         except StyleNetError as exc:  # a splits file without its columns: one line, not a traceback
-            raise SystemExit(f"train_tracker: {exc}") from None
+            raise StyleNetError(str(exc), exit_code=2) from None
         train += [prepared(p) for p in sequenced]
         print(f"+ {len(sequenced)} sequenced pieces from {args.sequenced}", flush=True)
 
@@ -415,8 +385,8 @@ def run(args, parser) -> int:
         scored = validate(candidate, valid)
         return scored["beat_f"], scored
 
-    def keep(epoch, scored):
-        export(model, Path(args.out), {**info(epoch), "validation": scored})
+    def keep(epoch, row):
+        export(model, Path(args.out), {**info(epoch), "validation": row})
 
     crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw, check, keep)
     return 0

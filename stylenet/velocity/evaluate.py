@@ -192,7 +192,7 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
                         predictions[g].setdefault("model (score only)", []).append(np.clip(alone, 1, 127))
                         if piece.touch is not None:
                             touch = (piece.touch, touch_calibration[g])
-                    for name, level in calibrations:  # as `perform` plays it (perform/play.py)
+                    for name, level in calibrations:  # as `perform` plays it (play/step.py)
                         calibrated = shaped_velocities(raw, piece.truth, Shaping(level=level), stats, touch)
                         predictions[g].setdefault(name, []).append(np.clip(calibrated, 1, 127))
                 else:
@@ -335,7 +335,7 @@ def write_report(out_dir, evaluation: dict, meta: dict) -> dict[str, Path]:
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    """What `stylenet evaluate` is asked to do (cli.py reads it off the command line)."""
+    """What `stylenet evaluate` is asked to do (cli/velocity.py reads it off the command line)."""
 
     source: str  # a built dataset, or a folder of MIDI files in genre sub-folders
     model: str | tuple[str, ...] | None = None  # a training run directory or a model file, or several (their
@@ -381,10 +381,7 @@ def run(options: EvaluateOptions) -> EvaluateReport:
     from stylenet.velocity.performer import load_performer
 
     performer = load_performer(options.model)
-    genres = list(options.genres) or performer.genres
-    unknown = [g for g in genres if g not in performer.genres]
-    if unknown:
-        raise StyleNetError(f"unknown genre {unknown[0]!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
+    genres = [performer.genre_named(g) for g in options.genres] or performer.genres
     models = [options.model] if isinstance(options.model, str) else list(options.model or ())
     if len(models) > 1 or (models and Path(models[0]).is_dir()):
         _calibrate(performer, options.progress)

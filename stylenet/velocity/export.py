@@ -54,7 +54,7 @@ def export_pretrained(run_dir, dataset="build/dataset", out=SHIPPED.parent, prog
     run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
     runs = [performer_from_run(r) for r in run_dirs]
     performer = runs[0] if len(runs) == 1 else Performer.ensemble(runs)
-    for st in performer.stats.values():  # factors an `evaluate` cached in the run: calibrated afresh below
+    for st in performer.stats.values():  # the factors the run recorded: calibrated afresh below, as shipped
         st.pop("contrast", None)
     out = Path(out)
     model_path = performer.save(out / "stylenet.npz")

@@ -1,7 +1,7 @@
 """The StyleNet network (Malik & Ek, 2017), written only against `keras` / `keras.ops`.
 
-    score [batch, time, 176 (+ optional channels: `inputs`, e.g. metre; codec.encode_input)]
-      (+ voice: the top and bottom sounding key, computed here from the score columns; codec.voice_channels)
+    score [batch, time, 176 (+ optional channels: `inputs`, e.g. metre; inputs.encode_input)]
+      (+ voice: the top and bottom sounding key, computed here from the score columns; inputs.voice_channels)
       -> interpretation: LSTM(176)                      shared by every genre: "reading" the score
       -> GenreNet[genre]: 3 x (Dropout, BiLSTM(176))    one per genre: how that genre plays what it read
                           Dropout, Dense(88)            linear, one velocity per key (velocity / 127)
@@ -16,7 +16,7 @@ each window from zero: their "previous" window would be the future one, which ha
 `call` therefore takes and returns the forward states.
 
 Dropout lives in separate Dropout layers, never inside the LSTMs (`recurrent_dropout` would rule out the
-cuDNN kernel on a GPU).  The LSTMs are `FusedLSTM` (fast_lstm.py): Keras's LSTM with the very same weights,
+cuDNN kernel on a GPU).  The LSTMs are `FusedLSTM` (nn/fused_lstm.py): Keras's LSTM with the very same weights,
 whose time loop is replaced by a faster one on a CPU under TensorFlow; on a GPU (cuDNN) or under JAX it is
 Keras's LSTM unchanged.  The same code runs on TensorFlow (default) and JAX backends.
 """
@@ -69,7 +69,7 @@ class GenreNet(layers.Layer):
 
 
 def voice_channels(score):
-    """codec.voice_channels in keras.ops: [B, T, 176] score columns -> [B, T, 176] top and bottom keys."""
+    """inputs.voice_channels in keras.ops: [B, T, 176] score columns -> [B, T, 176] top and bottom keys."""
     held = ops.cast(score[..., 1:SCORE_COLUMNS:2] > 0, "float32")
     at_or_above = ops.flip(ops.cumsum(ops.flip(held, axis=-1), axis=-1), axis=-1)
     at_or_below = ops.cumsum(held, axis=-1)

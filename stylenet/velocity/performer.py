@@ -8,7 +8,7 @@ runs step by step.  `Performer.from_keras` copies a trained Keras model's weight
 holds the two forward passes equal.
 
 The stored model (`*.npz`) holds float16 weights and a JSON header: genres, sizes, the grid, the input
-layout (optional channels such as metre, built by `codec.encode_input` exactly as in training), the
+layout (optional channels such as metre, built by `inputs.encode_input` exactly as in training), the
 transpositions the score is read at, and the per-genre velocity statistics of the training data
 (used by `--contrast`, the default level and the flat baseline).  A file may hold an *ensemble*: several
 trained networks of the same genres and inputs whose predictions are averaged (`Performer.ensemble`);
@@ -78,11 +78,23 @@ class Performer:
                 total += shift_keys(network._network_velocities(read, genre), -k)
         return total / (len(shifts) * (1 + len(self.members)))
 
+    def genre_named(self, text: str) -> str:
+        """The genre `text` names, whatever its case ('Jazz' is jazz); a one-line usage error otherwise,
+        with the nearest genre when it looks like a typing slip."""
+        import difflib
+
+        by_lower = {g.lower(): g for g in self.genres}
+        if str(text).lower() in by_lower:
+            return by_lower[str(text).lower()]
+        near = difflib.get_close_matches(str(text).lower(), list(by_lower), n=1, cutoff=0.6)
+        hint = f" (did you mean {by_lower[near[0]]!r}?)" if near else ""
+        raise StyleNetError(f"unknown genre {text!r}{hint}; this model knows: {', '.join(self.genres)}", exit_code=2)
+
     def reading_transpositions(self) -> list[int]:
         """The transpositions (semitones) a score is read at: `transpositions` if set, else every second
         semitone up to READ_TRANSPOSED of the range the model was trained on (`train.transpose` 6: -4, -2,
         0, 2, 4), [0] for a model trained in the written keys.  A network trained on transposed music errs
-        a little differently in each key; the mean of its readings is closer to the human (README "Beyond
+        a little differently in each key; the mean of its readings is closer to the human (docs/results.md "Beyond
         the paper")."""
         if self.transpositions is not None:
             return list(self.transpositions)
@@ -271,7 +283,7 @@ def run_data(run_dir, config) -> tuple[int, dict]:
 
 
 def weights_signature(path: Path) -> str:
-    """Which weights file a run's cached contrast factors belong to (name, size, modification time)."""
+    """Which weights file a run's recorded contrast factors belong to (name, size, modification time)."""
     stat = Path(path).stat()
     return f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns}"
 

@@ -11,12 +11,15 @@ Shaping, in this order, over the notes of one piece (MIDI units):
             human spread costs accuracy; 0.9 stays inside the 0.8-1.2 that still sounds human (issue 9's
             goal) with room for a test set to differ from validation.  The 0.9 holds at `level model`;
             a fixed level removes the model's piece-to-piece differences in loudness, and some spread.
-            A model without a factor (a file made before factors existed, or a training run no `evaluate`
-            has calibrated yet) stretches each piece to the genre's typical spread within a human-played
-            piece, as older files did (capped at 4x).  A number multiplies the spread; 1 = the raw model output.
+            A model without a factor (a file made before factors existed, or a run still training)
+            stretches each piece to the genre's typical spread within a human-played piece, as older
+            files did (capped at 4x).  A number multiplies the spread; 1 = the raw model output.
   level     where the piece sits overall: a dynamic marking (ppp pp p mp mf f ff fff), a MIDI mean velocity,
             `input` (the input file's own mean), `genre` (the genre's typical level: the mean velocity of
-            its human-played training pieces) or `model` (the level the model predicts for this score).
+            its human-played training pieces), `model` (the level the model predicts for this score), or
+            `auto` (`perform`'s default): `input` for a piano mixed with other instruments -- its level
+            against them is the mix's balance, which only the file knows -- and `model` for a piano alone
+            (`level_for`; docs/usage.md "Level" has the measurements behind the rule).
   strength  0..1, blend with the input's own velocities per note (1 = all model, 0 = the input unchanged).
 """
 
@@ -29,8 +32,8 @@ import numpy as np
 DYNAMICS = {"ppp": 16, "pp": 33, "p": 49, "mp": 64, "mf": 80, "f": 96, "ff": 112, "fff": 127}
 MAX_CONTRAST = 4.0
 AUTO_SPREAD = 0.9  # `auto`'s spread, a fraction of the human one (see the module docstring)
-LEVELS = ("input", "genre", "model")
-DEFAULT_LEVEL = "model"
+LEVELS = ("input", "genre", "model", "auto")
+DEFAULT_LEVEL = "model"  # a piano alone (what `evaluate` scores); `perform` asks for `auto`
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ def parse_level(text: str):
         raise ValueError(f"level must be a dynamic ({' '.join(DYNAMICS)}), {', '.join(LEVELS)}, or a velocity "
                          f"1..127, got {text!r}")
     return value
+
+
+def level_for(shaping: Shaping, piece) -> Shaping:
+    """`auto` resolved for one file (`midifile.MidiPiece`): `input` when its piano plays beside other
+    instruments, `model` when it plays alone; any other level as given."""
+    if shaping.level != "auto":
+        return shaping
+    return replace(shaping, level="input" if piece.other_instruments else "model")
 
 
 def parse_contrast(text: str):
@@ -84,7 +95,7 @@ def shape(predicted: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict 
     else:
         factor = float(shaping.contrast)
     shaped = mean + (predicted - mean) * factor
-    if shaping.level in (None, "model"):
+    if shaping.level in (None, "model", "auto"):  # `auto` is resolved per file (`level_for`); alone, it is model
         target = mean
     elif shaping.level == "genre":
         target = float(stats.get("mean", mean))
@@ -135,7 +146,7 @@ def blend(predicted: np.ndarray, deviation: np.ndarray, calibration: dict, stats
 
 def shaped_velocities(raw: np.ndarray, own: np.ndarray, shaping: Shaping, stats: dict | None,
                       touch: tuple | None = None) -> np.ndarray:
-    """Predict, add touch, shape -- the velocity half of the play step (perform/play.py), as `evaluate`
+    """Predict, add touch, shape -- the velocity half of the play step (play/step.py), as `evaluate`
     scores it too: the model's `raw` velocities for the notes of one piece, with a recording's touch
     deviations added (`touch` = (deviations, calibration): recorded/touch.py), shaped to a level and a
     spread (`own`: the file's own velocities, for `--level input`)."""

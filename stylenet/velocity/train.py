@@ -127,10 +127,10 @@ def train(config: Config, run_dir, progress: bool = True, stop_after_batches: in
             if improved:
                 run.best_val_loss = logs["val_loss"]
                 save_checkpoint(run_dir / BEST, model, None, {"epoch": epoch + 1, **logs})
+        callbacks.on_epoch_end(epoch, logs)  # history.csv's row before the epoch's checkpoint, as export counts them
         return improved
 
     def after(epoch, logs, improved, history):
-        callbacks.on_epoch_end(epoch - 1, logs)
         print(_epoch_line(epoch, logs, improved))
         if epoch % t.plot_every == 0 or epoch == t.epochs:
             from stylenet.velocity.plots import plot_run

@@ -42,9 +42,31 @@ def chords(velocity: int) -> Song:
     return Song([N(48 + (i % 4) * 5 + k * 4, i * 480, i * 480 + 400, velocity) for i in range(8) for k in range(3)])
 
 
-def test_the_default_soundfont_ships_with_pretty_midi():
+def test_the_default_soundfont_is_the_best_installed():
+    from stylenet.listen.render import SYSTEM_SOUNDFONTS
+
+    installed = [Path(p) for p in SYSTEM_SOUNDFONTS if Path(p).is_file()]
     path = default_soundfont()
-    assert path.name == "TimGM6mb.sf2" and path.is_file()
+    assert path.is_file() and path == (installed[0] if installed else path)
+    assert installed or path.name == "TimGM6mb.sf2"  # pretty_midi's, where the system has none
+
+
+def test_wav_is_loudness_normalised_unless_a_gain_is_given(tmp_path, soundfont):
+    import pyloudnorm
+
+    src = write_song(tmp_path / "quiet.mid", chords(25))
+    raw = render_bytes(midi_with_tail(src), soundfont)
+    as_synthesised = render_file(src, tmp_path / "raw.wav", soundfont, gain=0).read_bytes()
+    assert as_synthesised == raw
+    auto = render_file(src, tmp_path / "auto.wav", soundfont).read_bytes()
+    with wave.open(str(tmp_path / "auto.wav")) as w:
+        frames = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2) / 32768.0
+    loudness = pyloudnorm.Meter(48_000).integrated_loudness(frames)
+    peak_db = 20 * np.log10(np.abs(frames).max())
+    assert peak_db <= -0.99 and (abs(loudness - (-16.0)) < 0.5 or peak_db > -1.1)  # the target, or held by the peak
+    assert rms(auto) > 3 * rms(raw)  # the quiet file is now heard
+    plus6 = render_file(src, tmp_path / "plus6.wav", soundfont, gain=6.0).read_bytes()
+    assert rms(plus6) == pytest.approx(rms(raw) * 10 ** (6 / 20), rel=0.01)
 
 
 def test_render_lasts_as_long_as_the_midi_plus_the_release_tail(tmp_path, soundfont):
@@ -122,6 +144,8 @@ def test_perform_render_writes_the_performance_audio(tmp_path):
     performed, audio = tmp_path / "song.jazz.mid", tmp_path / "song.jazz.wav"
     assert audio_seconds(audio.read_bytes()) == pytest.approx(mido.MidiFile(performed).length + DEFAULT_TAIL,
                                                               abs=0.005)
+    before = tmp_path / "song.as-written.wav"  # the input as written, beside it: before and after
+    assert audio_seconds(before.read_bytes()) == pytest.approx(mido.MidiFile(src).length + DEFAULT_TAIL, abs=0.005)
 
 
 def test_render_never_imports_tensorflow(tmp_path):

@@ -11,8 +11,8 @@ from stylenet.cli.main import main
 from stylenet.core import codec, midifile
 from stylenet.core.errors import FileError
 from stylenet.core.notes import note_order
-from stylenet.perform.batch import perform_file
-from stylenet.perform.play import Player
+from stylenet.play.batch import perform_file
+from stylenet.play.step import Player
 from stylenet.recorded import touch
 from stylenet.velocity.evaluate import _notes, evaluate
 from stylenet.velocity.performer import Performer

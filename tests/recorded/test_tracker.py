@@ -1,4 +1,4 @@
-"""Beat tracking (stylenet.tracking) on generated performances; a few real ASAP files when ../shared/data is here."""
+"""Beat tracking (stylenet.recorded.tracker) on generated performances; a few real ASAP files when ../shared/data is here."""
 
 import dataclasses
 import os
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylenet.core import beats, codec, midifile
+from stylenet.core import beats as beat_maps
+from stylenet.core import codec, midifile
 from stylenet.core.beats import Beats, BeatsError, check_beats
 from stylenet.core.midifile import MidiReadError
 from stylenet.core.notes import N_NOTE_FEATURES, NOTE_SCALARS, note_features
@@ -183,7 +184,7 @@ def test_a_chord_and_silence_is_an_error_not_a_crash(tmp_path):
 def test_tracked_beats_conform_the_piece(tmp_path):
     notes, _ = performance(0.5 + 0.5 * np.arange(40), seed=4)
     piece = load(tmp_path, notes)
-    conformed = beats.conform(piece, tracker.track(piece))
+    conformed = beat_maps.conform(piece, tracker.track(piece))
     score = codec.quantise(conformed)
     assert score.n_notes > 0
 

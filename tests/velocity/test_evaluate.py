@@ -9,7 +9,7 @@ import pytest
 
 from stylenet.cli.main import main
 from stylenet.core import codec, midifile
-from stylenet.perform.play import uncalibrated_note
+from stylenet.play.step import uncalibrated_note
 from stylenet.velocity.evaluate import (
     EvalPiece,
     EvaluateOptions,

@@ -10,8 +10,8 @@ from stylenet.cli.main import main
 from stylenet.core.errors import StyleNetError
 from stylenet.data.build import BuildOptions, build_dataset
 from stylenet.nn import lstm
-from stylenet.perform.batch import perform_file
-from stylenet.perform.play import Player
+from stylenet.play.batch import perform_file
+from stylenet.play.step import Player
 from stylenet.velocity.performer import Performer, load_performer
 from stylenet.velocity.shaping import Shaping
 from tests.helpers import EXAMPLE, GENRES, expressive_song, genre_song, random_performer, tiny, write_song

@@ -276,7 +276,7 @@ class ClipMaker:
         network), read back: the same notes and timing as the human's, StyleNet's velocities."""
         from stylenet.core import codec
         from stylenet.listen.clips import piece_notes
-        from stylenet.perform.play import Player, play
+        from stylenet.play.step import Player, play
 
         if piece.genre not in self.players:  # perform's defaults: the touch for a recording, velocities only
             self.players[piece.genre] = Player.load(self.performer, piece.genre)[0]

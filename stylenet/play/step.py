@@ -1,5 +1,5 @@
-"""The play step: a score in, a performance out, in memory -- what `perform`, `evaluate`, `survey` and the
-studio page all call.
+"""The play step: a score in, a performance out, in memory -- what `perform` and `survey` call (and whose
+predict-touch-shape step, `shaping.shaped_velocities`, `evaluate` scores).
 
     play(piece, player)  -> Played     one piece (`midifile.MidiPiece`) performed as `player` says
 
@@ -28,7 +28,7 @@ import numpy as np
 from stylenet.core import codec, midifile
 from stylenet.core.beats import BeatsError, conform, read_annotations
 from stylenet.core.errors import StyleNetError
-from stylenet.velocity.shaping import Shaping, shaped_velocities
+from stylenet.velocity.shaping import Shaping, level_for, shaped_velocities
 
 if TYPE_CHECKING:
     from stylenet.expression.network import ExpressionNet
@@ -61,8 +61,9 @@ class Timings:
 class Player:
     """What a performance is played with: the StyleNet model and the genre, how its velocities are shaped,
     the grid the notes are read on, the touch network (`touch_with` = (network, calibration) from
-    `touch_for`; None: read the score alone), and the expression network with its settings (None: velocity
-    only).  Load it once (`Player.load`) and play any number of pieces with it."""
+    `touch_for`; None: read the score alone, whatever `touch` says), and the expression network with its
+    settings (None: velocity only).  `Player.load` loads the shipped (or named) networks as `perform` does;
+    load it once and play any number of pieces with it."""
 
     performer: "Performer"
     genre: str
@@ -79,8 +80,7 @@ class Player:
              touch_model=None, expression=None, expression_model=None, quantize: bool = False) -> tuple["Player", str]:
         """(a player with the shipped, or the named, touch and expression networks; what the user should
         know about them, in one line or "")."""
-        if genre not in performer.genres:
-            raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(performer.genres)}", exit_code=2)
+        genre = performer.genre_named(genre)
         touch_with = touch_for(performer, genre, touch, touch_model)
         net, expression_note = expression_for(expression, expression_model, genre)
         player = cls(performer, genre, shaping, grid, touch, touch_with[:2] if touch_with[0] else None, expression,
@@ -105,6 +105,7 @@ class Played:
     note: str | None = None  # something the user should know about that choice (one line)
     touch: bool = False  # whether the recording's own timing was read for loudness too
     expressed: str = ""  # what of timing, articulation and pedal was written, in words ("" = none)
+    level: str | float = "model"  # the level the velocities were shaped to (`auto` resolved)
 
     @property
     def performed(self) -> codec.Score:
@@ -223,6 +224,7 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
 
         with timings.phase("touch"):
             touch = (score_deviations(piece, score, touch_net), calibration)
+    shaping = level_for(shaping, piece)  # `auto`: a piano in a mix keeps its level against the others
     shaped = shaped_velocities(predicted, score.velocity, shaping, performer.stats.get(genre), touch)
     expressed, notes, expressive = "", None, None
     if expressing:
@@ -254,7 +256,8 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)
-    played = Played(b"", score, score.velocity.astype(np.float64), after, on_grid, note, touched, expressed)
+    played = Played(b"", score, score.velocity.astype(np.float64), after, on_grid, note, touched, expressed,
+                    shaping.level)
     if expressive is not None:
         from stylenet.expression import realise
 
@@ -267,4 +270,5 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
             played.midi = midifile.midi_bytes(codec.score_to_midi(played.performed, piece.grid))
         elif not played.midi:
             played.midi = codec.apply_velocities(piece, matrix, shaping.strength)
+        played.midi = midifile.mark_performed(played.midi, genre)  # a later perform of the folder leaves it be
     return played

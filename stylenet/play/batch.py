@@ -1,6 +1,6 @@
 """`stylenet perform IN --genre G`: files in, performed files out, never over an input or another output.
 
-Each file is read, played (play.py: the play step, in memory) and written atomically beside its input or
+Each file is read, played (step.py: the play step, in memory) and written atomically beside its input or
 into the output folder; a batch skips a file it cannot read, with one line why, and goes on.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -19,7 +19,7 @@ from stylenet.core import codec, fileio, midifile
 from stylenet.core.beats import BESIDE, beats_for
 from stylenet.core.errors import StyleNetError, one_file, skip_failure
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
-from stylenet.perform.play import Player, Timings, play
+from stylenet.play.step import Player, Timings, play
 from stylenet.velocity.shaping import Shaping
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PerformOptions:
-    """What `stylenet perform` is asked to do (cli.py reads it off the command line)."""
+    """What `stylenet perform` is asked to do (cli/perform.py reads it off the command line)."""
 
     inputs: tuple[str, ...]  # MIDI files or folders of them
     genre: str
@@ -40,7 +40,7 @@ class PerformOptions:
     beats: str | None = None  # a recorded performance's beats: an annotation file, or BESIDE (each input's own)
     grid: str = "auto"  # GRIDS: which beat grid the notes are read on
     progress: bool = True
-    render: "Callable[[Path], Path] | None" = None  # writes a performed file's audio beside it (listen/render.py)
+    render: "Callable | None" = None  # (performed, input) -> their audio beside the performance (listen/render.py)
     touch: str = "auto"  # auto | on | off: whether a recording's timing is read for loudness too (touch.py)
     touch_model: str | None = None  # a touch network file; None: the shipped one
     expression: "Expression | None" = None  # timing, articulation, pedal (expression/realise.py); None: velocity only
@@ -56,18 +56,21 @@ class Performance:
     after: np.ndarray  # what was written
     plot: Path | None = None
     audio: Path | None = None  # `render`: the performance's audio
+    audio_before: Path | None = None  # ... and the input's, as written
     grid: str = "the file's tempo map"  # the grid the notes were read on, in words
     note: str | None = None  # something the user should know about that choice (one line)
     touch: bool = False  # whether the recording's own timing was read for loudness too
     expressed: str = ""  # what of timing, articulation and pedal was written, in words ("" = none)
+    level: str | float = "model"  # the level the velocities were shaped to
 
     @classmethod
     def of(cls, source: Path, output: Path, genre: str, played) -> "Performance":
         return cls(source, output, genre, played.before, played.after, grid=played.grid, note=played.note,
-                   touch=played.touch, expressed=played.expressed)
+                   touch=played.touch, expressed=played.expressed, level=played.level)
 
     def line(self) -> str:
         on = "" if self.grid == "the file's tempo map" else f"; on {self.grid}"
+        on += "; its own level kept" if self.level == "input" else ""
         on += "; touch from its timing" if self.touch else ""
         on += f"; {self.expressed}" if self.expressed else ""
         return (f"{self.source} -> {self.output}  ({len(self.before)} notes; velocity "
@@ -101,24 +104,48 @@ def perform_file(path, output, player: Player, force: bool = False, plot: bool =
 @dataclass
 class PerformReport:
     performances: list[Performance]
-    skipped: list[str]  # "FILE: reason" of each file a batch skipped (a single input that fails raises)
+    skipped: list[str]  # "FILE: reason" of each file a batch could not use (a single input that fails raises)
     single: bool  # one file was named, not a folder
     timings: Timings
     model_note: str = ""  # something about the model the user should know (printed once)
+    failed: list[str] = field(default_factory=list)  # StyleNet's own errors on a file ("internal error ...")
+    earlier: list[str] = field(default_factory=list)  # files of a folder an earlier `perform` wrote: left alone
+    shipped: bool = False  # the shipped models played (their licence is shown once)
+
+    def summary(self) -> str:
+        return (f"{len(self.performances)} performed, {len(self.skipped) + len(self.earlier)} skipped, "
+                f"{len(self.failed)} failed")
 
 
-def find_inputs(paths, genres: list[str]) -> list[Path]:
-    """Files as given; folders searched recursively for MIDI files, skipping our own outputs (*.jazz.mid)."""
-    return midifile.find_midi(paths, skip=lambda f: any(f.stem.endswith(f".{g}") for g in genres))
-
-
-def output_path(source: Path, genre: str, out: str | None, single: bool) -> Path:
-    return fileio.output_path(source, f"{source.stem}.{genre}.mid", out, single)
+def find_inputs(paths) -> tuple[list, list[str]]:
+    """(the inputs to perform, "FILE: why" for the files left alone): files as given, and every MIDI file
+    below each folder but those an earlier `perform` wrote (they carry its mark: `midifile.looks_performed`;
+    named on their own, they are performed again)."""
+    inputs, earlier = [], []
+    for item in midifile.find_inputs(paths):
+        if item.root is not None and midifile.looks_performed(item.path):
+            earlier.append(f"{item.path}: written by an earlier `stylenet perform` (name it on its own to perform "
+                           f"it again)")
+        else:
+            inputs.append(item)
+    return inputs, earlier
 
 
 def run(options: PerformOptions, started: float) -> PerformReport:
     """`started`: when the process began running StyleNet (perf_counter), so the timings count the imports."""
     timings = Timings({"imports": time.perf_counter() - started})
+    inputs, earlier = find_inputs(options.inputs)
+    if not inputs:
+        left = f" ({len(earlier)} written by an earlier perform)" if earlier else ""
+        raise StyleNetError(f"no MIDI files to perform in {' '.join(options.inputs)}{left}", exit_code=2)
+    single = len(inputs) == 1 and inputs[0].root is None
+    if options.beats and options.grid == "nominal":
+        raise StyleNetError("--beats reads a file on its annotated beats; --grid nominal reads it on its own "
+                            "tempo map: choose one", exit_code=2)
+    if options.beats and not single and options.beats != BESIDE:
+        raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
+                            f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
+    fileio.plan_outputs(inputs, lambda p: p.name, options.out, (".mid", ".midi"), "perform")  # usage errors first
     with timings.phase("imports"):
         from stylenet.velocity.performer import load_performer
     with timings.phase("model load"):
@@ -126,43 +153,33 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         player, note = Player.load(performer, options.genre, options.shaping, options.grid, options.touch,
                                    options.touch_model, options.expression, options.expression_model,
                                    options.quantize)
-    return _perform_all(options, player, timings, note)
+    outputs = fileio.plan_outputs(inputs, lambda p: f"{p.stem}.{player.genre}.mid", options.out, (".mid", ".midi"),
+                                  "perform")
+    report = PerformReport([], [], single, timings, note, earlier=earlier,
+                           shipped=options.model is None or (player.expression_net is not None
+                                                             and options.expression_model is None))
+    for line in earlier:
+        print(f"skipped: {line}", file=sys.stderr)
 
-
-def _perform_all(options: PerformOptions, player: Player, timings: Timings, model_note: str = "") -> PerformReport:
-    genre = player.genre
-    inputs = find_inputs(options.inputs, player.performer.genres)
-    if not inputs:
-        raise StyleNetError(f"no MIDI files in {' '.join(options.inputs)}", exit_code=2)
-    single = len(inputs) == 1 and not Path(options.inputs[0]).is_dir()
-    if options.beats and options.grid == "nominal":
-        raise StyleNetError("--beats reads a file on its annotated beats; --grid nominal reads it on its own "
-                            "tempo map: choose one", exit_code=2)
-    if options.beats and not single and options.beats != BESIDE:
-        raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
-                            f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
-    report = PerformReport([], [], single, timings, model_note)
-
-
-    def perform(source: Path) -> Performance:
+    def perform(source: Path, output: Path) -> Performance:
         beats = beats_for(source, options.beats) if options.beats else None
-        result = perform_file(source, output_path(source, genre, options.out, single), player, options.force,
-                              options.plot, beats, timings)
+        result = perform_file(source, output, player, options.force, options.plot, beats, timings)
         if options.render is not None:
             with timings.phase("render"):
-                result.audio = options.render(result.output)
+                result.audio, result.audio_before = options.render(result.output, source)
         return result
 
     if single:  # a failure is the command's one line
-        with one_file(inputs[0]):
-            report.performances.append(perform(inputs[0]))
+        with one_file(inputs[0].path):
+            report.performances.append(perform(inputs[0].path, outputs[0]))
         return report
-    for source in tqdm(inputs, desc=f"perform ({genre})", unit="file", disable=not options.progress):
-        with skip_failure(source, report.skipped, tqdm.write):
-            report.performances.append(perform(source))
+    for item, output in tqdm(list(zip(inputs, outputs)), desc=f"perform ({player.genre})", unit="file",
+                             disable=not options.progress):
+        with skip_failure(item.path, report.skipped, tqdm.write, report.failed):
+            report.performances.append(perform(item.path, output))
             if report.performances[-1].note:
                 tqdm.write(f"note: {report.performances[-1].note}", file=sys.stderr)
             tqdm.write(report.performances[-1].line())
             if report.performances[-1].audio:
-                tqdm.write(f"audio: {report.performances[-1].audio}")
+                tqdm.write(f"audio: {report.performances[-1].audio} (as written: {report.performances[-1].audio_before})")
     return report

@@ -12,11 +12,22 @@ import pytest
 
 from stylenet.cli.main import main
 from stylenet.core import codec, midifile
-from stylenet.perform.batch import perform_file
-from stylenet.perform.play import Player
+from stylenet.play.batch import perform_file
+from stylenet.play.step import Player
 from stylenet.velocity.performer import Performer
 from stylenet.velocity.shaping import Shaping
-from tests.helpers import EXAMPLE, ROOT, N, Song, annotation_text, expressive_song, recording, rubato_beats, write_song
+from tests.helpers import (
+    EXAMPLE,
+    ROOT,
+    N,
+    Song,
+    annotation_text,
+    expressive_song,
+    recording,
+    rubato_beats,
+    said,
+    write_song,
+)
 
 
 def rich_song() -> Song:
@@ -31,7 +42,9 @@ def rich_song() -> Song:
 
 
 def events(data: bytes):
-    return [[(m.dict(), m.time) for m in t] for t in mido.MidiFile(file=io.BytesIO(data)).tracks]
+    """Every event of every track, but the mark `perform` adds to say the file is its output."""
+    return [[(m.dict(), m.time) for m in t if not (m.type == "text" and m.text.startswith("performed by StyleNet"))]
+            for t in mido.MidiFile(file=io.BytesIO(data)).tracks]
 
 
 def test_perform_keeps_everything_but_piano_velocities(tmp_path, model_file):
@@ -103,14 +116,43 @@ def test_a_batch_skips_and_reports_each_bad_file(tmp_path, model_file, capsys):
                  str(tmp_path / "out"), "-q"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "2 performed, 3 skipped" in captured.out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.classical.mid", "b c.classical.mid"]
+    assert "2 performed, 3 skipped, 0 failed" in captured.out
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.mid"))
+    assert written == ["a.classical.mid", "sub/b c.classical.mid"]  # the sub-folder kept under -o
     for name, reason in [("empty.mid", "empty file"), ("corrupt.mid", "unreadable"), ("drums.mid", "no piano notes")]:
         assert any(name in line and reason in line for line in captured.err.splitlines()), (name, captured.err)
-    # outputs beside inputs are not taken as inputs the next time
+    # an output beside its input is known by its mark, not its name: left alone, and said so, the next time
     assert main(["perform", str(folder / "a.mid"), "--genre", "jazz", "--model", str(model_file)]) == 0
+    capsys.readouterr()
     assert main(["perform", str(folder), "--genre", "pop", "--model", str(model_file), "-q"]) == 1
-    assert "2 performed, 3 skipped" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "2 performed, 4 skipped, 0 failed" in captured.out
+    assert f"skipped: {folder / 'a.jazz.mid'}: written by an earlier `stylenet perform`" in captured.err
+
+
+def test_no_input_is_lost_for_its_name_or_its_folder(tmp_path, model_file, capsys):
+    collection = tmp_path / "coll"
+    for sub, seed in (("a", 1), ("b", 2)):
+        write_song(collection / sub / "song.mid", expressive_song(20, seed=seed))
+    write_song(collection / "Summer Hit.pop.mid", expressive_song(20, seed=3))  # named like an output, a score
+    write_song(collection / "demo.jazz.mid", expressive_song(20, seed=4))
+    args = ["--genre", "jazz", "--model", str(model_file), "-q"]
+    assert main(["perform", str(collection), "-o", str(tmp_path / "out"), *args]) == 0
+    assert "4 performed, 0 skipped, 0 failed" in capsys.readouterr().out
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.mid"))
+    assert written == ["Summer Hit.pop.jazz.mid", "a/song.jazz.mid", "b/song.jazz.mid", "demo.jazz.jazz.mid"]
+    # two files named on their own that would write one output: refused before anything is written
+    pair = [str(collection / "a" / "song.mid"), str(collection / "b" / "song.mid")]
+    assert main(["perform", *pair, "-o", str(tmp_path / "flat"), *args]) == 2
+    err = capsys.readouterr().err
+    assert "would both be written to" in err and err.count("\n") == 1 and not (tmp_path / "flat").exists()
+    assert main(["perform", *pair, "-o", str(tmp_path / "flat"), "--force", *args]) == 2  # --force changes nothing
+    # -o naming one file for two inputs, or a file of another kind: usage errors, nothing created
+    assert main(["perform", *pair, "-o", str(tmp_path / "single.mid"), *args]) == 2
+    assert "names one file, but 2 inputs were given" in capsys.readouterr().err
+    assert main(["perform", pair[0], "-o", str(tmp_path / "out.wav"), *args]) == 2
+    assert "perform writes .mid or .midi files" in capsys.readouterr().err
+    assert not (tmp_path / "single.mid").exists() and not (tmp_path / "out.wav").exists()
 
 
 @pytest.mark.parametrize("content, reason", [(b"", "empty file"), (b"MThd\x00", "unreadable")])
@@ -146,6 +188,8 @@ def test_timings_say_where_the_time_went(tmp_path, model_file, capsys):
     assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--timings", "--plot"]) == 0
     wall = time.perf_counter() - started
     err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("licence: ") and "non-commercial" in err[0]  # the shipped expression network played
+    err = err[1:]
     assert len(err) == 1 and err[0].startswith("timings: "), err
     phases = dict(part.rsplit(" ", 2)[:2] for part in err[0][len("timings: "):].split(", "))
     assert list(phases) == ["imports", "model load", "read+encode", "forward", "expression", "write", "plot"]
@@ -153,7 +197,8 @@ def test_timings_say_where_the_time_went(tmp_path, model_file, capsys):
     assert 0 < measured <= wall + 0.0005 * len(phases)  # each phase is printed rounded to the millisecond
     # without the flag, nothing extra on stderr
     assert main(["perform", str(src), "--genre", "jazz", "--model", str(model_file), "--force"]) == 0
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err
+    assert err.startswith("licence: ") and "timings" not in err
 
 
 def test_a_two_hour_piece_performs_with_the_shipped_model_in_under_1_gb(tmp_path):
@@ -203,10 +248,11 @@ def test_auto_grid_notes_a_recording_and_grid_beats_tracks_it(tmp_path, model_fi
     run = ["perform", str(src), "--genre", "jazz", "--model", str(model_file)]
     assert main(run + ["-o", str(tmp_path / "a.mid")]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith(f"note: {src}: looks like a recording") and captured.err.count("\n") == 1
-    assert "--grid beats" in captured.err and "on tracked beats" not in captured.out
+    err = said(captured.err)
+    assert err.startswith(f"note: {src}: looks like a recording") and err.count("\n") == 1
+    assert "--grid beats" in err and "on tracked beats" not in captured.out
     assert main(run + ["--grid", "nominal", "-o", str(tmp_path / "n.mid")]) == 0
-    assert capsys.readouterr().err == ""
+    assert said(capsys.readouterr().err) == ""
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "n.mid").read_bytes()
     assert main(run + ["--grid", "beats", "-o", str(tmp_path / "b.mid")]) == 0
     assert "; on tracked beats; its own timing, lengths and pedal kept (it looks played))" in capsys.readouterr().out
@@ -218,7 +264,7 @@ def test_auto_grid_leaves_a_sequenced_file_alone(tmp_path, model_file, capsys):
     for grid in ("auto", "nominal"):
         assert main(["perform", str(sequenced), "--genre", "jazz", "--model", str(model_file), "--grid", grid,
                      "-o", str(tmp_path / f"{grid}.mid")]) == 0
-    assert capsys.readouterr().err == ""
+    assert said(capsys.readouterr().err) == ""
     assert (tmp_path / "auto.mid").read_bytes() == (tmp_path / "nominal.mid").read_bytes()
 
 
@@ -249,3 +295,24 @@ def test_one_annotation_file_for_a_batch_is_refused(tmp_path, model_file, capsys
     assert main(["perform", str(tmp_path), "--genre", "jazz", "--model", str(model_file),
                  "--beats", str(tmp_path / "a_annotations.txt")]) == 2
     assert "use --beats beside" in capsys.readouterr().err
+
+
+def test_the_shipped_models_licence_is_said_once_and_quiet_hides_it(tmp_path, model_file, capsys):
+    folder = tmp_path / "in"
+    for i in range(2):
+        write_song(folder / f"{i}.mid", expressive_song(20, seed=i))
+    assert main(["perform", str(folder), "--genre", "jazz", "--model", str(model_file)]) == 0
+    assert capsys.readouterr().err.count("licence: ") == 1  # the shipped expression network, once per run
+    assert main(["perform", str(folder), "--genre", "jazz", "--model", str(model_file), "-q", "--force"]) == 0
+    assert "licence" not in capsys.readouterr().err
+    assert main(["perform", str(folder), "--genre", "jazz", "--model", str(model_file), "--timing", "off",
+                 "--articulation", "off", "--pedal", "keep", "--force"]) == 0
+    assert "licence" not in capsys.readouterr().err  # no shipped model played: nothing to say
+
+
+def test_genre_names_are_read_whatever_their_case(tmp_path, model_file, capsys):
+    src = write_song(tmp_path / "a.mid", expressive_song(20, seed=1))
+    assert main(["perform", str(src), "--genre", "JAZZ", "--model", str(model_file), "-q"]) == 0
+    assert (tmp_path / "a.jazz.mid").is_file()
+    assert main(["perform", str(src), "--genre", "jaz", "--model", str(model_file), "-q"]) == 2
+    assert "unknown genre 'jaz' (did you mean 'jazz'?)" in capsys.readouterr().err

@@ -1,2 +1,0 @@
-"""The play step (play.py: a score in, a performance out, in memory) and `stylenet perform`'s files in,
-files out (batch.py)."""
