@@ -2,18 +2,31 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CHECKSUM := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(CHECKSUM)
+CORE_STAMP := $(VENV)/.core-$(CHECKSUM)
 DATA ?= ../shared/data
 
-.PHONY: install test fuzz demo compose-demo bench pretrained dataset dataset-concert expression clean browser-test
+.PHONY: install install-core test fuzz demo compose-demo bench pretrained dataset dataset-concert expression clean browser-test
 
+# Everything: the light core, the training extra (TensorFlow, Keras) and the test tools.
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-* $(VENV)/.core-*
+	touch $@ $(CORE_STAMP)
+
+# The light core a musician needs (perform, render, surveys, the Python API): no TensorFlow.
+install-core: $(CORE_STAMP)
+
+$(CORE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.core-*
 	touch $@
 
 test: install
@@ -25,11 +38,11 @@ FUZZ_SEED ?= 1
 fuzz: install
 	$(BIN)/python -m tests.midi_fuzz --count $(FUZZ_COUNT) --perform 500 --seed $(FUZZ_SEED)
 
-demo: install
+demo: install-core
 	$(BIN)/python scripts/demo.py
 
 # The second report's pipeline: the shipped composer writes two pieces, the shipped StyleNet model plays them.
-compose-demo: install
+compose-demo: install-core
 	$(BIN)/python scripts/compose_demo.py
 
 # The survey page in a real headless Chromium (Debian's chromium and chromium-driver, installed if missing).

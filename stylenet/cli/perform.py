@@ -70,6 +70,9 @@ def register(verbs) -> dict:
                          help="another N, another performance of the same file (default: %(default)s)")
     perform.add_argument("--expression-model", metavar="FILE", type=opt.path_text,
                          help="an expression network from `stylenet train-expression` (default: the shipped one)")
+    perform.add_argument("--programs", type=opt.programs, metavar="LIST",
+                         help="General MIDI programs, counted from 0 as MIDI files store them, that are the piano "
+                              "(default: 0-7, Acoustic Grand to Clavinet; e.g. 0-7,16 adds a drawbar organ)")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -105,7 +108,8 @@ def _run_perform(args) -> int:
     options = PerformOptions(tuple(args.inputs), args.genre, args.model, args.out, shaping, args.quantize, args.plot,
                              args.force, args.beats, args.grid, progress=not args.quiet, render=render,
                              touch=args.touch, touch_model=args.touch_model, expression=expression,
-                             expression_model=args.expression_model)
+                             expression_model=args.expression_model,
+                             **({"programs": args.programs} if args.programs else {}))
     report = run(options, STARTED)
     if report.model_note:
         print(f"note: {report.model_note}", file=sys.stderr)

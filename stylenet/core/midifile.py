@@ -252,6 +252,20 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
                      int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
 
 
+def describe_programs(programs) -> str:
+    """General MIDI programs in words, counted from 0 as MIDI files store them: 'programs 0-7 (the pianos)'."""
+    programs = sorted(set(programs))
+    if tuple(programs) == PIANO_PROGRAMS:
+        return "General MIDI programs 0-7, the pianos"
+    runs, start = [], None
+    for i, p in enumerate(programs):
+        start = p if start is None else start
+        if i + 1 == len(programs) or programs[i + 1] != p + 1:
+            runs.append(f"{start}-{p}" if p > start else f"{p}")
+            start = None
+    return f"General MIDI programs {','.join(runs)}"
+
+
 def find_midi(paths, skip=None) -> list[Path]:
     """Files as given; folders searched recursively (sorted) for MIDI files, leaving out those `skip` names."""
     return [i.path for i in find_inputs(paths) if not (i.root and skip and skip(i.path))]

@@ -45,6 +45,7 @@ class PerformOptions:
     touch_model: str | None = None  # a touch network file; None: the shipped one
     expression: "Expression | None" = None  # timing, articulation, pedal (expression/realise.py); None: velocity only
     expression_model: str | None = None  # an expression network file; None: the shipped one
+    programs: tuple = midifile.PIANO_PROGRAMS  # General MIDI programs (from 0) that count as the piano
 
 
 @dataclass
@@ -85,7 +86,7 @@ def perform_file(path, output, player: Player, force: bool = False, plot: bool =
     path, output = Path(path), Path(output)
     refuse_overwrite(path, output, force)
     with timings.phase("read+encode"):
-        piece = midifile.load_midi(path, steps_per_quarter=player.performer.steps_per_quarter)
+        piece = midifile.load_midi(path, player.programs, player.performer.steps_per_quarter)
     played = play(piece, player, beats_file, timings)
     with timings.phase("write"):
         atomic_write_bytes(output, played.midi)
@@ -152,7 +153,7 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         performer = load_performer(options.model)
         player, note = Player.load(performer, options.genre, options.shaping, options.grid, options.touch,
                                    options.touch_model, options.expression, options.expression_model,
-                                   options.quantize)
+                                   options.quantize, options.programs)
     outputs = fileio.plan_outputs(inputs, lambda p: f"{p.stem}.{player.genre}.mid", options.out, (".mid", ".midi"),
                                   "perform")
     report = PerformReport([], [], single, timings, note, earlier=earlier,

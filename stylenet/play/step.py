@@ -74,17 +74,19 @@ class Player:
     expression: "Expression | None" = None
     expression_net: "ExpressionNet | None" = None
     quantize: bool = False  # write the paper's quantised piano part instead of the original file
+    programs: tuple = midifile.PIANO_PROGRAMS  # General MIDI programs (from 0) that count as the piano
 
     @classmethod
     def load(cls, performer, genre: str, shaping: Shaping = Shaping(), grid: str = "auto", touch: str = "auto",
-             touch_model=None, expression=None, expression_model=None, quantize: bool = False) -> tuple["Player", str]:
+             touch_model=None, expression=None, expression_model=None, quantize: bool = False,
+             programs=midifile.PIANO_PROGRAMS) -> tuple["Player", str]:
         """(a player with the shipped, or the named, touch and expression networks; what the user should
         know about them, in one line or "")."""
         genre = performer.genre_named(genre)
         touch_with = touch_for(performer, genre, touch, touch_model)
         net, expression_note = expression_for(expression, expression_model, genre)
         player = cls(performer, genre, shaping, grid, touch, touch_with[:2] if touch_with[0] else None, expression,
-                     net, quantize)
+                     net, quantize, tuple(programs))
         notes = [uncalibrated_note(performer, genre, shaping), touch_with[2], expression_note]
         return player, "; ".join(n for n in notes if n)
 
@@ -207,7 +209,8 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
     with timings.phase("read+encode"):
         piece, on_grid, note = read_on_grid(piece, player.grid, beats_file)
         if piece.n_notes == 0:
-            raise StyleNetError(f"{piece.path}: no piano notes (General MIDI programs 1-8, keys A0-C8) to perform")
+            raise StyleNetError(f"{piece.path}: no piano notes to perform ({midifile.describe_programs(piece.programs)}, "
+                                f"keys A0-C8; --programs names others)")
         score = codec.quantise(piece)
         score_matrix, _ = codec.encode(score)
     with timings.phase("forward"):
@@ -250,7 +253,10 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
                 return cells[score.onset, key]
 
             if weight > 0:  # the share of the network's velocity chosen on validation (train.calibrate)
-                shaped = (1 - weight) * shaped + weight * at_score(expressive[:, 0])
+                blended = (1 - weight) * shaped + weight * at_score(expressive[:, 0])
+                if shaping.level not in (None, "model"):  # a level asked for (or a mix's own) holds after the blend
+                    blended += shaped.mean() - blended.mean()
+                shaped = blended
             if expression.variation > 0:
                 shaped = np.clip(shaped + at_score(varied[:, 0]), 1, 127)
     matrix = np.array(predicted_matrix, dtype=np.float64)

@@ -31,9 +31,10 @@ What cannot be told apart.  Beats per bar come from the spacing of downbeats, so
 number of *beats* in a bar: 2/4 and 2/2 (and 6/8 without triplet motion) look alike, as do 3/4 and 3/8, and
 the denominator written is 4 (8 for compound meters), never read from the music.  The beat *level* is the
 largest error: a pianist's beat in a fast 3/4 can be the bar, in an Adagio the eighth note; the notated beat
-(what ASAP annotates) is a convention the notes only hint at.  57 % of the test and 55 % of the
-validation performances come out with as many beats as annotated (within 15 %); the rest are tracked
-at another level (twice or half as many beats, or a mix of levels, most in compound meters).
+(what ASAP annotates) is a convention the notes only hint at: how many performances come out with as
+many beats as annotated, and the rest at another level (twice or half as many beats, or a mix of levels,
+most in compound meters), is measured in docs/recorded.md, the one place for
+the tracker's figures.
 Hypermeter (two bars felt as one) can turn 6/8 into 12/8 or 2/4 into 4/4.  A bar may change length
 (METER_CHANGE, to absorb a missed or an extra beat), so a tracked meter map changes more often than the
 score's.

@@ -316,3 +316,16 @@ def test_genre_names_are_read_whatever_their_case(tmp_path, model_file, capsys):
     assert (tmp_path / "a.jazz.mid").is_file()
     assert main(["perform", str(src), "--genre", "jaz", "--model", str(model_file), "-q"]) == 2
     assert "unknown genre 'jaz' (did you mean 'jazz'?)" in capsys.readouterr().err
+
+
+def test_a_piano_on_another_program_is_named_with_programs(tmp_path, model_file, capsys):
+    organ = [N(60 + i % 12, i * 240, i * 240 + 200, 90) for i in range(24)]
+    src = write_song(tmp_path / "organ.mid", Song(organ, programs={0: 16}))  # General MIDI 17, drawbar organ
+    run = ["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-q"]
+    assert main(run) == 1
+    err = capsys.readouterr().err
+    assert "no piano notes to perform (General MIDI programs 0-7, the pianos" in err and "--programs" in err
+    assert main(run + ["--programs", "0-7,16"]) == 0
+    out = mido.MidiFile(tmp_path / "organ.jazz.mid")
+    velocities = [m.velocity for t in out.tracks for m in t if m.type == "note_on" and m.velocity > 0]
+    assert len(velocities) == 24 and set(velocities) != {90}

@@ -229,7 +229,7 @@ class ClipMaker:
 
         midi = midifile.load_midi(piece.path)
         if midi.n_notes == 0:
-            raise StyleNetError(f"{piece.path}: no piano notes (General MIDI programs 1-8) to cut an excerpt from")
+            raise StyleNetError(f"{piece.path}: no piano notes (General MIDI programs 0-7, the pianos) to cut an excerpt from")
         human = piece_notes(midi)
         window = choose_window(human, self.seconds, self.rng)
         audio = {}
