@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stylenet.core import (
     codec,
     midifile,  # noqa: E402
+    smf,
 )
 
 
@@ -40,7 +41,7 @@ def write_piano(path: Path, notes) -> Path:
     """A piano MIDI file of notes [(pitch, on tick, off tick, velocity)], 480 ticks a quarter at 120 qpm."""
     pitch, on, off, velocity = (np.array(column) for column in zip(*notes))
     score = codec.make_score(pitch, on, off, velocity, steps_per_quarter=480)  # one step a tick
-    path.write_bytes(midifile.midi_bytes(codec.score_to_midi(score, midifile.BeatGrid.constant(120.0, 480))))
+    path.write_bytes(smf.midi_bytes(codec.score_to_midi(score, midifile.BeatGrid.constant(120.0, 480))))
     return path
 
 def median_seconds(fn, repeats: int = 15) -> float:

@@ -38,7 +38,8 @@ def _midi_bytes(midi) -> tuple[str, bytes | None]:
 
 @lru_cache(maxsize=4)
 def _player(model, genre: str, level, contrast, strength: float, timing: float, articulation: float, pedal: str,
-            timing_as: str, variation: float, seed: int, touch: str, grid: str, quantize: bool, programs: tuple):
+            timing_as: str, variation: float, seed: int, touch: str, grid: str, quantize: bool, programs: tuple,
+            tracks: tuple | None):
     from stylenet.expression.realise import Expression
     from stylenet.play.step import Player
     from stylenet.velocity.performer import load_performer
@@ -47,19 +48,20 @@ def _player(model, genre: str, level, contrast, strength: float, timing: float, 
     shaping = Shaping(level, contrast, strength)
     expression = Expression(timing, articulation, pedal, timing_as, variation, seed)
     return Player.load(load_performer(model), genre, shaping, grid, touch, None, expression, None, quantize,
-                       programs)[0]
+                       programs, tracks)[0]
 
 
 def perform(midi, genre: str, *, model: str | None = None, level="auto", contrast="auto", strength: float = 1.0,
             timing: float = 1.0, articulation: float = 1.0, pedal: str = "auto", timing_as: str = "notes",
             variation: float = 0.0, seed: int = 0, touch: str = "auto", grid: str = "auto",
-            quantize: bool = False, programs=midifile.PIANO_PROGRAMS):
+            quantize: bool = False, programs=midifile.PIANO_PROGRAMS, tracks=None):
     """`midi` (a path, MIDI bytes or a PrettyMIDI) as a pianist of `genre` plays it -> pretty_midi.PrettyMIDI.
 
     The keywords are `stylenet perform`'s options (`stylenet perform --help` says what each does): `level`
     ('auto': a piano in a mix keeps its level against the others), `contrast`, `strength`, `timing`,
     `articulation`, `pedal`, `timing_as`, `variation`, `seed`, `touch`, `grid`, `quantize`, `programs`
-    (General MIDI programs, from 0, that are the piano); `model`: a model file or training run (default: the
+    (General MIDI programs, from 0, that are the piano), `tracks` (or the piano's tracks, by index or name);
+    `model`: a model file or training run (default: the
     shipped one)."""
     import pretty_midi
 
@@ -67,8 +69,10 @@ def perform(midi, genre: str, *, model: str | None = None, level="auto", contras
 
     name, data = _midi_bytes(midi)
     player = _player(model, genre, level, contrast, float(strength), float(timing), float(articulation), pedal,
-                     timing_as, float(variation), int(seed), touch, grid, bool(quantize), tuple(programs))
-    piece = midifile.load_midi(name, player.programs, player.performer.steps_per_quarter, data=data)
+                     timing_as, float(variation), int(seed), touch, grid, bool(quantize), tuple(programs),
+                     tuple(tracks) if tracks else None)
+    piece = midifile.load_midi(name, player.programs, player.performer.steps_per_quarter, data=data,
+                               tracks=player.tracks)
     played = play(piece, player)
     return pretty_midi.PrettyMIDI(io.BytesIO(played.midi))
 

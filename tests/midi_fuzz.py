@@ -28,15 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from stylenet.core import (
-    codec,
-    midifile,  # noqa: E402 (after the path is set)
-)
+from stylenet.core import codec, midifile  # noqa: E402 (after the path is set)
+from stylenet.core import smf as writer  # noqa: E402 (`smf` below builds raw test files)
 
 # ------------------------------------------------------------------------------------------ raw SMF bytes
 
 
-vlq = midifile._varlen  # MIDI's variable-length numbers, as the codec writes them
+vlq = writer._varlen  # MIDI's variable-length numbers, as the codec writes them
 
 
 def meta(kind: int, data: bytes) -> bytes:
@@ -400,7 +398,7 @@ def check(name: str, data: bytes, performer=None) -> tuple[str, str]:
         assert exc.reason and "\n" not in str(exc) and str(exc).startswith(name), repr(str(exc))
         return "rejected", exc.reason
     score_matrix, _ = codec.encode(score)
-    midifile.piano_only_format0(piece)
+    writer.piano_only_format0(piece)
     if performer is not None and piece.n_notes:
         predicted = performer.velocities(score_matrix, performer.genres[0])
         written = codec.apply_velocities(piece, predicted)

@@ -73,6 +73,9 @@ def register(verbs) -> dict:
     perform.add_argument("--programs", type=opt.programs, metavar="LIST",
                          help="General MIDI programs, counted from 0 as MIDI files store them, that are the piano "
                               "(default: 0-7, Acoustic Grand to Clavinet; e.g. 0-7,16 adds a drawbar organ)")
+    perform.add_argument("--tracks", nargs="+", metavar="TRACK",
+                         help="the piano's tracks, by index from 0 or by name (e.g. --tracks Keys, --tracks 2 3): "
+                              "every non-drum note there is the piano, whatever its program")
     perform.add_argument("--quantize", action="store_true",
                          help="write the paper's quantised piano part instead of the original file")
     perform.add_argument("--plot", action="store_true", help="also write a before/after piano-roll PNG")
@@ -109,6 +112,7 @@ def _run_perform(args) -> int:
                              args.force, args.beats, args.grid, progress=not args.quiet, render=render,
                              touch=args.touch, touch_model=args.touch_model, expression=expression,
                              expression_model=args.expression_model,
+                             tracks=tuple(args.tracks) if args.tracks else None,
                              **({"programs": args.programs} if args.programs else {}))
     report = run(options, STARTED)
     if report.model_note:

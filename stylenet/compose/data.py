@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylenet.core import codec, midifile
+from stylenet.core import codec, midifile, smf
 from stylenet.core.errors import StyleNetError
 
 STEPS_PER_QUARTER = 6
@@ -426,4 +426,4 @@ def tune_midi(pitch, onset, offset, qpm: float = 120.0, velocity: int = FLAT_VEL
                         STEPS_PER_QUARTER)
     pm = codec.score_to_midi(score, midifile.BeatGrid.constant(qpm, STEPS_PER_QUARTER))
     pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
-    return midifile.midi_bytes(pm)
+    return smf.midi_bytes(pm)

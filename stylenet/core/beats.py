@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from stylenet.core.errors import FileError, StyleNetError
-from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, meter_steps, smf_bytes
+from stylenet.core.midifile import DEFAULT_STEPS_PER_QUARTER, BeatGrid, MidiPiece, meter_steps
+from stylenet.core.smf import smf_bytes
 
 ANNOTATION_SUFFIX = "_annotations.txt"  # a performance's beats beside it, ASAP's name: <stem>_annotations.txt
 BESIDE = "beside"  # `--beats beside`: each input's own annotation

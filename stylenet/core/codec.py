@@ -38,9 +38,8 @@ from stylenet.core.midifile import (
     BeatGrid,
     MidiPiece,
     check_length,
-    piano_flags,
-    smf_bytes,
 )
+from stylenet.core.smf import smf_bytes
 
 SCORE_COLUMNS = 2 * N_KEYS  # the score matrix: per key, 'struck here' then 'sounding'
 
@@ -237,8 +236,8 @@ def new_velocities(piece: MidiPiece, velocity_matrix: np.ndarray, strength: floa
     """Per track of the file, {index of a piano note-on event: its new velocity} (see `apply_velocities`)."""
     velocity_matrix = np.asarray(velocity_matrix)
     out = []
-    for track in piece.midi.tracks:
-        struck = [i for i, (msg, piano) in enumerate(zip(track, piano_flags(track, piece.programs)))
+    for index, track in enumerate(piece.midi.tracks):
+        struck = [i for i, (msg, piano) in enumerate(zip(track, piece.piano_events(index, track)))
                   if piano and msg.type == "note_on" and msg.velocity > 0
                   and LOWEST_KEY <= msg.note <= HIGHEST_KEY]
         new_velocity = {}

@@ -1,13 +1,12 @@
-"""MIDI files in and out, checked: a file's piano notes, its beat grid and meter map, and bytes written back.
+"""Reading MIDI files, checked: a file's piano notes, its beat grid and meter map.
 
     load_midi(path)            -> MidiPiece   the file, its piano notes (General MIDI programs 0-7, keys A0-C8),
                                               its beat grid (BeatGrid: ticks <-> seconds <-> grid steps) and meters
     find_midi(paths)           -> [Path]      files as given, folders searched for MIDI files
-    smf_bytes / midi_bytes                    a Standard MIDI File written back, byte for byte where unchanged
 
 A file that cannot be read -- empty, truncated, oversized, not MIDI at all -- raises MidiReadError with one
 line naming the file and the reason; anything else that escapes is a bug (the fuzzer, tests/midi_fuzz.py,
-feeds thousands of broken files through here).
+feeds thousands of broken files through here).  Writing files back is smf.py's.
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 LOWEST_KEY = 21  # A0, the lowest key of an 88-key piano
 N_KEYS = 88
 HIGHEST_KEY = LOWEST_KEY + N_KEYS - 1  # C8
-
-
 
 
 DEFAULT_STEPS_PER_QUARTER = 4  # 1/16 notes
@@ -158,6 +155,8 @@ class MidiPiece:
     grid: BeatGrid = field(repr=False, default=None)
     file_grid: BeatGrid | None = field(repr=False, default=None)
     meters_override: np.ndarray | None = field(repr=False, default=None)
+    tracks: tuple | None = None  # the tracks (indices) named as the piano (`load_midi(tracks=...)`); None: by program
+    others: tuple = ()  # with `tracks`: the other instruments that play notes, by name
 
     @property
     def n_notes(self) -> int:
@@ -178,8 +177,17 @@ class MidiPiece:
         General MIDI program: what the piano is mixed with."""
         import pretty_midi
 
+        if self.tracks is not None:
+            return list(self.others)
         return [inst.name.strip() or ("drums" if inst.is_drum else pretty_midi.program_to_instrument_name(inst.program))
                 for inst in self.pm.instruments if inst.notes and (inst.is_drum or inst.program not in self.programs)]
+
+    def piano_events(self, index: int, track) -> list[bool]:
+        """For each event of track `index` (absolute ticks): is it the piano's?  By channel program, or, where
+        the piano's tracks were named, every non-drum event of those tracks."""
+        if self.tracks is not None and index not in self.tracks:
+            return [False] * len(track)
+        return piano_flags(track, self.programs)
 
     def meter_map(self) -> np.ndarray:
         """[(step, numerator, denominator)] int64: each time signature and the grid step it starts at.
@@ -206,8 +214,10 @@ class MidiPiece:
 
 
 def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_STEPS_PER_QUARTER,
-              data: bytes | None = None) -> MidiPiece:
-    """Read a Standard MIDI File (format 0 or 1, or one wrapped in RIFF RMID) and gather its piano notes.
+              data: bytes | None = None, tracks=None) -> MidiPiece:
+    """Read a Standard MIDI File (format 0 or 1, or one wrapped in RIFF RMID) and gather its piano notes:
+    those of the General MIDI `programs`, or, with `tracks` (indices from 0 or track names), every non-drum
+    note of those tracks whatever its program.
 
     Raises MidiReadError with a one-line reason for an empty, truncated, oversized or otherwise unreadable
     file.  Anything else that escapes is a bug.
@@ -233,6 +243,8 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
             if not midi.tracks or not any(len(track) for track in midi.tracks):
                 raise MidiReadError(path, "MIDI file has no events")
             _check_events(path, midi)
+            chosen = None if tracks is None else _chosen_tracks(path, midi, tracks)
+            piano_view = None if chosen is None else pretty_midi.PrettyMIDI(mido_object=_only_tracks(midi, chosen))
             # pretty_midi turns the event times into absolute ticks in place; we keep that view.
             pm = pretty_midi.PrettyMIDI(mido_object=midi)
     except MidiReadError:
@@ -241,15 +253,68 @@ def load_midi(path, programs=PIANO_PROGRAMS, steps_per_quarter: int = DEFAULT_ST
         raise MidiReadError(path, f"impossible key signature ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise MidiReadError(path, f"unreadable MIDI ({_parse_failure(exc)})") from None
-    programs = tuple(programs)
-    notes = [n for inst in pm.instruments if not inst.is_drum and inst.program in programs for n in inst.notes]
+    programs = tuple(programs) if chosen is None else tuple(range(128))
+    notes = [n for inst in (piano_view or pm).instruments if not inst.is_drum and inst.program in programs
+             for n in inst.notes]
     pitch = np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes))
     start = np.fromiter((n.start for n in notes), dtype=np.float64, count=len(notes))
     end = np.fromiter((n.end for n in notes), dtype=np.float64, count=len(notes))
     velocity = np.fromiter((n.velocity for n in notes), dtype=np.int64, count=len(notes))
     inside = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
+    others = () if chosen is None else _others(pm, piano_view)
     return MidiPiece(path, midi, pm, programs, pitch[inside], start[inside], end[inside], velocity[inside],
-                     int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter))
+                     int((~inside).sum()), BeatGrid.from_midi(pm, steps_per_quarter), tracks=chosen, others=others)
+
+
+def _chosen_tracks(path: str, midi, tracks) -> tuple:
+    """The indices of the tracks `tracks` names (an index from 0, or a track name, any case), or a one-line
+    MidiReadError saying which tracks the file has."""
+    names = [(track.name or "").strip() for track in midi.tracks]
+    chosen = []
+    for want in tracks:
+        text = str(want).strip()
+        hits = ([int(text)] if text.isdigit() and int(text) < len(names) else
+                [i for i, name in enumerate(names) if name and name.lower() == text.lower()])
+        if not hits:
+            listed = ", ".join(f"{i} {name!r}" if name else str(i) for i, name in enumerate(names))
+            raise MidiReadError(path, f"no track {text!r} (its tracks: {listed})")
+        chosen += hits
+    return tuple(sorted(set(chosen)))
+
+
+def _only_tracks(midi, chosen: tuple):
+    """A copy of `midi` (delta times) whose other tracks keep only their meta events (tempo, meter), so that
+    pretty_midi reads notes from the chosen tracks alone, on the same time line."""
+    import mido
+
+    copy = mido.MidiFile(type=midi.type, ticks_per_beat=midi.ticks_per_beat)
+    for index, track in enumerate(midi.tracks):
+        kept, carried = mido.MidiTrack(), 0
+        for msg in track:
+            if index in chosen or msg.is_meta:
+                kept.append(msg.copy(time=msg.time + carried))
+                carried = 0
+            else:
+                carried += msg.time
+        copy.tracks.append(kept)
+    return copy
+
+
+def _others(pm, piano_view) -> tuple:
+    """The instruments of the whole file that the piano's tracks do not hold, by name or program."""
+    import pretty_midi
+
+    piano = [(i.program, i.is_drum, len(i.notes)) for i in piano_view.instruments if i.notes]
+    others = []
+    for inst in pm.instruments:
+        if not inst.notes:
+            continue
+        key = (inst.program, inst.is_drum, len(inst.notes))
+        if key in piano and not inst.is_drum:
+            piano.remove(key)
+            continue
+        others.append(inst.name.strip() or ("drums" if inst.is_drum else pretty_midi.program_to_instrument_name(inst.program)))
+    return tuple(others)
 
 
 def describe_programs(programs) -> str:
@@ -283,34 +348,6 @@ def find_inputs(paths) -> list[Input]:
         else:
             found.append(Input(p, None))
     return found
-
-
-PERFORMED_MARK = b"performed by StyleNet"  # a text event at the start of every file `perform` writes
-
-
-def mark_performed(data: bytes, genre: str) -> bytes:
-    """A Standard MIDI File with a text event "performed by StyleNet (GENRE)" added at the start of its first
-    track: how a later `perform` of the folder tells its own outputs from scores, whatever they are named."""
-    if data[:4] != b"MThd":
-        return data
-    header_end = 8 + struct.unpack(">L", data[4:8])[0]
-    if data[header_end:header_end + 4] != b"MTrk":
-        return data
-    length = struct.unpack(">L", data[header_end + 4:header_end + 8])[0]
-    text = PERFORMED_MARK + f" ({genre})".encode()
-    event = b"\x00\xff\x01" + _varlen(len(text)) + text
-    body = data[header_end + 8:header_end + 8 + length]
-    return (data[:header_end] + b"MTrk" + struct.pack(">L", length + len(event)) + event + body
-            + data[header_end + 8 + length:])
-
-
-def looks_performed(path) -> bool:
-    """Whether `path` is a file `perform` wrote (its first track begins with PERFORMED_MARK)."""
-    try:
-        with open(path, "rb") as f:
-            return PERFORMED_MARK in f.read(256)
-    except OSError:
-        return False
 
 
 def _parse_failure(exc: Exception) -> str:
@@ -394,79 +431,3 @@ def piano_flags(track, programs) -> list[bool]:
     return flags
 
 
-def _varlen(value: int) -> bytes:
-    """MIDI variable-length quantity (7 bits a byte, high bit = more follows)."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    return bytes(reversed(out))
-
-
-def _track_chunk(events) -> bytes:
-    """Serialise [(absolute tick, mido message, new velocity or None)] to an MTrk chunk.
-
-    Written by hand rather than through mido.MidiFile.save, which validates a copy of every message and
-    was two thirds of build-dataset's time.  Same encoding as mido's write_track (running status, sysex);
-    the track ends where the source's end_of_track was, or at its last event.
-    """
-    data = bytearray()
-    last = end = 0
-    running = None
-    for tick, msg, velocity in events:
-        end = max(end, tick)
-        if msg.type == "end_of_track":
-            continue
-        data += _varlen(tick - last)
-        last = tick
-        if msg.is_meta:
-            data += bytes(msg.bytes())
-            running = None
-        elif msg.type == "sysex":
-            data += b"\xf0" + _varlen(len(msg.data) + 1) + bytes(msg.data) + b"\xf7"
-            running = None
-        else:
-            raw = msg.bytes()
-            if velocity is not None:
-                raw[2] = velocity
-            data += bytes(raw[1:] if raw[0] == running else raw)
-            running = raw[0] if raw[0] < 0xF0 else None
-    data += _varlen(end - last) + b"\xff\x2f\x00"
-    return b"MTrk" + struct.pack(">L", len(data)) + bytes(data)
-
-
-def smf_bytes(midi_type: int, ticks_per_beat: int, tracks) -> bytes:
-    if midi_type not in (0, 1, 2):  # a header that lied about its format (read anyway): write a true one
-        midi_type = 0 if len(tracks) == 1 else 1
-    header = b"MThd" + struct.pack(">LHHH", 6, midi_type, len(tracks), ticks_per_beat)
-    return header + b"".join(_track_chunk(events) for events in tracks)
-
-
-_SCORE_META = {"set_tempo", "time_signature", "key_signature"}
-
-
-def piano_only_format0(piece: MidiPiece) -> bytes:
-    """The piece's piano part as a single-track (format 0) file, original timing and channels kept.
-
-    Keeps tempo, meter and key events and every event of a piano channel (notes, pedal, other controls);
-    drops drums, other instruments, lyrics and text.  This is the paper's conversion of each file to one
-    format-0 piano track, without quantising.
-    """
-    import mido
-
-    events = []
-    for index, track in enumerate(piece.midi.tracks):
-        for order, (msg, piano) in enumerate(zip(track, piano_flags(track, piece.programs))):
-            if piano or msg.type in _SCORE_META:
-                events.append((msg.time, index, order, msg))
-    events.sort(key=lambda e: e[:3])  # by time; ties keep file order
-    name = mido.MetaMessage("track_name", name="Piano", time=0)
-    return smf_bytes(0, piece.midi.ticks_per_beat, [[(0, name, None)] + [(e[0], e[3], None) for e in events]])
-
-
-def midi_bytes(pm) -> bytes:
-    """Serialise a pretty_midi.PrettyMIDI to bytes (to write it atomically)."""
-    buffer = io.BytesIO()
-    pm.write(buffer)
-    return buffer.getvalue()

@@ -36,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from stylenet.core import midifile
+from stylenet.core import midifile, smf
 from stylenet.core.beats import BeatsError, beats_beside
 from stylenet.core.codec import onset_cells
 from stylenet.core.errors import InternalError, StyleNetError, one_file
@@ -271,7 +271,7 @@ def _encode_source(source: SourceFile, options: BuildOptions, out_dir: Path) -> 
                                 meters=piece.meter_map(),
                                 steps_per_quarter=np.int64(options.steps_per_quarter))
     with atomic_path(out_dir / midi_rel) as tmp:
-        tmp.write_bytes(midifile.piano_only_format0(piece))
+        tmp.write_bytes(smf.piano_only_format0(piece))
     return {"path": source.rel, "genre": source.genre, "split": source.split, "piece": source.piece,
             "steps": int(score_matrix.shape[0]), "notes": score.n_notes, "source_notes": piece.n_notes,
             "distinct_velocities": distinct, "dropped_out_of_range": piece.dropped_out_of_range,

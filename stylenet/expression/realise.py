@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stylenet.core.midifile import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece, piano_flags, smf_bytes
+from stylenet.core.midifile import HIGHEST_KEY, LOWEST_KEY, BeatGrid, MidiPiece
 from stylenet.core.notes import has_pedal
+from stylenet.core.smf import smf_bytes
 from stylenet.expression.metrics import beat_curve
 from stylenet.expression.notes import DURATION_LIMIT, ScoreNotes, extrapolated_interp
 
@@ -201,7 +202,7 @@ def piano_note_events(piece: MidiPiece) -> tuple[list[tuple[int, int, int, int, 
     notes, kept = [], set()
     for t, track in enumerate(piece.midi.tracks):
         open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (channel, key) -> [(tick, index)]
-        for i, (msg, piano) in enumerate(zip(track, piano_flags(track, piece.programs))):
+        for i, (msg, piano) in enumerate(zip(track, piece.piano_events(t, track))):
             if not piano or msg.type not in ("note_on", "note_off") or not LOWEST_KEY <= msg.note <= HIGHEST_KEY:
                 continue
             key = (msg.channel, msg.note)
@@ -254,7 +255,7 @@ def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict
         pedal_channels.setdefault(track, set()).add(channel)
     tracks = []
     for t, track in enumerate(piece.midi.tracks):
-        flags = piano_flags(track, piece.programs)
+        flags = piece.piano_events(t, track)
         new_velocity = velocities[t] if velocities else {}
         events = []
         for i, (msg, piano) in enumerate(zip(track, flags)):

@@ -138,7 +138,7 @@ def clip_midi(clip: Notes) -> bytes:
     """One piano part (program 1, channel 1) as SMF bytes."""
     import pretty_midi
 
-    from stylenet.core.midifile import midi_bytes
+    from stylenet.core.smf import midi_bytes
 
     pm = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
     piano = pretty_midi.Instrument(program=0, name="Piano")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylenet.core import fileio
+from stylenet.core import fileio, smf
 from stylenet.core.errors import StyleNetError, one_file, skip_failure
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
 
@@ -86,7 +86,7 @@ def midi_with_tail(path, tail: float = DEFAULT_TAIL, data: bytes | None = None) 
         if index == longest:
             events.append((last_tick + tail_ticks, mido.MetaMessage("end_of_track"), None))
         tracks.append(events)
-    return midifile.smf_bytes(midi.type, midi.ticks_per_beat, tracks)
+    return smf.smf_bytes(midi.type, midi.ticks_per_beat, tracks)
 
 
 def render_bytes(midi: bytes, soundfont: bytes, fmt: str = "wav", where="MIDI") -> bytes:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from tqdm import tqdm
 
-from stylenet.core import codec, fileio, midifile
+from stylenet.core import codec, fileio, midifile, smf
 from stylenet.core.beats import BESIDE, beats_for
 from stylenet.core.errors import StyleNetError, one_file, skip_failure
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
@@ -46,6 +46,7 @@ class PerformOptions:
     expression: "Expression | None" = None  # timing, articulation, pedal (expression/realise.py); None: velocity only
     expression_model: str | None = None  # an expression network file; None: the shipped one
     programs: tuple = midifile.PIANO_PROGRAMS  # General MIDI programs (from 0) that count as the piano
+    tracks: tuple | None = None  # or the piano's tracks, by index from 0 or by name
 
 
 @dataclass
@@ -86,7 +87,7 @@ def perform_file(path, output, player: Player, force: bool = False, plot: bool =
     path, output = Path(path), Path(output)
     refuse_overwrite(path, output, force)
     with timings.phase("read+encode"):
-        piece = midifile.load_midi(path, player.programs, player.performer.steps_per_quarter)
+        piece = midifile.load_midi(path, player.programs, player.performer.steps_per_quarter, tracks=player.tracks)
     played = play(piece, player, beats_file, timings)
     with timings.phase("write"):
         atomic_write_bytes(output, played.midi)
@@ -120,11 +121,11 @@ class PerformReport:
 
 def find_inputs(paths) -> tuple[list, list[str]]:
     """(the inputs to perform, "FILE: why" for the files left alone): files as given, and every MIDI file
-    below each folder but those an earlier `perform` wrote (they carry its mark: `midifile.looks_performed`;
+    below each folder but those an earlier `perform` wrote (they carry its mark: `smf.looks_performed`;
     named on their own, they are performed again)."""
     inputs, earlier = [], []
     for item in midifile.find_inputs(paths):
-        if item.root is not None and midifile.looks_performed(item.path):
+        if item.root is not None and smf.looks_performed(item.path):
             earlier.append(f"{item.path}: written by an earlier `stylenet perform` (name it on its own to perform "
                            f"it again)")
         else:
@@ -146,14 +147,16 @@ def run(options: PerformOptions, started: float) -> PerformReport:
     if options.beats and not single and options.beats != BESIDE:
         raise StyleNetError(f"{len(inputs)} inputs share one annotation file; "
                             f"use --beats {BESIDE} to read each input's own <name>_annotations.txt", exit_code=2)
-    fileio.plan_outputs(inputs, lambda p: p.name, options.out, (".mid", ".midi"), "perform")  # usage errors first
+    # usage errors before the models load (the genre's exact name is the model's: its case may change)
+    fileio.plan_outputs(inputs, lambda p: f"{p.stem}.{options.genre.lower()}.mid", options.out, (".mid", ".midi"),
+                        "perform")
     with timings.phase("imports"):
         from stylenet.velocity.performer import load_performer
     with timings.phase("model load"):
         performer = load_performer(options.model)
         player, note = Player.load(performer, options.genre, options.shaping, options.grid, options.touch,
                                    options.touch_model, options.expression, options.expression_model,
-                                   options.quantize, options.programs)
+                                   options.quantize, options.programs, options.tracks)
     outputs = fileio.plan_outputs(inputs, lambda p: f"{p.stem}.{player.genre}.mid", options.out, (".mid", ".midi"),
                                   "perform")
     report = PerformReport([], [], single, timings, note, earlier=earlier,

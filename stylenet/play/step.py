@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylenet.core import codec, midifile
+from stylenet.core import codec, midifile, smf
 from stylenet.core.beats import BeatsError, conform, read_annotations
 from stylenet.core.errors import StyleNetError
 from stylenet.velocity.shaping import Shaping, level_for, shaped_velocities
@@ -75,18 +75,19 @@ class Player:
     expression_net: "ExpressionNet | None" = None
     quantize: bool = False  # write the paper's quantised piano part instead of the original file
     programs: tuple = midifile.PIANO_PROGRAMS  # General MIDI programs (from 0) that count as the piano
+    tracks: tuple | None = None  # or the piano's tracks, by index from 0 or by name (`midifile.load_midi`)
 
     @classmethod
     def load(cls, performer, genre: str, shaping: Shaping = Shaping(), grid: str = "auto", touch: str = "auto",
              touch_model=None, expression=None, expression_model=None, quantize: bool = False,
-             programs=midifile.PIANO_PROGRAMS) -> tuple["Player", str]:
+             programs=midifile.PIANO_PROGRAMS, tracks=None) -> tuple["Player", str]:
         """(a player with the shipped, or the named, touch and expression networks; what the user should
         know about them, in one line or "")."""
         genre = performer.genre_named(genre)
         touch_with = touch_for(performer, genre, touch, touch_model)
         net, expression_note = expression_for(expression, expression_model, genre)
         player = cls(performer, genre, shaping, grid, touch, touch_with[:2] if touch_with[0] else None, expression,
-                     net, quantize, tuple(programs))
+                     net, quantize, tuple(programs), tuple(tracks) if tracks else None)
         notes = [uncalibrated_note(performer, genre, shaping), touch_with[2], expression_note]
         return player, "; ".join(n for n in notes if n)
 
@@ -209,8 +210,9 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
     with timings.phase("read+encode"):
         piece, on_grid, note = read_on_grid(piece, player.grid, beats_file)
         if piece.n_notes == 0:
-            raise StyleNetError(f"{piece.path}: no piano notes to perform ({midifile.describe_programs(piece.programs)}, "
-                                f"keys A0-C8; --programs names others)")
+            which = (f"tracks {', '.join(map(str, piece.tracks))}" if piece.tracks is not None else
+                     f"{midifile.describe_programs(piece.programs)}; --programs or --tracks names others")
+            raise StyleNetError(f"{piece.path}: no piano notes to perform ({which}; keys A0-C8)")
         score = codec.quantise(piece)
         score_matrix, _ = codec.encode(score)
     with timings.phase("forward"):
@@ -273,8 +275,8 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
         played.expressed = realise.describe(plan, player.expression)
     with timings.phase("write"):
         if player.quantize:
-            played.midi = midifile.midi_bytes(codec.score_to_midi(played.performed, piece.grid))
+            played.midi = smf.midi_bytes(codec.score_to_midi(played.performed, piece.grid))
         elif not played.midi:
             played.midi = codec.apply_velocities(piece, matrix, shaping.strength)
-        played.midi = midifile.mark_performed(played.midi, genre)  # a later perform of the folder leaves it be
+        played.midi = smf.mark_performed(played.midi, genre)  # a later perform of the folder leaves it be
     return played

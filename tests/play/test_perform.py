@@ -329,3 +329,26 @@ def test_a_piano_on_another_program_is_named_with_programs(tmp_path, model_file,
     out = mido.MidiFile(tmp_path / "organ.jazz.mid")
     velocities = [m.velocity for t in out.tracks for m in t if m.type == "note_on" and m.velocity > 0]
     assert len(velocities) == 24 and set(velocities) != {90}
+
+
+def test_the_piano_s_tracks_can_be_named(tmp_path, model_file, capsys):
+    keys = [N(60 + i % 12, i * 240, i * 240 + 200, 90, channel=0) for i in range(24)]
+    pad = [N(48 + i % 5, i * 480, i * 480 + 400, 70, channel=1) for i in range(12)]
+    src = write_song(tmp_path / "band.mid", Song(keys + pad, programs={0: 4, 1: 0}))  # e-piano and a piano pad
+    mid = mido.MidiFile(src)
+    for track, name in zip(mid.tracks[1:], ("Keys", "Pad")):
+        track.insert(0, mido.MetaMessage("track_name", name=name, time=0))
+    mid.save(src)
+    run = ["perform", str(src), "--genre", "jazz", "--model", str(model_file), "-q", "--force"]
+
+    def velocities(track):
+        return [m.velocity for m in mido.MidiFile(tmp_path / "band.jazz.mid").tracks[track]
+                if m.type == "note_on" and m.velocity > 0]
+
+    assert main(run + ["--tracks", "keys"]) == 0  # by name, any case
+    assert set(velocities(1)) != {90} and velocities(2) == [70] * 12  # the pad is left as it was
+    assert main(run + ["--tracks", "2"]) == 0  # by index from 0 (0 is the conductor track)
+    assert velocities(1) == [90] * 24 and set(velocities(2)) != {70}
+    assert main(run + ["--tracks", "Organ"]) == 1
+    err = capsys.readouterr().err
+    assert "no track 'Organ' (its tracks: 0, 1 'Keys', 2 'Pad')" in err and err.count("\n") == 1
