@@ -8,6 +8,13 @@ Sections:
   perform    `stylenet perform --timings` of a generated 3-minute piece (1,440 steps, 2,000 notes) as a
              fresh process with the shipped model: wall time including start-up and the time of each
              phase, medians of 5; and the NumPy forward pass alone
+  readings   the shipped model's forward pass over a generated 3-minute piece, side by side in one process:
+             its readings one at a time with BLAS's own threads (before issue 30) against the readings batched,
+             BLAS on one thread and a bidirectional layer's halves on two threads (now); medians of 5
+  batch      `stylenet perform` of a folder of 30 generated one-minute pieces in one process: files a second
+  evaluate   `stylenet evaluate` of a folder of 40 generated pieces of one genre: seconds a piece
+  recorded   the beat tracker and the touch network on a generated 10-minute recording
+  long       peak memory of `perform` of a generated two-hour piece (57,600 steps), a fresh process
   codec      load/quantise/encode/decode/apply of a generated 5,000-note piece
   dataset    with --dataset RAW_DIR, a full `build-dataset` run
   memory     with --memory DATASET, peak RSS of training the paper config on that dataset's train split
@@ -176,6 +183,115 @@ def bench_numpy_inference() -> float:
     return median_seconds(lambda: performer.velocities(piece, performer.genres[0]), 5)
 
 
+def _three_minute_notes(seed: int = 1, sixteenths: int = 1440, n: int = 2000):
+    rng = np.random.default_rng(seed)
+    onsets = np.sort(rng.integers(0, sixteenths, n)) * 120  # 120 qpm
+    return [(int(rng.integers(36, 96)), int(t), int(t + rng.integers(60, 960)), int(rng.integers(30, 110)))
+            for t in onsets]
+
+
+def bench_readings(repeats: int = 5) -> dict:
+    """The forward pass before and now, side by side in one process (see the module docstring)."""
+    import contextlib
+
+    import stylenet.velocity.performer as performer_module
+    from stylenet.velocity.performer import load_performer
+
+    performer = load_performer()
+    with tempfile.TemporaryDirectory() as tmp:
+        piece = midifile.load_midi(write_piano(Path(tmp) / "p.mid", _three_minute_notes()))
+    score, _ = codec.encode(codec.quantise(piece))
+
+    def before():
+        saved = (performer_module.READING_STEPS, performer_module.one_blas_thread, performer_module.bidirectional)
+        performer_module.READING_STEPS = 1
+        performer_module.one_blas_thread = contextlib.nullcontext
+        performer_module.bidirectional = lambda f, b, h: np.concatenate([f.run(h), b.run(h, reverse=True)], axis=-1)
+        try:
+            return performer.velocities(score, "jazz")
+        finally:
+            (performer_module.READING_STEPS, performer_module.one_blas_thread,
+             performer_module.bidirectional) = saved
+
+    times, outputs = {"before": [], "now": []}, {}
+    for _ in range(repeats):
+        for name, fn in (("before", before), ("now", lambda: performer.velocities(score, "jazz"))):
+            started = time.perf_counter()
+            outputs[name] = fn()
+            times[name].append(time.perf_counter() - started)
+    return {"steps": len(score), "readings": len(performer.reading_transpositions()),
+            "before": statistics.median(times["before"]), "now": statistics.median(times["now"]),
+            "max_diff": float(np.abs(outputs["before"] - outputs["now"]).max())}
+
+
+def _stylenet(*args: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).with_name("stylenet")), *args]
+    if not Path(command[0]).exists():
+        command = [sys.executable, "-m", "stylenet", *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True)
+
+
+def bench_batch(files: int = 30) -> float:
+    """Files a second: `stylenet perform` of a folder of `files` one-minute pieces, one process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "in").mkdir()
+        for i in range(files):
+            write_piano(Path(tmp) / "in" / f"{i:02d}.mid", _three_minute_notes(seed=i, sixteenths=480, n=700))
+        started = time.perf_counter()
+        _stylenet("perform", str(Path(tmp) / "in"), "--genre", "jazz", "-o", str(Path(tmp) / "out"), "-q")
+        return files / (time.perf_counter() - started)
+
+
+def bench_evaluate(pieces: int = 40) -> float:
+    """Seconds a piece: `stylenet evaluate` of a folder of `pieces` generated one-minute jazz pieces."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "jazz").mkdir()
+        for i in range(pieces):
+            write_piano(Path(tmp) / "jazz" / f"{i:02d}.mid", _three_minute_notes(seed=100 + i, sixteenths=480, n=700))
+        started = time.perf_counter()
+        _stylenet("evaluate", tmp, "--genres", "jazz", "-o", str(Path(tmp) / "report"), "-q")
+        return (time.perf_counter() - started) / pieces
+
+
+def bench_recorded(minutes: float = 10.0) -> dict:
+    """Seconds of the beat tracker and of the touch network on a generated recording of `minutes`."""
+    from stylenet.recorded.touch import note_deviations, shipped_touch
+    from stylenet.recorded.tracker import track
+
+    rng = np.random.default_rng(3)
+    beats = np.cumsum(rng.uniform(0.45, 0.6, int(minutes * 60 / 0.52)))
+    notes = []
+    for i, b in enumerate(beats):  # a bass on the beat, a chord after it, each a little early or late
+        tick = int(b * 960)  # 120 qpm at 480 ticks a quarter: 960 ticks a second
+        notes.append((36 + i % 12, tick, tick + 300, int(rng.integers(50, 90))))
+        for k in range(3):
+            t = tick + 240 + int(rng.normal(0, 15))
+            notes.append((60 + (i * 5 + k * 4) % 24, t, t + 200, int(rng.integers(40, 80))))
+    with tempfile.TemporaryDirectory() as tmp:
+        piece = midifile.load_midi(write_piano(Path(tmp) / "take.mid", notes))
+    started = time.perf_counter()
+    track(piece)
+    tracked = time.perf_counter() - started
+    net = shipped_touch()
+    started = time.perf_counter()
+    note_deviations(piece, net)
+    return {"notes": piece.n_notes, "tracker": tracked, "touch": time.perf_counter() - started}
+
+
+def bench_long() -> float:
+    """Peak memory (MB) of `perform` of a generated two-hour piece, a fresh process."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        quarters = 2 * 60 * 120  # 57,600 grid steps
+        path = write_piano(Path(tmp) / "long.mid", [(48 + i % 24, i * 480, i * 480 + 240, 30 + i % 90)
+                                                   for i in range(quarters)])
+        code = ("from stylenet.cli.main import main; from tests.midi_fuzz import peak_rss_mb\n"
+                f"rc = main(['perform', {str(path)!r}, '--genre', 'jazz', '-q'])\nprint('RSS_MB', peak_rss_mb())")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+        return float(next(x for x in done.stdout.splitlines() if x.startswith("RSS_MB")).split()[1])
+
+
 def bench_memory(dataset: str, batches: int = 30) -> tuple[int, float]:
     """Peak resident memory of a paper-config training run over the whole train split (all pieces loaded)."""
     import resource
@@ -226,7 +342,23 @@ def main() -> None:
     for name, seconds in perform.items():
         print(f"  {'end to end (wall)' if name == 'wall' else name:<24}{seconds:7.3f} s")
     print(f"  (NumPy forward pass alone, 1,500 steps: {bench_numpy_inference():.3f} s)\n")
-    goals.append(("perform, 3-minute piece, end to end", f"{perform['wall']:.2f} s", "<= 2 s", perform["wall"] <= 2))
+    goals.append(("perform, 3-minute piece, end to end", f"{perform['wall']:.2f} s", "<= 0.5 s", perform["wall"] <= 0.5))
+    readings = bench_readings()
+    print(f"readings: the shipped model's forward pass, {readings['readings']} readings of a {readings['steps']}-step "
+          f"piece, side by side, medians of 5\n  one at a time, BLAS's threads (before)  {readings['before']:7.3f} s\n"
+          f"  batched, BiLSTM halves on two threads   {readings['now']:7.3f} s   ({readings['before'] / readings['now']:.2f}x; "
+          f"outputs differ by at most {readings['max_diff']:.1e})\n")
+    rate = bench_batch()
+    print(f"batch: `stylenet perform` of a folder of 30 one-minute pieces: {rate:.2f} files a second\n")
+    per_piece = bench_evaluate()
+    print(f"evaluate: a folder of 40 one-minute jazz pieces: {per_piece:.2f} s a piece\n")
+    goals.append(("evaluate, seconds a piece", f"{per_piece:.2f} s", "<= 1 s", per_piece <= 1))
+    recorded = bench_recorded()
+    print(f"recorded: a generated 10-minute recording ({recorded['notes']} notes): beat tracker "
+          f"{recorded['tracker']:.2f} s, touch network {recorded['touch']:.2f} s\n")
+    rss = bench_long()
+    print(f"long: perform of a two-hour piece (57,600 steps), peak memory {rss:.0f} MB\n")
+    goals.append(("perform, two-hour piece, peak memory", f"{rss:.0f} MB", "< 1024 MB", rss < 1024))
 
     rows = bench_codec()
     width = max(len(name) for name, _ in rows)

@@ -152,8 +152,11 @@ def audio_beside(fmt: str = "wav", soundfont=None, force: bool = False, gain="au
 
     def render(performed: Path, source: Path) -> tuple[Path, Path]:
         after = render_file(performed, performed.with_suffix(f".{fmt}"), sound, fmt, force=force, gain=gain)
-        before = render_file(source, performed.with_name(f"{source.stem}.as-written.{fmt}"), sound, fmt,
-                             force=force, gain=gain)
+        before = performed.with_name(f"{source.stem}.as-written.{fmt}")
+        # another genre's run wrote the same input's audio already: kept, unless the input changed since
+        # (then refused like any existing output, without --force)
+        if force or not before.exists() or before.stat().st_mtime < Path(source).stat().st_mtime:
+            render_file(source, before, sound, fmt, force=force, gain=gain)
         return after, before
 
     return render

@@ -1,10 +1,18 @@
 """An LSTM's forward pass in NumPy, on a Keras layer's weights: performing needs no TensorFlow.
 
 Each layer's input projection is one matrix product over a chunk of the piece (PROJECTION_CHUNK steps:
-memory stays flat however long the piece); only the small recurrent product runs step by step."""
+memory stays flat however long the piece); only the small recurrent product runs step by step.  Several
+sequences of one length (a score's readings in several keys) go through side by side, one product a step.
+
+Speed (`make bench`, docs/performance.md).  A step's recurrent product is small ([B, 176] x [176, 704]):
+OpenBLAS's threads cost more than they give there (17 us a step on one thread against 23 us on two), so
+the loops run with BLAS on one thread (`one_blas_thread`), and a bidirectional layer's two halves run on
+two threads side by side instead (`bidirectional`: NumPy releases the GIL inside its products)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,25 +29,59 @@ class LSTMWeights:
     bias: np.ndarray
 
     def run(self, x: np.ndarray, reverse: bool = False) -> np.ndarray:
-        """x [T, in] -> h [T, u], starting from zero state; `reverse` reads the piece from its end."""
-        t_len = x.shape[0]
+        """x [T, in] -> h [T, u], or x [B, T, in] -> h [B, T, u] (B sequences of one length read side by
+        side: one matrix product a step for all of them), starting from zero state; `reverse` reads each
+        sequence from its end."""
+        if x.ndim == 2:
+            return self.run(x[None], reverse)[0]
+        batch, t_len = x.shape[:2]
         units = self.recurrent.shape[0]
         recurrent = self.recurrent
-        h = np.zeros(units, np.float32)
-        c = np.zeros(units, np.float32)
-        out = np.empty((t_len, units), np.float32)
+        h = np.zeros((batch, units), np.float32)
+        c = np.zeros((batch, units), np.float32)
+        out = np.empty((batch, t_len, units), np.float32)
         u2, u3 = 2 * units, 3 * units
         starts = range(0, t_len, PROJECTION_CHUNK)
         for start in (reversed(starts) if reverse else starts):
             # The input contribution of a chunk of steps at once: one matrix product, without holding a
             # [T, 4 units] array for a long piece.
-            projected = x[start:start + PROJECTION_CHUNK] @ self.kernel
+            projected = x[:, start:start + PROJECTION_CHUNK] @ self.kernel
             projected += self.bias
-            offsets = range(len(projected) - 1, -1, -1) if reverse else range(len(projected))
+            offsets = range(projected.shape[1] - 1, -1, -1) if reverse else range(projected.shape[1])
             for i in offsets:
-                z = projected[i] + h @ recurrent
+                z = projected[:, i] + h @ recurrent
                 gates = 1.0 / (1.0 + np.exp(-z))  # sigmoid for i, f, o; the c slice is replaced below
-                c = gates[units:u2] * c + gates[:units] * np.tanh(z[u2:u3])
-                h = gates[u3:] * np.tanh(c)
-                out[start + i] = h
+                c = gates[:, units:u2] * c + gates[:, :units] * np.tanh(z[:, u2:u3])
+                h = gates[:, u3:] * np.tanh(c)
+                out[:, start + i] = h
         return out
+
+
+_HALVES: ThreadPoolExecutor | None = None  # two threads for a bidirectional layer's halves, made on first use
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _HALVES
+    if _HALVES is None:
+        _HALVES = ThreadPoolExecutor(2, thread_name_prefix="stylenet-lstm")
+    return _HALVES
+
+
+def bidirectional(forward: LSTMWeights, backward: LSTMWeights, x: np.ndarray) -> np.ndarray:
+    """A bidirectional layer: [..., T, in] -> [..., T, 2u], the forward half's outputs then the backward's,
+    the two halves run side by side on two threads."""
+    later = _pool().submit(backward.run, x, True)
+    return np.concatenate([forward.run(x), later.result()], axis=-1)
+
+
+@contextmanager
+def one_blas_thread():
+    """BLAS on one thread while a forward pass runs (its step-by-step products are too small to share);
+    where threadpoolctl is missing, BLAS keeps its own setting."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1, "blas"):
+        yield

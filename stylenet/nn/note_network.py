@@ -61,9 +61,12 @@ class NoteNetwork:
     def trunk(self, features: np.ndarray) -> np.ndarray:
         """features [N, F] -> the last LSTM's output [N, 2 units]."""
         kernel, bias = self.dense["input"]
+        from stylenet.nn.lstm import bidirectional, one_blas_thread
+
         h = _elu(np.asarray(features, np.float32) @ kernel + bias)
-        for forward, backward in self.lstms:
-            h = np.concatenate([forward.run(h), backward.run(h, reverse=True)], axis=1)
+        with one_blas_thread():
+            for forward, backward in self.lstms:
+                h = bidirectional(forward, backward, h)
         return h
 
 

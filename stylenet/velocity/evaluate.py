@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -171,11 +172,14 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
     predictions: dict[str, dict[str, list]] = {g: {} for g in genres}
     truth: dict[str, list] = {g: [] for g in genres}
     total = sum(1 for p in pieces if p.genre in genres)
+    seconds: dict[str, float] = {g: 0.0 for g in genres}  # each genre's time, logged when it is done (-q too)
+    left = {g: sum(1 for p in pieces if p.genre == g) for g in genres}
     with tqdm(total=total * len(performer.genres), desc="evaluating", unit="pass", disable=not progress) as bar:
         for piece in pieces:
             if piece.genre not in genres:
                 continue
             g = piece.genre
+            started = time.perf_counter()
             truth[g].append(piece.truth)
             for net in performer.genres:
                 velocity = performer.velocities(piece.score, net, piece.meters)
@@ -206,6 +210,12 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
             predictions[g].setdefault("random", []).append(np.rint(rng.uniform(low, high, n)))
             predictions[g].setdefault("humanizer", []).append(
                 np.clip(np.rint(flat + rng.uniform(-HUMANIZE_JITTER, HUMANIZE_JITTER, n)), 1, 127))
+            seconds[g] += time.perf_counter() - started
+            left[g] -= 1
+            if left[g] == 0:
+                count = len(truth[g])
+                bar.write(f"evaluated {g}: {count} pieces in {seconds[g]:.1f} s ({seconds[g] / count:.2f} s a piece)",
+                          file=sys.stderr)
     def order(name):  # the model first, then the other genres' nets, then the baselines
         return (0 if name.startswith("model (") else 1 if name.startswith("model as") else 2, name)
 

@@ -155,3 +155,12 @@ def test_render_never_imports_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "RC 0 False" in result.stdout, result.stderr
+
+
+def test_perform_render_of_another_genre_keeps_the_audio_as_written(tmp_path):
+    model = random_performer().save(tmp_path / "m.npz")
+    src = write_song(tmp_path / "song.mid", expressive_song(30))
+    for genre in ("jazz", "pop"):  # the second run finds song.as-written.wav from the first: kept, no error
+        assert main(["perform", str(src), "--genre", genre, "--model", str(model), "--render", "-q"]) == 0
+    assert (tmp_path / "song.jazz.wav").is_file() and (tmp_path / "song.pop.wav").is_file()
+    assert (tmp_path / "song.as-written.wav").is_file()
