@@ -181,13 +181,15 @@ def evaluate(performer, pieces: list[EvalPiece], progress: bool = True, touch_ca
             g = piece.genre
             started = time.perf_counter()
             truth[g].append(piece.truth)
+            readings = performer.readings(piece.score, performer.genres, piece.meters)  # one interpretation
             for net in performer.genres:
-                velocity = performer.velocities(piece.score, net, piece.meters)
+                velocity, in_written_key = readings[net]
                 raw = raw_velocities_at(velocity, piece.step, piece.key)
                 if net == g:
                     predictions[g].setdefault("model (raw)", []).append(np.clip(raw, 1, 127))
                     if written_key is not None:
-                        once = written_key.velocities(piece.score, net, piece.meters)
+                        once = in_written_key if in_written_key is not None else \
+                            written_key.velocities(piece.score, net, piece.meters)
                         predictions[g].setdefault("model (raw, written key only)", []).append(
                             np.clip(raw_velocities_at(once, piece.step, piece.key), 1, 127))
                     stats, touch = performer.stats.get(g), None

@@ -66,13 +66,22 @@ class Performer:
         matrix [T, 88] (velocity / 127; read it at onsets).  The score is read at each of
         `reading_transpositions` that keeps its keys on the keyboard and the predictions, moved back to
         the score's keys, are averaged; an ensemble's is also the mean of its networks'."""
-        if genre not in self.genre_nets:
-            raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
+        return self.readings(score, [genre], meters)[genre][0]
+
+    def readings(self, score: np.ndarray, genres, meters=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{genre: (the mean of its readings, as `velocities` gives it; the reading in the written key alone, or
+        None where the model does not read it there)}
+        for several genres at once: the shared interpretation layer reads the score once for all of them
+        (what `evaluate` scores every genre's net with)."""
+        for genre in genres:
+            if genre not in self.genre_nets:
+                raise StyleNetError(f"unknown genre {genre!r}; this model knows: {', '.join(self.genres)}")
         data = encode_input(score, meters, self.inputs, self.steps_per_quarter)
         sounding = np.flatnonzero(np.asarray(score)[:, 1::2].any(axis=0))
         low, high = (int(sounding[0]), int(sounding[-1])) if len(sounding) else (0, N_KEYS - 1)
         shifts = [k for k in self.reading_transpositions() if low + k >= 0 and high + k < N_KEYS] or [0]
-        total = np.zeros((len(data), N_KEYS), np.float32)
+        total = {g: np.zeros((len(data), N_KEYS), np.float32) for g in genres}
+        written = {g: np.zeros((len(data), N_KEYS), np.float32) for g in genres}
         # The readings side by side, as a batch through every LSTM (one matrix product a step for all of them),
         # in groups small enough that memory stays bounded: a two-hour piece (57,600 steps) reads one at a time.
         group = max(1, min(len(shifts), READING_STEPS // max(len(data), 1)))
@@ -80,9 +89,15 @@ class Performer:
             ks = shifts[first:first + group]
             reads = np.stack([with_derived(shift_input(data, k), self.inputs) for k in ks])
             for network in (self, *self.members):
-                for k, velocities in zip(ks, network._network_velocities(reads, genre)):
-                    total += shift_keys(velocities, -k)
-        return total / (len(shifts) * (1 + len(self.members)))
+                with one_blas_thread():
+                    interpreted = network.interpretation.run(reads)
+                for genre in genres:
+                    for k, velocities in zip(ks, network._genre_velocities(interpreted, genre)):
+                        total[genre] += shift_keys(velocities, -k)
+                        if k == 0:
+                            written[genre] += velocities
+        n = 1 + len(self.members)
+        return {g: (total[g] / (len(shifts) * n), written[g] / n if 0 in shifts else None) for g in genres}
 
     def genre_named(self, text: str) -> str:
         """The genre `text` names, whatever its case ('Jazz' is jazz); a one-line usage error otherwise,
@@ -108,12 +123,11 @@ class Performer:
         span = min(trained, READ_TRANSPOSED) // 2 * 2
         return list(range(-span, span + 1, 2))
 
-    def _network_velocities(self, data: np.ndarray, genre: str) -> np.ndarray:
-        """data [T, columns] (or [B, T, columns]: several readings) -> velocities [T, 88] (or [B, T, 88]) of
-        this network alone."""
+    def _genre_velocities(self, interpreted: np.ndarray, genre: str) -> np.ndarray:
+        """The interpretation layer's output [B, T, u] -> velocities [B, T, 88] of `genre`'s GenreNet."""
+        net = self.genre_nets[genre]
+        hidden = interpreted
         with one_blas_thread():
-            hidden = self.interpretation.run(data)
-            net = self.genre_nets[genre]
             for forward, backward in zip(net.forward, net.backward):
                 hidden = bidirectional(forward, backward, hidden)
         return hidden @ net.dense_kernel + net.dense_bias
