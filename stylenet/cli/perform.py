@@ -11,7 +11,7 @@ from stylenet.cli import options as opt
 
 def register(verbs) -> dict:
     perform = verbs.add_parser(
-        "perform", help="give flat piano MIDI the dynamics of a genre",
+        "perform", help="play flat piano MIDI as a genre's pianists would: velocity, timing, articulation, pedal",
         description="Predict how a pianist of GENRE would play each piano note -- velocity, timing, length, "
                     "pedal -- and write the MIDI back with the piano part performed (other tracks untouched).",
         epilog=f"examples:\n  {opt.EXAMPLES['perform']}\n  stylenet perform exports/ --genre classical -o performed/ "
