@@ -11,7 +11,7 @@ Sections:
   readings   the shipped model's forward pass over a generated 3-minute piece, side by side in one process:
              its readings one at a time with BLAS's own threads (before issue 30) against the readings batched,
              BLAS on one thread and a bidirectional layer's halves on two threads (now); medians of 5
-  batch      `stylenet perform` of a folder of 30 generated one-minute pieces in one process: files a second
+  batch      `stylenet perform` of a folder of 30 generated one-minute pieces, --jobs 1 and 2: files a second
   evaluate   `stylenet evaluate` of a folder of 40 generated pieces of one genre: seconds a piece
   recorded   the beat tracker and the touch network on a generated 10-minute recording
   long       peak memory of `perform` of a generated two-hour piece (57,600 steps), a fresh process
@@ -231,15 +231,19 @@ def _stylenet(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True)
 
 
-def bench_batch(files: int = 30) -> float:
-    """Files a second: `stylenet perform` of a folder of `files` one-minute pieces, one process."""
+def bench_batch(files: int = 30) -> dict[int, float]:
+    """Files a second: `stylenet perform` of a folder of `files` one-minute pieces, with --jobs 1 and 2."""
+    rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "in").mkdir()
         for i in range(files):
             write_piano(Path(tmp) / "in" / f"{i:02d}.mid", _three_minute_notes(seed=i, sixteenths=480, n=700))
-        started = time.perf_counter()
-        _stylenet("perform", str(Path(tmp) / "in"), "--genre", "jazz", "-o", str(Path(tmp) / "out"), "-q")
-        return files / (time.perf_counter() - started)
+        for jobs in (1, 2):
+            started = time.perf_counter()
+            _stylenet("perform", str(Path(tmp) / "in"), "--genre", "jazz", "-o", str(Path(tmp) / f"out{jobs}"), "-q",
+                      "--jobs", str(jobs))
+            rates[jobs] = files / (time.perf_counter() - started)
+    return rates
 
 
 def bench_evaluate(pieces: int = 40) -> float:
@@ -348,8 +352,9 @@ def main() -> None:
           f"piece, side by side, medians of 5\n  one at a time, BLAS's threads (before)  {readings['before']:7.3f} s\n"
           f"  batched, BiLSTM halves on two threads   {readings['now']:7.3f} s   ({readings['before'] / readings['now']:.2f}x; "
           f"outputs differ by at most {readings['max_diff']:.1e})\n")
-    rate = bench_batch()
-    print(f"batch: `stylenet perform` of a folder of 30 one-minute pieces: {rate:.2f} files a second\n")
+    rates = bench_batch()
+    print(f"batch: `stylenet perform` of a folder of 30 one-minute pieces: {rates[1]:.2f} files a second, "
+          f"{rates[2]:.2f} with --jobs 2\n")
     per_piece = bench_evaluate()
     print(f"evaluate: a folder of 40 one-minute jazz pieces: {per_piece:.2f} s a piece\n")
     goals.append(("evaluate, seconds a piece", f"{per_piece:.2f} s", "<= 1 s", per_piece <= 1))

@@ -30,7 +30,8 @@ def plan_outputs(inputs, name_for, out: str | None, suffixes=(".mid", ".midi"), 
     """Where each of `inputs` (`midifile.Input`s) is written, decided for all of them before any is: beside
     its input (no `out`); `out` itself (one input named on its own, `out` ending in one of `suffixes`); or
     under the folder `out`, at the input's place below the folder it was found in (sub-folders mirrored, so
-    `a/song.mid` and `b/song.mid` stay apart).  `name_for(path)` names an output.  A usage error, before
+    `a/song.mid` and `b/song.mid` stay apart; with several folders given, each under its own name).
+    `name_for(path)` names an output.  A usage error, before
     anything is written: `out` naming one file for several inputs, or a file of another kind, and two inputs
     that would write one output (`--force` never lets one overwrite the other)."""
     single = len(inputs) == 1 and inputs[0].root is None
@@ -42,6 +43,7 @@ def plan_outputs(inputs, name_for, out: str | None, suffixes=(".mid", ".midi"), 
         raise StyleNetError(f"-o {out} names one file, but {len(inputs)} inputs were given: name a folder",
                             exit_code=2)
     outputs = []
+    several_folders = len({item.root for item in inputs if item.root is not None}) > 1
     for item in inputs:
         name = name_for(item.path)
         if out is None:
@@ -50,6 +52,8 @@ def plan_outputs(inputs, name_for, out: str | None, suffixes=(".mid", ".midi"), 
             outputs.append(Path(out))
         else:
             below = item.path.parent.relative_to(item.root) if item.root is not None else Path()
+            if several_folders and item.root is not None:  # a/ and b/ given: out/a/..., out/b/...
+                below = Path(item.root.resolve().name) / below
             outputs.append(Path(out) / below / name)
     written: dict[Path, Path] = {}
     for item, output in zip(inputs, outputs):

@@ -143,23 +143,43 @@ def loudness_gain(wav: bytes, target: float = TARGET_LUFS, peak_dbfs: float = PE
     return float(min(10 ** ((target - loudness) / 20), ceiling))
 
 
-def audio_beside(fmt: str = "wav", soundfont=None, force: bool = False, gain="auto"):
-    """`perform --render`: a function (performed file, its input) -> (audio of the performance, audio of the
-    input as written), written beside the performance as <name>.wav and <input name>.as-written.wav (or
-    .opus), each loudness-normalised alike so that before and after compare fairly; the SoundFont is read
-    once, here."""
-    sound = read_soundfont(soundfont)
+@dataclass
+class AudioBeside:
+    """`perform --render`: called with (performed file, its input), writes the audio of the performance and
+    of the input as written beside the performance, as <name>.wav and <input name>.as-written.wav (or .opus),
+    each loudness-normalised alike so that before and after compare fairly, and returns both paths.  A plain
+    object (the SoundFont read on first use), so that a pool of `perform` processes can take it along."""
 
-    def render(performed: Path, source: Path) -> tuple[Path, Path]:
-        after = render_file(performed, performed.with_suffix(f".{fmt}"), sound, fmt, force=force, gain=gain)
+    fmt: str = "wav"
+    soundfont: str | None = None
+    force: bool = False
+    gain: str | float = "auto"
+
+    def __post_init__(self):
+        self._sound = None
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_sound"} | {"_sound": None}
+
+    def __call__(self, performed: Path, source: Path) -> tuple[Path, Path]:
+        if self._sound is None:
+            self._sound = read_soundfont(self.soundfont)
+        fmt = self.fmt
+        after = render_file(performed, performed.with_suffix(f".{fmt}"), self._sound, fmt, force=self.force,
+                            gain=self.gain)
         before = performed.with_name(f"{source.stem}.as-written.{fmt}")
         # another genre's run wrote the same input's audio already: kept, unless the input changed since
         # (then refused like any existing output, without --force)
-        if force or not before.exists() or before.stat().st_mtime < Path(source).stat().st_mtime:
-            render_file(source, before, sound, fmt, force=force, gain=gain)
+        if self.force or not before.exists() or before.stat().st_mtime < Path(source).stat().st_mtime:
+            render_file(source, before, self._sound, fmt, force=self.force, gain=self.gain)
         return after, before
 
-    return render
+
+def audio_beside(fmt: str = "wav", soundfont=None, force: bool = False, gain="auto") -> AudioBeside:
+    """An `AudioBeside`, its SoundFont checked now (a bad one is a one-line error before any file is played)."""
+    audio = AudioBeside(fmt, soundfont, force, gain)
+    audio._sound = read_soundfont(soundfont)
+    return audio
 
 
 def output_paths(inputs, fmt: str, out: str | None) -> list[Path]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from stylenet.core import codec, fileio, midifile, smf
 from stylenet.core.beats import BESIDE, beats_for
-from stylenet.core.errors import StyleNetError, one_file, skip_failure
+from stylenet.core.errors import StyleNetError, one_file
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
 from stylenet.play.step import Player, Timings, play
 from stylenet.velocity.shaping import Shaping
@@ -47,6 +47,7 @@ class PerformOptions:
     expression_model: str | None = None  # an expression network file; None: the shipped one
     programs: tuple = midifile.PIANO_PROGRAMS  # General MIDI programs (from 0) that count as the piano
     tracks: tuple | None = None  # or the piano's tracks, by index from 0 or by name
+    jobs: int = 1  # processes a batch is spread over (each loads the models once)
 
 
 @dataclass
@@ -177,13 +178,70 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         with one_file(inputs[0].path):
             report.performances.append(perform(inputs[0].path, outputs[0]))
         return report
-    for item, output in tqdm(list(zip(inputs, outputs)), desc=f"perform ({player.genre})", unit="file",
-                             disable=not options.progress):
-        with skip_failure(item.path, report.skipped, tqdm.write, report.failed):
-            report.performances.append(perform(item.path, output))
-            if report.performances[-1].note:
-                tqdm.write(f"note: {report.performances[-1].note}", file=sys.stderr)
-            tqdm.write(report.performances[-1].line())
-            if report.performances[-1].audio:
-                tqdm.write(f"audio: {report.performances[-1].audio} (as written: {report.performances[-1].audio_before})")
+    jobs = [(item.path, output) for item, output in zip(inputs, outputs)]
+    workers = min(options.jobs, len(jobs))
+    results = (_pooled(options, jobs, workers) if workers > 1 else
+               (_outcome(lambda: perform(source, output), source) for source, output in jobs))
+    for kind, value in tqdm(results, total=len(jobs), desc=f"perform ({player.genre})", unit="file",
+                            disable=not options.progress):
+        if kind == "performed":
+            report.performances.append(value)
+            if value.note:
+                tqdm.write(f"note: {value.note}", file=sys.stderr)
+            tqdm.write(value.line())
+            if value.audio:
+                tqdm.write(f"audio: {value.audio} (as written: {value.audio_before})")
+        else:
+            (report.failed if kind == "failed" else report.skipped).append(value)
+            tqdm.write(f"{kind}: {value}", file=sys.stderr)
     return report
+
+
+def _outcome(perform, source: Path) -> tuple[str, object]:
+    """("performed", Performance), ("skipped", "FILE: reason") for a file that cannot be used, or ("failed",
+    "FILE: internal error ...") for StyleNet's own: what a batch counts, in or out of a worker process."""
+    from stylenet.core.errors import InternalError
+
+    try:
+        with one_file(source):
+            return "performed", perform()
+    except InternalError as exc:
+        return "failed", str(exc)
+    except StyleNetError as exc:
+        return "skipped", str(exc)
+
+
+_WORKER: dict = {}  # in a worker process: the options and the player it loaded once
+
+
+def _start_worker(options: PerformOptions) -> None:
+    from stylenet.velocity.performer import load_performer
+
+    player, _ = Player.load(load_performer(options.model), options.genre, options.shaping, options.grid,
+                            options.touch, options.touch_model, options.expression, options.expression_model,
+                            options.quantize, options.programs, options.tracks)
+    _WORKER.update(options=options, player=player)
+
+
+def _work(job: tuple[Path, Path]) -> tuple[str, object]:
+    source, output = job
+    options, player = _WORKER["options"], _WORKER["player"]
+
+    def perform() -> Performance:
+        beats = beats_for(source, options.beats) if options.beats else None
+        result = perform_file(source, output, player, options.force, options.plot, beats)
+        if options.render is not None:
+            result.audio, result.audio_before = options.render(result.output, source)
+        return result
+
+    return _outcome(perform, source)
+
+
+def _pooled(options: PerformOptions, jobs: list, workers: int):
+    """The files' outcomes, in order, from `workers` processes, each loading the models once ("spawn":
+    a fresh interpreter, so no lock of this one's threads is inherited half-held)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(replace(options, progress=False),)) as pool:
+        yield from pool.imap(_work, jobs)

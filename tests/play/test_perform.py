@@ -147,6 +147,11 @@ def test_no_input_is_lost_for_its_name_or_its_folder(tmp_path, model_file, capsy
     err = capsys.readouterr().err
     assert "would both be written to" in err and err.count("\n") == 1 and not (tmp_path / "flat").exists()
     assert main(["perform", *pair, "-o", str(tmp_path / "flat"), "--force", *args]) == 2  # --force changes nothing
+    capsys.readouterr()
+    # two folders given: each keeps its own name under -o
+    assert main(["perform", str(collection / "a"), str(collection / "b"), "-o", str(tmp_path / "two"), *args]) == 0
+    assert sorted(str(p.relative_to(tmp_path / "two")) for p in (tmp_path / "two").rglob("*.mid")) == \
+        ["a/song.jazz.mid", "b/song.jazz.mid"]
     # -o naming one file for two inputs, or a file of another kind: usage errors, nothing created
     assert main(["perform", *pair, "-o", str(tmp_path / "single.mid"), *args]) == 2
     assert "names one file, but 2 inputs were given" in capsys.readouterr().err
@@ -352,3 +357,20 @@ def test_the_piano_s_tracks_can_be_named(tmp_path, model_file, capsys):
     assert main(run + ["--tracks", "Organ"]) == 1
     err = capsys.readouterr().err
     assert "no track 'Organ' (its tracks: 0, 1 'Keys', 2 'Pad')" in err and err.count("\n") == 1
+
+
+def test_a_batch_spread_over_processes_writes_what_one_process_writes(tmp_path, model_file, capsys):
+    folder = tmp_path / "in"
+    for i in range(3):
+        write_song(folder / f"{i}.mid", expressive_song(20, seed=i))
+    (folder / "broken.mid").write_bytes(b"MThd garbage")
+    args = ["--genre", "jazz", "--model", str(model_file), "-q"]
+    assert main(["perform", str(folder), "-o", str(tmp_path / "one"), *args]) == 1
+    one = capsys.readouterr()
+    assert main(["perform", str(folder), "-o", str(tmp_path / "two"), "--jobs", "2", *args]) == 1
+    two = capsys.readouterr()
+    assert "3 performed, 1 skipped, 0 failed" in one.out and "3 performed, 1 skipped, 0 failed" in two.out
+    assert [line for line in two.err.splitlines() if "broken.mid" in line] == \
+        [line for line in one.err.splitlines() if "broken.mid" in line]
+    for i in range(3):
+        assert (tmp_path / "two" / f"{i}.jazz.mid").read_bytes() == (tmp_path / "one" / f"{i}.jazz.mid").read_bytes()
