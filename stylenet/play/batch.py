@@ -167,12 +167,7 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         print(f"skipped: {line}", file=sys.stderr)
 
     def perform(source: Path, output: Path) -> Performance:
-        beats = beats_for(source, options.beats) if options.beats else None
-        result = perform_file(source, output, player, options.force, options.plot, beats, timings)
-        if options.render is not None:
-            with timings.phase("render"):
-                result.audio, result.audio_before = options.render(result.output, source)
-        return result
+        return _perform_one(options, player, source, output, timings)
 
     if single:  # a failure is the command's one line
         with one_file(inputs[0].path):
@@ -223,18 +218,22 @@ def _start_worker(options: PerformOptions) -> None:
     _WORKER.update(options=options, player=player)
 
 
+def _perform_one(options: PerformOptions, player: Player, source: Path, output: Path,
+                 timings: Timings | None = None) -> Performance:
+    """One file of a batch: its beats if asked, played and written, and with --render its audio before
+    and after."""
+    timings = timings or Timings()
+    beats = beats_for(source, options.beats) if options.beats else None
+    result = perform_file(source, output, player, options.force, options.plot, beats, timings)
+    if options.render is not None:
+        with timings.phase("render"):
+            result.audio, result.audio_before = options.render(result.output, source)
+    return result
+
+
 def _work(job: tuple[Path, Path]) -> tuple[str, object]:
     source, output = job
-    options, player = _WORKER["options"], _WORKER["player"]
-
-    def perform() -> Performance:
-        beats = beats_for(source, options.beats) if options.beats else None
-        result = perform_file(source, output, player, options.force, options.plot, beats)
-        if options.render is not None:
-            result.audio, result.audio_before = options.render(result.output, source)
-        return result
-
-    return _outcome(perform, source)
+    return _outcome(lambda: _perform_one(_WORKER["options"], _WORKER["player"], source, output), source)
 
 
 def _pooled(options: PerformOptions, jobs: list, workers: int):
