@@ -8,22 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stylenet.core.errors import StyleNetError
+from stylenet.core.midifile import MIDI_SUFFIXES
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"  # the shipped models, inside the package
 
 
 # what `-o` names when it names a file rather than a folder: the outputs StyleNet writes, and their cousins
-FILE_SUFFIXES = {".mid", ".midi", ".smf", ".kar", ".wav", ".opus", ".ogg", ".mp3", ".flac", ".aiff", ".png", ".json"}
-
-
-def output_path(source: Path, name: str, out: str | None, single: bool, suffixes=(".mid", ".midi")) -> Path:
-    """Where a verb writes its output `name` for `source`: beside it (no `out`), `out` itself (one input,
-    `out` ending in one of `suffixes`), or inside the folder `out`."""
-    if out is None:
-        return source.with_name(name)
-    if single and Path(out).suffix.lower() in suffixes:
-        return Path(out)
-    return Path(out) / name
+FILE_SUFFIXES = MIDI_SUFFIXES | {".wav", ".opus", ".ogg", ".mp3", ".flac", ".aiff", ".png", ".json"}
 
 
 def plan_outputs(inputs, name_for, out: str | None, suffixes=(".mid", ".midi"), verb: str = "") -> list[Path]:

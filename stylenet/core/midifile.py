@@ -331,9 +331,9 @@ def describe_programs(programs) -> str:
     return f"General MIDI programs {','.join(runs)}"
 
 
-def find_midi(paths, skip=None) -> list[Path]:
-    """Files as given; folders searched recursively (sorted) for MIDI files, leaving out those `skip` names."""
-    return [i.path for i in find_inputs(paths) if not (i.root and skip and skip(i.path))]
+def find_midi(paths) -> list[Path]:
+    """Files as given; folders searched recursively (sorted) for MIDI files (`find_inputs`, without the folders)."""
+    return [i.path for i in find_inputs(paths)]
 
 
 def find_inputs(paths) -> list[Input]:

@@ -32,7 +32,6 @@ from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
 
 FORMATS = ("wav", "opus")
 SAMPLE_RATE = 48_000  # what midirenderer writes
-AUDIO_AND_MIDI_SUFFIXES = {".wav", ".opus", ".ogg", ".mp3", ".flac", ".mid", ".midi"}
 DEFAULT_TAIL = 1.0  # seconds of release after the file's last event
 
 PEAK_DBFS = -1.0  # WAV clips that share one gain (`peak_gain`) have their loudest peak brought here ...
@@ -186,7 +185,7 @@ def output_paths(inputs, fmt: str, out: str | None) -> list[Path]:
     """Where each input's audio goes (`fileio.plan_outputs`: beside it, `-o FILE` for one, or mirrored under
     `-o FOLDER`), refusing an `-o` of another kind of file before anything is written."""
     suffix = Path(out).suffix.lower() if out else ""
-    if suffix in AUDIO_AND_MIDI_SUFFIXES and suffix != f".{fmt}":
+    if suffix in fileio.FILE_SUFFIXES and suffix != f".{fmt}":
         raise StyleNetError(f"{out}: not a .{fmt} file name; name a .{fmt} file or a folder (or pass --format)",
                             exit_code=2)
     return fileio.plan_outputs(inputs, lambda p: f"{p.stem}.{fmt}", out, (f".{fmt}",), "render")

@@ -275,16 +275,21 @@ RUN_DATA = "data.json"  # a run's grid and its training data's velocity statisti
 RUN_CONTRAST = "contrast.json"  # a run's `--contrast auto` factors, written as training ends, for those weights only
 
 
+def _dataset_data(config) -> tuple[int, dict]:
+    """(the grid, the velocity statistics of its genres) of a run config's dataset."""
+    from stylenet.data.read import dataset_steps_per_quarter, velocity_stats
+
+    return dataset_steps_per_quarter(config.data.dataset), velocity_stats(config.data.dataset, config.data.genres)
+
+
 def record_run_data(run_dir, config) -> None:
     """Write what performing with a run needs from its dataset into the run itself (once: a resumed run
     keeps its record), so that the run plays the same when the dataset has moved or been rebuilt."""
-    from stylenet.data.read import dataset_steps_per_quarter, velocity_stats
-
     path = Path(run_dir) / RUN_DATA
     if not path.exists():
-        record = {"steps_per_quarter": dataset_steps_per_quarter(config.data.dataset),
-                  "velocity_stats": velocity_stats(config.data.dataset, config.data.genres)}
-        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+        steps_per_quarter, stats = _dataset_data(config)
+        atomic_write_text(path, json.dumps({"steps_per_quarter": steps_per_quarter, "velocity_stats": stats},
+                                           indent=1) + "\n")
 
 
 def run_data(run_dir, config) -> tuple[int, dict]:
@@ -301,9 +306,7 @@ def run_data(run_dir, config) -> tuple[int, dict]:
     if not (Path(config.data.dataset) / "manifest.jsonl").exists():
         raise StyleNetError(f"{run_dir}: records no grid ({RUN_DATA}) and its dataset {config.data.dataset} is gone: "
                             f"rebuild the dataset there, or perform with an exported model file")
-    from stylenet.data.read import dataset_steps_per_quarter, velocity_stats
-
-    return dataset_steps_per_quarter(config.data.dataset), velocity_stats(config.data.dataset, config.data.genres)
+    return _dataset_data(config)
 
 
 def weights_signature(path: Path) -> str:
