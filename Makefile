@@ -45,12 +45,12 @@ demo: install-core
 compose-demo: install-core
 	$(BIN)/python scripts/compose_demo.py
 
-# The survey page in a real headless Chromium (Debian's chromium and chromium-driver, installed if missing).
+# The survey and studio pages in a real headless Chromium (Debian's chromium and chromium-driver, installed if missing).
 SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-test: install
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver)
-	$(BIN)/python -m pytest -q -rs tests/listen/test_survey.py -k browser
+	$(BIN)/python -m pytest -q -rs tests/listen/test_survey.py tests/studio/test_studio.py -k browser
 
 dataset: install
 	$(BIN)/stylenet build-dataset $(DATA)/raw --splits $(DATA)/splits.csv -o build/dataset
@@ -73,6 +73,7 @@ expression: dataset-concert
 bench: install
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: the PyTorch peer is skipped"
 	$(BIN)/python scripts/bench.py $(if $(wildcard $(DATA)/raw),--dataset $(DATA)/raw) $(if $(wildcard build/dataset/manifest.jsonl),--memory build/dataset)
+	$(BIN)/python scripts/bench_studio.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

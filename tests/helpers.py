@@ -336,3 +336,39 @@ def random_expression_net(path, genres=("classical", "jazz", "pop"), units=8, se
 def said(err: str) -> str:
     """What a command wrote to stderr, less the shipped models' licence line (`perform` prints it once)."""
     return "".join(line for line in err.splitlines(keepends=True) if not line.startswith("licence: "))
+
+
+# ------------------------------------------------------------------------------------------ a real browser
+
+def browser():
+    """(chromium, chromedriver, None), or (None, None, why a browser test must skip)."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return None, None, "selenium is not installed (pip install -e '.[test]')"
+    if not chromium or not driver:
+        return None, None, "no Chromium and chromedriver (make browser-test installs Debian's)"
+    return chromium, driver, None
+
+
+def headless_chrome(tmp_path, *flags):
+    """A Selenium driver of headless Chromium (call .quit()); pytest.skip where there is none."""
+    chromium, driver_path, why = browser()
+    if why:
+        pytest.skip(why)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path / 'profile'}", *flags):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
+                                              "download.prompt_for_download": False})
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+

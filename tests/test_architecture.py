@@ -9,7 +9,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "stylenet"
 # each wing may import the wings on lower layers only (and itself); compose stands beside the performing wings
 LAYERS = {"core": 0, "nn": 1, "data": 1, "velocity": 2, "compose": 2, "recorded": 3, "expression": 3, "play": 4,
-          "listen": 5, "cli": 6, "api": 6}
+          "listen": 5, "studio": 6,
+          "cli": 7, "api": 7}
 MAX_LINES = 550
 
 

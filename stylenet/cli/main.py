@@ -1,7 +1,7 @@
 """The `stylenet` command line.  Imports nothing heavy: each verb imports its own module when it runs, so
 `stylenet --help` answers at once and only the verbs that need TensorFlow pay for it.
 
-Each wing's verbs live beside this file (velocity.py, perform.py, recorded.py, listen.py, compose.py,
+Each wing's verbs live beside this file (velocity.py, perform.py, studio.py, recorded.py, listen.py, compose.py,
 expression.py): `register(verbs)` adds their parsers and returns {verb: handler}."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import argparse
 import os
 import sys
 
-from stylenet.cli import compose, expression, listen, perform, recorded, velocity
+from stylenet.cli import compose, expression, listen, perform, recorded, studio, velocity
 from stylenet.cli.options import EXAMPLES
 
-WINGS = (velocity, perform, recorded, listen, compose, expression)  # the order `stylenet --help` lists them in
+WINGS = (velocity, perform, studio, recorded, listen, compose, expression)  # the order `stylenet --help` lists them in
 VERBS: dict = {}
 
 

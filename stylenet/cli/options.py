@@ -11,6 +11,7 @@ EXAMPLES = {
     "perform": "stylenet perform song.mid --genre jazz --plot",
     "evaluate": "stylenet evaluate build/dataset --split test",
     "conform": "stylenet conform performance.mid --beats performance_annotations.txt -o on_beats.mid",
+    "studio": "stylenet studio",
     "render": "stylenet render song.jazz.mid",
     "survey": "stylenet survey build build/dataset -o survey/ab --pairs 20 --baselines random flat",
     "compose": "stylenet compose sample --model runs/compose_lstm -n 4 --bars 16 --seed 0 -o generated/",

@@ -11,6 +11,7 @@ two threads side by side instead (`bidirectional`: NumPy releases the GIL inside
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,13 +59,15 @@ class LSTMWeights:
 
 
 _HALVES: ThreadPoolExecutor | None = None  # two threads for a bidirectional layer's halves, made on first use
+_LOCK = threading.Lock()  # forward passes may run on several threads at once (the studio's workers)
 
 
 def _pool() -> ThreadPoolExecutor:
     global _HALVES
-    if _HALVES is None:
-        _HALVES = ThreadPoolExecutor(2, thread_name_prefix="stylenet-lstm")
-    return _HALVES
+    with _LOCK:
+        if _HALVES is None:
+            _HALVES = ThreadPoolExecutor(2, thread_name_prefix="stylenet-lstm")
+        return _HALVES
 
 
 def bidirectional(forward: LSTMWeights, backward: LSTMWeights, x: np.ndarray) -> np.ndarray:
@@ -78,10 +81,25 @@ def bidirectional(forward: LSTMWeights, backward: LSTMWeights, x: np.ndarray) ->
 def one_blas_thread():
     """BLAS on one thread while a forward pass runs (its step-by-step products are too small to share);
     where threadpoolctl is missing, BLAS keeps its own setting."""
+    global _LIMITED, _LIMIT
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         yield
         return
-    with threadpool_limits(1, "blas"):
+    with _LOCK:  # passes on several threads: the first sets the limit, the last lifts it
+        if _LIMITED == 0:
+            _LIMIT = threadpool_limits(1, "blas")
+        _LIMITED += 1
+    try:
         yield
+    finally:
+        with _LOCK:
+            _LIMITED -= 1
+            if _LIMITED == 0:
+                _LIMIT.restore_original_limits()
+                _LIMIT = None
+
+
+_LIMITED = 0  # forward passes inside one_blas_thread now
+_LIMIT = None

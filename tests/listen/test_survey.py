@@ -1,7 +1,6 @@
 import json
 import os
 import re
-import shutil
 import sqlite3
 import struct
 import threading
@@ -17,7 +16,7 @@ from stylenet.listen.clips import CHORD_GAP, Notes, Window, attack_boundaries, c
 from stylenet.listen.survey.build import KEY_FORMAT
 from stylenet.listen.survey.score import binomial_p
 from stylenet.listen.survey.serve import make_server, page_data, store
-from tests.helpers import N, Song, random_performer, write_song
+from tests.helpers import N, Song, headless_chrome, random_performer, write_song
 
 GENRES = ("classical", "jazz", "pop")
 PIECE_NAMES = {"classical": ["Zanzibarnocturne", "Quixoticetude", "Marbleprelude"],
@@ -377,34 +376,12 @@ def test_serve_stores_every_submission_and_never_overwrites_one(served):
 
 # ------------------------------------------------------------------------------------------ a real browser
 
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return None, None, "selenium is not installed (pip install -e '.[test]')"
-    if not chromium or not driver:
-        return None, None, "no Chromium and chromedriver (make browser-test installs Debian's)"
-    return chromium, driver, None
-
-
 def test_a_real_browser_answers_every_item_and_the_database_holds_them(served, tmp_path):
-    chromium, driver_path, why = browser()
-    if why:
-        pytest.skip(why)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    driver = headless_chrome(tmp_path, "--window-size=1000,1100")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, server, key = served
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1000,1100", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
         driver.get(url + "/")
         assert driver.find_element(By.ID, "send").get_attribute("disabled")  # nothing answered yet
