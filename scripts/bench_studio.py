@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -93,6 +93,7 @@ class Server:
         if "http://" not in line:
             raise SystemExit(f"the studio did not start: {line}{self.process.stderr.read()}")
         self.url = line.split()[3].rstrip("/")
+        self.folder = Path(line.split("results in ", 1)[1].split(" until", 1)[0])
         self.peak, self.samples = 0, []
         self._sampling = True
         threading.Thread(target=self._sample, daemon=True).start()
@@ -114,8 +115,8 @@ class Server:
     def stop(self) -> float:
         peak = self.rss_mb("VmHWM")
         self._sampling = False
-        self.process.terminate()
-        self.process.wait(10)
+        self.process.send_signal(signal.SIGINT)  # as a person stops it: the results are deleted
+        self.process.wait(60)
         return peak
 
 
@@ -154,10 +155,10 @@ def load(uploads: int, clients: int) -> dict:
             t.join()
         wall = time.perf_counter() - started
         end_rss = server.rss_mb()
-        folders = list(Path(tempfile.gettempdir()).glob("stylenet-studio-*"))
-        folder_mb = sum(f.stat().st_size for d in folders for f in d.rglob("*") if f.is_file()) / 2 ** 20
+        folder_mb = sum(f.stat().st_size for f in server.folder.rglob("*") if f.is_file()) / 2 ** 20
     finally:
         peak = server.stop()
+    left = server.folder.exists()
     server_errors = [r for r in results if r["status"] >= 500]
     broken = [r for r in results if files[r["i"]][1] is BROKEN]
     good = [r for r in results if files[r["i"]][1] is not BROKEN]
@@ -167,7 +168,7 @@ def load(uploads: int, clients: int) -> dict:
                                                      for r in broken), "broken": len(broken),
             "latency_median": statistics.median(r["seconds"] for r in good),
             "latency_max": max(r["seconds"] for r in good),
-            "rss_start": base, "rss_end": end_rss, "rss_peak": peak, "results_mb": folder_mb}
+            "rss_start": base, "rss_end": end_rss, "rss_peak": peak, "results_mb": folder_mb, "left": left}
 
 
 def main() -> None:
@@ -185,7 +186,8 @@ def main() -> None:
           f"fetched (MIDI and both audios); {result['broken_answered']} of {result['broken']} broken files answered "
           f"with their one line; upload-to-fetched median {result['latency_median']:.1f} s, longest "
           f"{result['latency_max']:.1f} s; server memory {result['rss_start']:.0f} MB idle, peak {result['rss_peak']:.0f} MB, "
-          f"{result['rss_end']:.0f} MB after; results on disk {result['results_mb']:.0f} MB")
+          f"{result['rss_end']:.0f} MB after; results on disk {result['results_mb']:.0f} MB, "
+          f"{'NOT deleted' if result['left'] else 'deleted'} when the studio was stopped")
     goals = [("studio, first sound of a 3-minute score", f"{first['total']:.1f} s", "< 30 s",
               first["total"] < 30 and first["state"] == "done"),
              ("studio, server errors under load", str(result["server_errors"]), "0", result["server_errors"] == 0)]

@@ -25,6 +25,7 @@ from stylenet.studio.jobs import MAX_MINUTES, MAX_UPLOAD_BYTES, Controls, Refuse
 PAGE = Path(__file__).with_name("page.html")
 FORM_OVERHEAD = 64 * 1024  # the controls and the multipart framing around the file
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
 def make_app(studio: Studio, host: str = "127.0.0.1"):
@@ -58,8 +59,10 @@ def make_app(studio: Studio, host: str = "127.0.0.1"):
     def allowed(request) -> str:
         """'' if the request may be answered, else why not."""
         name = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-        if host in LOOPBACK and name not in LOOPBACK:
-            return f"this studio answers at localhost, not at {request.host[:80]}"
+        # Bound to one address, the studio answers to it and to this computer's own names; bound to every
+        # address (0.0.0.0, ::) it cannot know the names it is reached by, and `stylenet studio` warned.
+        if host not in ANY_ADDRESS and name.strip("[]") not in (*LOOPBACK, host.strip("[]")):
+            return f"this studio answers at {'localhost' if host in LOOPBACK else host}, not at {request.host[:80]}"
         origin = request.headers.get("Origin")
         if request.method in ("POST", "DELETE") and origin and origin.split("://", 1)[-1] != request.host:
             return "a request from another site is refused"
@@ -93,14 +96,18 @@ def make_app(studio: Studio, host: str = "127.0.0.1"):
         return reply(found[0].public(found[1]))
 
     def file_view(request, job_id: str, kind: str) -> Response:
-        path = studio.file(job_id, kind)
-        if path is None:
-            return reply({"error": f"no {kind[:20]} for this file"}, 404)
-        job = studio.get(job_id)[0]
-        names = job.public()["files"]
-        mimetype = "audio/midi" if kind == "midi" else "audio/wav"
-        return send_file(path, request.environ, mimetype=mimetype, as_attachment="download" in request.args,
-                         download_name=names.get(kind, path.name), conditional=True, max_age=0)
+        found = studio.file(job_id, kind)
+        gone = reply({"error": f"no {kind[:20]} for this file (the studio keeps the latest files; drop it again)"},
+                     404)
+        if found is None:
+            return gone
+        path, name = found
+        try:
+            return send_file(path, request.environ, mimetype="audio/midi" if kind == "midi" else "audio/wav",
+                             as_attachment="download" in request.args, download_name=name, conditional=True,
+                             max_age=0)
+        except FileNotFoundError:  # removed (another tab, or pushed out by newer files) since the lookup
+            return gone
 
     views = {"page": lambda request: Response(page, mimetype="text/html", headers={"Cache-Control": "no-store"}),
              "submit": submit, "job": job_view, "file": file_view}
@@ -115,8 +122,9 @@ def make_app(studio: Studio, host: str = "127.0.0.1"):
             return views[endpoint](request, **values)
         except HTTPException as exc:
             if exc.code == 413:
+                too_long = (request.content_length or 0) > StudioRequest.max_content_length
                 return reply({"error": f"the upload is over the studio's {MAX_UPLOAD_BYTES // 2 ** 20} MB limit "
-                                       "for one file"}, 413)
+                                       "for one file" if too_long else "the upload's form is too large"}, 413)
             return reply({"error": exc.description or exc.name}, exc.code or 400)
 
     return app
@@ -129,8 +137,10 @@ def make_server(studio: Studio, host: str = "127.0.0.1", port: int = 8765):
     from stylenet.core.errors import StyleNetError
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    if not 0 <= int(port) <= 65535:
+        raise StyleNetError(f"--port {port}: a port is a number from 0 to 65535 (0 picks a free one)", exit_code=2)
     try:
         return werkzeug_server(host, port, make_app(studio, host), threaded=True)
-    except (OSError, SystemExit) as exc:  # Werkzeug exits when the port is taken
+    except (OSError, OverflowError, SystemExit) as exc:  # Werkzeug exits when the port is taken
         raise StyleNetError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
                             "--port N chooses another", exit_code=2) from None

@@ -182,7 +182,7 @@ class Studio:
                 raise BusyError(f"{name}: the studio is busy ({waiting} files waiting); send it again shortly")
             job = Job(secrets.token_urlsafe(12), name, controls)
             self.jobs[job.id] = job
-        self.pool.submit(self._work, job, data)
+            self.pool.submit(self._work, job, data)  # under the lock: `close` cannot shut the pool between
         return job
 
     def get(self, job_id: str) -> tuple[Job, int] | None:
@@ -197,14 +197,16 @@ class Studio:
                 ahead += sum(1 for j in self.jobs.values() if j.state == "working")
             return job, ahead
 
-    def file(self, job_id: str, kind: str) -> Path | None:
-        """The path of a finished job's `kind` (midi, before, after), or None."""
-        names = {"midi": "performed.mid", "before": "before.wav", "after": "after.wav"}
-        found = self.get(job_id)
-        if found is None or kind not in names or found[0].state != "done" or found[0].folder is None:
-            return None
-        path = found[0].folder / names[kind]
-        return path if path.is_file() else None
+    def file(self, job_id: str, kind: str) -> tuple[Path, str] | None:
+        """(the path of a finished job's `kind` -- midi, before, after --, its download name), or None."""
+        stored = {"midi": "performed.mid", "before": "before.wav", "after": "after.wav"}
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is None or kind not in stored or job.state != "done" or job.folder is None:
+                return None
+            name = job.public()["files"].get(kind)
+            path = job.folder / stored[kind]
+        return (path, name) if name and path.is_file() else None
 
     def remove(self, job_id: str) -> bool:
         with self.lock:
@@ -218,9 +220,13 @@ class Studio:
     def close(self) -> None:
         """Stop: drop the waiting jobs, wait for the working ones, delete every result."""
         with self.lock:
+            if self.closed and not self.folder.exists():
+                return
             self.closed = True
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # even when a second Ctrl-C cuts the wait short
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- working ---------------------------------------------------------------------------------------------
 
@@ -252,8 +258,11 @@ class Studio:
         finally:
             job.seconds = time.monotonic() - job.received
             with self.lock:
+                if job.error:  # what a failed file left half-written goes at once
+                    _remove(job)
+                    job.folder, job.bytes = None, 0
+                self._evict()  # before the page can hear that this one is done
                 job.state, job.stage = ("failed", "failed") if job.error else ("done", "done")
-            self._evict()
 
     def _play(self, job: Job, data: bytes) -> None:
         from stylenet.core import midifile
@@ -265,12 +274,14 @@ class Studio:
             job.state, job.stage = "working", "reading"
         player = self.player(job.controls)
         piece = midifile.load_midi(job.name, player.programs, self.performer.steps_per_quarter, data=data)
-        if piece.n_notes and piece.end.max() > MAX_MINUTES * 60:
-            raise StyleNetError(f"{job.name}: its piano plays for {piece.end.max() / 60:.0f} minutes; the studio "
-                                f"takes pieces up to {MAX_MINUTES} (`stylenet perform` has no limit)")
+        if file_seconds(piece) > MAX_MINUTES * 60:  # the whole file: its audio lasts to its last event
+            raise StyleNetError(f"{job.name}: it lasts {file_seconds(piece) / 60:.0f} minutes; the studio takes "
+                                f"pieces up to {MAX_MINUTES} (`stylenet perform` has no limit)")
         job.stage = "performing"
         played = play(piece, player)
         performed = midifile.load_midi(job.name, player.programs, self.performer.steps_per_quarter, data=played.midi)
+        if file_seconds(performed) > 1.5 * MAX_MINUTES * 60:  # rubato stretches a piece a little, never this
+            raise StyleNetError(f"{job.name}: its performance would last {file_seconds(performed) / 60:.0f} minutes")
         folder = self.folder / job.id
         folder.mkdir()
         job.folder = folder
@@ -288,17 +299,14 @@ class Studio:
         job.bytes = sum(p.stat().st_size for p in folder.iterdir())
 
     def _evict(self) -> None:
-        """Past KEEP_JOBS finished files or KEEP_BYTES of results, the oldest are removed."""
-        gone = []
-        with self.lock:
-            finished = [j for j in self.jobs.values() if j.state in ("done", "failed")]
-            total = sum(j.bytes for j in finished)
-            while finished and (len(finished) > KEEP_JOBS or total > KEEP_BYTES):
-                job = finished.pop(0)
-                total -= job.bytes
-                del self.jobs[job.id]
-                gone.append(job)
-        for job in gone:
+        """Past KEEP_JOBS finished files (this one counted) or KEEP_BYTES of results, the oldest are removed.
+        Called under the lock."""
+        finished = [j for j in self.jobs.values() if j.state in ("done", "failed")]
+        total = sum(j.bytes for j in self.jobs.values())
+        while finished and (len(finished) + 1 > KEEP_JOBS or total > KEEP_BYTES):
+            job = finished.pop(0)
+            total -= job.bytes
+            del self.jobs[job.id]
             _remove(job)
 
 
@@ -316,6 +324,12 @@ class BusyError(Refused):
     """Too many files wait already: the page should send this one again later."""
 
     status = 503
+
+
+def file_seconds(piece) -> float:
+    """Where a file's last event falls, in seconds (any track: a long note or a late marker counts too)."""
+    last = max((max((msg.time for msg in track), default=0) for track in piece.midi.tracks), default=0)
+    return float(piece.pm.tick_to_time(last))
 
 
 def _remove(job: Job) -> None:

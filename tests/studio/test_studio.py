@@ -166,6 +166,25 @@ def test_every_bad_upload_gets_one_line_and_the_studio_goes_on(client, tmp_path,
     assert job["state"] == "done"  # and the studio goes on
 
 
+def test_a_file_is_as_long_as_its_last_event_whatever_its_piano_plays(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_MINUTES", 1)
+    late = Song([N(60, 0, 480)], text=[(480 * 2 * 90, "the end")])  # a note, then a marker at 90 s
+    job = finished(client, upload(client, midi_bytes(tmp_path, late, "late.mid"), "late.mid").json["id"])
+    assert job["state"] == "failed" and job["error"].startswith("late.mid: it lasts 2 minutes"), job
+
+
+def test_a_file_that_fails_half_way_leaves_nothing_behind(studio, client, tmp_path, monkeypatch):
+    def broken_synthesiser(name, midi, sound):
+        raise jobs.StyleNetError(f"{name}: the synthesiser could not render it (test)")
+
+    monkeypatch.setattr(jobs, "_audio", broken_synthesiser)
+    before = set(studio.folder.iterdir())
+    job = finished(client, upload(client, midi_bytes(tmp_path, score(1)), "half.mid").json["id"])
+    assert job["state"] == "failed" and "could not render" in job["error"]
+    assert set(studio.folder.iterdir()) == before  # its performed MIDI went with it
+    assert client.get(f"/api/jobs/{job['id']}/midi").status_code == 404
+
+
 def test_too_many_waiting_files_are_refused_as_busy(client, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "MAX_WAITING", 0)
     answer = upload(client, midi_bytes(tmp_path, score(1)))
@@ -190,6 +209,17 @@ def test_requests_for_another_host_or_from_another_site_are_refused(client, tmp_
     assert client.get("/api/jobs/nothing-here").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and b"StyleNet studio" in page.data and b"{{CONFIG}}" not in page.data
+
+
+def test_bound_to_one_address_the_studio_answers_to_it_and_to_this_computer(studio):
+    from werkzeug.test import Client
+
+    one = Client(make_app(studio, host="192.0.2.7"))
+    assert one.get("/", headers={"Host": "192.0.2.7:8765"}).status_code == 200
+    assert one.get("/", headers={"Host": "localhost:8765"}).status_code == 200
+    assert one.get("/", headers={"Host": "attacker.example"}).status_code == 403
+    every = Client(make_app(studio, host="0.0.0.0"))  # cannot know its names; `stylenet studio` warned
+    assert every.get("/", headers={"Host": "my-laptop.local:8765"}).status_code == 200
 
 
 def test_closing_the_studio_deletes_every_result(tmp_path):
@@ -282,6 +312,29 @@ def test_the_command_warns_when_it_listens_beyond_this_computer_and_refuses_a_ba
     assert main(["studio", "--host", "0.0.0.0", "--no-browser", "--soundfont", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "warning: listening on 0.0.0.0" in err and "not a SoundFont 2 file" in err and "Traceback" not in err
+
+
+def test_the_command_deletes_its_results_when_it_is_stopped_and_refuses_a_bad_port(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [sys.executable, "-m", "stylenet", "studio", "--port", "0", "--no-browser"]
+    for port in ("-5", "70000"):
+        done = subprocess.run(command[:4] + ["--port", port], capture_output=True, text=True)
+        assert done.returncode == 2 and "a port is a number from 0 to 65535" in done.stderr
+        assert "Traceback" not in done.stderr
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    folder = Path(line.split("results in ", 1)[1].split(" until", 1)[0])
+    url = line.split()[3].rstrip("/")
+    body, kind = multipart("a.mid", midi_bytes(tmp_path, score(1)), {"genre": "pop"})
+    assert http(url + "/api/jobs", body, kind)[0] == 202 and folder.is_dir()
+    process.send_signal(signal.SIGTERM)  # as `kill` or a closed terminal stops it
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "stopped" in out and "Traceback" not in err, err
+    assert not folder.exists()
 
 
 # -- the page in a real browser -----------------------------------------------------------------------------
