@@ -148,8 +148,9 @@ def bench_torch(steps: int) -> dict | None:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bench_perform(repeats: int = 5) -> dict:
-    """`stylenet perform --timings` of a generated 3-minute piece, as a fresh process each time."""
+def bench_perform(repeats: int = 5, runtime: str = "auto") -> dict:
+    """`stylenet perform --timings` of a generated 3-minute piece, as a fresh process each time; `runtime`:
+    STYLENET_LSTM (auto: ONNX Runtime where installed; numpy: the NumPy loop)."""
     rng = np.random.default_rng(1)
     onsets = np.sort(rng.integers(0, 1440, 2000)) * 120  # 120 qpm: 1,440 sixteenths = 3 minutes
     notes = [(int(rng.integers(36, 96)), int(t), int(t + rng.integers(60, 960)), 80) for t in onsets]
@@ -162,7 +163,8 @@ def bench_perform(repeats: int = 5) -> dict:
         walls, phases = [], {}
         for _ in range(repeats):
             t0 = time.perf_counter()
-            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            done = subprocess.run(command, check=True, capture_output=True, text=True,
+                                  env={**os.environ, "STYLENET_LSTM": runtime})
             walls.append(time.perf_counter() - t0)
             line = done.stderr.strip().splitlines()[-1]
             for part in line.removeprefix("timings: ").split(", "):
@@ -202,26 +204,45 @@ def bench_readings(repeats: int = 5) -> dict:
         piece = midifile.load_midi(write_piano(Path(tmp) / "p.mid", _three_minute_notes()))
     score, _ = codec.encode(codec.quantise(piece))
 
+    from stylenet.nn import onnx_lstm
+
+    @contextlib.contextmanager
+    def numpy_loop():
+        os.environ["STYLENET_LSTM"] = "numpy"
+        try:
+            yield
+        finally:
+            del os.environ["STYLENET_LSTM"]
+
     def before():
         saved = (performer_module.READING_STEPS, performer_module.one_blas_thread, performer_module.bidirectional)
         performer_module.READING_STEPS = 1
         performer_module.one_blas_thread = contextlib.nullcontext
         performer_module.bidirectional = lambda f, b, h: np.concatenate([f.run(h), b.run(h, reverse=True)], axis=-1)
         try:
-            return performer.velocities(score, "jazz")
+            with numpy_loop():
+                return performer.velocities(score, "jazz")
         finally:
             (performer_module.READING_STEPS, performer_module.one_blas_thread,
              performer_module.bidirectional) = saved
 
-    times, outputs = {"before": [], "now": []}, {}
+    def now():
+        with numpy_loop():
+            return performer.velocities(score, "jazz")
+
+    variants = [("before", before), ("now", now)]
+    if onnx_lstm.available():
+        variants.append(("onnx", lambda: performer.velocities(score, "jazz")))
+    times, outputs = {name: [] for name, _ in variants}, {}
     for _ in range(repeats):
-        for name, fn in (("before", before), ("now", lambda: performer.velocities(score, "jazz"))):
+        for name, fn in variants:
             started = time.perf_counter()
             outputs[name] = fn()
             times[name].append(time.perf_counter() - started)
-    return {"steps": len(score), "readings": len(performer.reading_transpositions()),
-            "before": statistics.median(times["before"]), "now": statistics.median(times["now"]),
-            "max_diff": float(np.abs(outputs["before"] - outputs["now"]).max())}
+    result = {"steps": len(score), "readings": len(performer.reading_transpositions())}
+    result |= {name: statistics.median(t) for name, t in times.items()}
+    result |= {f"diff_{name}": float(np.abs(outputs["before"] - outputs[name]).max()) for name in times}
+    return result
 
 
 def _stylenet(*args: str) -> subprocess.CompletedProcess:
@@ -340,18 +361,27 @@ def main() -> None:
         if ratio is not None:
             goals.append(("training throughput, ours / peer", f"{ratio:.2f}x", ">= 1.00x", ratio >= 1.0))
 
+    from stylenet.nn import onnx_lstm
+
+    compiled = onnx_lstm.available()
     perform = bench_perform()
+    looped = bench_perform(runtime="numpy") if compiled else None
     print("perform: `stylenet perform --timings` of a generated 3-minute piece (1,440 steps, 2,000 notes), "
-          "fresh process, shipped model, median of 5")
+          "fresh process, shipped model, median of 5" + (": LSTMs on ONNX Runtime | on the NumPy loop" if compiled
+                                                         else " (NumPy loop: onnxruntime is not installed)"))
     for name, seconds in perform.items():
-        print(f"  {'end to end (wall)' if name == 'wall' else name:<24}{seconds:7.3f} s")
+        other = f"  | {looped[name]:7.3f} s" if looped and name in looped else ""
+        print(f"  {'end to end (wall)' if name == 'wall' else name:<24}{seconds:7.3f} s{other}")
     print(f"  (NumPy forward pass alone, 1,500 steps: {bench_numpy_inference():.3f} s)\n")
     goals.append(("perform, 3-minute piece, end to end", f"{perform['wall']:.2f} s", "<= 0.5 s", perform["wall"] <= 0.5))
     readings = bench_readings()
     print(f"readings: the shipped model's forward pass, {readings['readings']} readings of a {readings['steps']}-step "
           f"piece, side by side, medians of 5\n  one at a time, BLAS's threads (before)  {readings['before']:7.3f} s\n"
           f"  batched, BiLSTM halves on two threads   {readings['now']:7.3f} s   ({readings['before'] / readings['now']:.2f}x; "
-          f"outputs differ by at most {readings['max_diff']:.1e})\n")
+          f"outputs differ by at most {readings['diff_now']:.1e})" + (
+              f"\n  the same on ONNX Runtime's LSTM kernel   {readings['onnx']:7.3f} s   "
+              f"({readings['before'] / readings['onnx']:.2f}x; at most {readings['diff_onnx']:.1e})"
+              if "onnx" in readings else "") + "\n")
     rates = bench_batch()
     print(f"batch: `stylenet perform` of a folder of 30 one-minute pieces: {rates[1]:.2f} files a second, "
           f"{rates[2]:.2f} with --jobs 2\n")

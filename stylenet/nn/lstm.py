@@ -29,12 +29,19 @@ class LSTMWeights:
     recurrent: np.ndarray
     bias: np.ndarray
 
+    def __getstate__(self):  # a compiled session (onnx_lstm) stays in its process
+        return {k: v for k, v in self.__dict__.items() if k != "_sessions"}
+
     def run(self, x: np.ndarray, reverse: bool = False) -> np.ndarray:
         """x [T, in] -> h [T, u], or x [B, T, in] -> h [B, T, u] (B sequences of one length read side by
         side: one matrix product a step for all of them), starting from zero state; `reverse` reads each
         sequence from its end."""
         if x.ndim == 2:
             return self.run(x[None], reverse)[0]
+        from stylenet.nn import onnx_lstm
+
+        if onnx_lstm.available():  # the compiled kernel, where `stylenet[fast]` is installed
+            return onnx_lstm.run(self, x, reverse, PROJECTION_CHUNK)
         batch, t_len = x.shape[:2]
         units = self.recurrent.shape[0]
         recurrent = self.recurrent

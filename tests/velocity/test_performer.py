@@ -17,7 +17,12 @@ from stylenet.velocity.shaping import Shaping
 from tests.helpers import EXAMPLE, GENRES, expressive_song, genre_song, random_performer, tiny, write_song
 
 
-def test_numpy_forward_pass_equals_keras():
+@pytest.mark.parametrize("runtime", ["numpy", "onnx"])
+def test_numpy_forward_pass_equals_keras(runtime, monkeypatch):
+    if runtime == "onnx":
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[fast]')")
+    else:
+        monkeypatch.setenv("STYLENET_LSTM", "numpy")
     from stylenet.nn.backend import import_keras
 
     keras = import_keras()
