@@ -61,6 +61,19 @@ class ExpressionNet(NoteNetwork):
         """The probability above which a chord is pedalled in `genre` (chosen on validation; 0.5 if not)."""
         return float(self.header.get("pedal_threshold", {}).get(genre, 0.5))
 
+    def spread(self, genre: str, performer) -> np.ndarray:
+        """[VARIED] gains for velocity, tempo, onset and duration (train.calibrate): how much wider the
+        pianists' spread is than the written performance's, chosen on validation; 1 where not calibrated
+        (and for velocity where calibrated against other StyleNet weights).  See `widen`."""
+        gains = np.ones(VARIED)
+        timing = self.header.get("spread", {}).get(genre, {})
+        for k, name in enumerate(TARGETS[1:VARIED], start=1):
+            gains[k] = float(timing.get(name, 1.0))
+        velocity = self.header.get("velocity", {})
+        if velocity.get("fingerprint") == performer.fingerprint():
+            gains[0] = float(velocity.get("genres", {}).get(genre, {}).get("spread", 1.0))
+        return gains
+
     def residuals(self, genre: str) -> dict:
         """{target: (sigma, rho)} of this network's errors on training performances of `genre` ({} if
         not measured): what `variation` draws."""
@@ -122,6 +135,20 @@ def variation(score: ScoreNotes, residuals: dict, rng, amount: float = 1.0) -> n
             out[:, k] = ar1(int(i.max()) + 1, sigma, rho)[i]
         else:
             out[:, k] = ar1(score.n_notes, sigma, rho)
+    return out
+
+
+def widen(values: np.ndarray, gains) -> np.ndarray:
+    """[N, >= VARIED] with each of the first VARIED columns' departures from its mean over the piece times
+    its gain.  An expected performance is narrower than any pianist's (a mean of many is smoother than each
+    of them: the network's tempo curve swings half as far as a pianist's, its onsets a third): widened to
+    the pianists' spread, its shape -- and so its correlation with every pianist -- is unchanged, and a
+    detector no longer hears the narrowness (docs/expression.md, "Realism")."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    if len(out):
+        for k, gain in enumerate(np.asarray(gains, np.float64)[:VARIED]):
+            mean = out[:, k].mean()
+            out[:, k] = mean + gain * (out[:, k] - mean)
     return out
 
 

@@ -149,16 +149,50 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
         weights[genre] = {"weight": best, "r_piece": means[best], "tried": {str(w): round(r, 4) for w, r in means.items()}}
         print(f"{genre}: velocity {100 * best:.0f} % from the expression network (validation per-piece r "
               f"{means[best]:.3f}; StyleNet alone {means[0.0]:.3f}, the network alone {means[1.0]:.3f})", flush=True)
+    spread = spread_gains(rows, cache, weights)
+    for genre, gains in spread.items():
+        if genre in weights:
+            weights[genre]["spread"] = gains.pop("velocity")
+        print(f"{genre}: the pianists' spread is {', '.join(f'{v:.2f}x' for v in gains.values())} the written "
+              f"{', '.join(gains)} (velocity {weights.get(genre, {}).get('spread', 1.0):.2f}x)", flush=True)
     with np.load(net_path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     info = json.loads(str(arrays["info"]))
     info["velocity"] = {"fingerprint": performer.fingerprint(), "genres": weights}
     info["pedal_threshold"] = thresholds
+    info["spread"] = spread
     if train_rows is not None:
         info["residuals"] = residual_statistics(net, train_rows)
     arrays["info"] = np.array(json.dumps(info))
     write_note_arrays(net_path, arrays)
     return weights
+
+
+MAX_SPREAD = 4.0
+
+
+def spread_gains(rows, cache: dict, weights: dict) -> dict:
+    """{genre: {velocity, tempo, onset, duration: gain}}: per target, the median over `rows` (validation
+    performances) of the pianist's spread over the written performance's (the chosen velocity blend), on
+    the notes the pianist played -- what `network.widen` multiplies the written departures by.  A genre
+    played to a click has no tempo spread: its tempo gain is 0 (the written tempo held steady)."""
+    ratios: dict[str, dict[str, list]] = {}
+    for row in rows:
+        key = (row.genre, row.work)
+        if key not in cache or row.genre not in weights:
+            continue
+        ours, theirs = cache[key]
+        written = ours.copy()
+        w = weights[row.genre]["weight"]
+        written[:, 0] = (1 - w) * theirs[:, 0] + w * ours[:, 0]
+        truth, mask = targets(row.score, row.performed)
+        for k, name in enumerate(TARGETS[:REGRESSED]):
+            ok = mask[:, k] > 0
+            if ok.sum() > 20 and np.std(written[ok, k]) > 1e-6:
+                ratios.setdefault(row.genre, {}).setdefault(name, []).append(
+                    float(np.std(truth[ok, k]) / np.std(written[ok, k])))
+    return {genre: {name: round(float(np.clip(np.median(by[name]), 0.0, MAX_SPREAD)), 3) if by.get(name) else 1.0
+                    for name in TARGETS[:REGRESSED]} for genre, by in ratios.items()}
 
 
 def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:

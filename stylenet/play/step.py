@@ -237,12 +237,13 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
         if beats_file is not None or touched or looks_played:
             expressed = "its own timing, lengths and pedal kept (it looks played)"
         elif genre in net.genres:
-            from stylenet.expression.network import variation
+            from stylenet.expression.network import variation, widen
             from stylenet.expression.notes import score_notes
 
             with timings.phase("expression"):
                 notes = score_notes(piece)
-                expressive = net(notes, genre)
+                spread = net.spread(genre, performer)  # as wide as the pianists' (network.widen)
+                expressive = widen(net(notes, genre), [1.0, *spread[1:]])
                 varied = variation(notes, net.residuals(genre), np.random.default_rng(expression.seed),
                                    expression.variation)
                 expressive[:, 1:4] += varied[:, 1:4]
@@ -259,6 +260,7 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
                 if shaping.level not in (None, "model"):  # a level asked for (or a mix's own) holds after the blend
                     blended += shaped.mean() - blended.mean()
                 shaped = blended
+            shaped = np.clip(widen(shaped[:, None], spread[:1])[:, 0], 1, 127)
             if expression.variation > 0:
                 shaped = np.clip(shaped + at_score(varied[:, 0]), 1, 127)
     matrix = np.array(predicted_matrix, dtype=np.float64)

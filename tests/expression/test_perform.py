@@ -93,6 +93,10 @@ def test_train_expression_learns_and_writes_a_network_perform_reads(tmp_path):
                      "--layers", "1", "--validate-every", "1", "--threads", "1"]) == 0
     net = ExpressionNet.load(out)
     assert net.genres == ["jazz", "pop"]
+    for genre in ("jazz", "pop"):  # calibrated on validation: how much wider the pianists' spread is
+        gains = net.header["spread"][genre]
+        assert set(gains) == {"tempo", "onset", "duration"} and all(0 <= g <= 4 for g in gains.values())
+        assert 0 < net.header["velocity"]["genres"][genre]["spread"] <= 4
     assert net(_rows(tmp_path, "pop", 1, 7)[0].score, "pop").shape == (80, 6)
     # rerunning resumes (nothing left to do) rather than starting over
     assert stylenet(["train-expression", "--data", str(data), "--out", str(out), "--work-dir", str(tmp_path / "run"),
