@@ -185,6 +185,26 @@ def test_a_file_that_fails_half_way_leaves_nothing_behind(studio, client, tmp_pa
     assert client.get(f"/api/jobs/{job['id']}/midi").status_code == 404
 
 
+def test_fuzzed_files_are_answered_in_one_line_and_never_break_the_studio(client):
+    """Every kind of broken and odd file the fuzzer makes (tests/midi_fuzz.py), two of each: each is refused
+    or followed to done or failed with one line naming it; the server never answers 5xx."""
+    import random
+
+    from tests.midi_fuzz import GENERATORS
+
+    rng = random.Random(5)
+    for kind, make in sorted(GENERATORS.items()):
+        for k in range(2):
+            name = f"{kind}-{k}.mid"
+            answer = upload(client, make(rng), name)
+            assert answer.status_code < 500, (name, answer.json)
+            job = answer.json if answer.status_code != 202 else finished(client, answer.json["id"], 120)
+            message = job.get("error", "")
+            assert job.get("state", "refused") in ("done", "failed", "refused"), job
+            if job.get("state") != "done":
+                assert message.startswith(name) and "\n" not in message and "Traceback" not in message, job
+
+
 def test_too_many_waiting_files_are_refused_as_busy(client, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "MAX_WAITING", 0)
     answer = upload(client, midi_bytes(tmp_path, score(1)))
