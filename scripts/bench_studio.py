@@ -18,14 +18,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stylenet.core import codec, midifile, smf  # noqa: E402
+from tests.helpers import http, multipart  # noqa: E402
 
 BROKEN = b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x10garbage"
 
@@ -39,24 +38,6 @@ def flat_score(seconds: float, seed: int) -> bytes:
     score = codec.make_score(pitch, onsets, onsets + rng.choice([120, 240, 480, 960], len(onsets)),
                              np.full(len(onsets), 80), steps_per_quarter=480)
     return smf.midi_bytes(codec.score_to_midi(score, midifile.BeatGrid.constant(120.0, 480)))
-
-
-def multipart(name: str, data: bytes, fields: dict) -> tuple[bytes, str]:
-    boundary = "----stylenet-bench"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
-                 + data + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def http(url: str, data: bytes | None = None, kind: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": kind} if kind else {})
-    try:
-        with urllib.request.urlopen(request, timeout=300) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def perform(url: str, name: str, data: bytes, genre: str = "jazz") -> dict:

@@ -372,3 +372,28 @@ def headless_chrome(tmp_path, *flags):
                                               "download.prompt_for_download": False})
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
+
+# ------------------------------------------------------------------------------------------ HTTP on loopback
+
+def multipart(name: str, data: bytes, fields: dict) -> tuple[bytes, str]:
+    """(body, Content-Type) of a form upload of one file named `name`, as a browser sends it."""
+    boundary = "----stylenet-test-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                 f"Content-Type: audio/midi\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def http(url: str, data: bytes | None = None, kind: str | None = None, timeout: float = 300) -> tuple[int, bytes]:
+    """(status, body) of a GET (or a POST of `data` as `kind`); an HTTP error is an answer, not an exception."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": kind} if kind else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+

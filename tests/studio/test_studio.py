@@ -5,8 +5,6 @@ import io
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import wave
 
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 from stylenet.studio import jobs
 from stylenet.studio.app import make_app, make_server
 from stylenet.studio.jobs import Controls, Studio
-from tests.helpers import N, Song, headless_chrome, write_song
+from tests.helpers import N, Song, headless_chrome, http, multipart, write_song
 
 GENRES = ("classical", "jazz", "pop", "concert")
 
@@ -263,24 +261,6 @@ def served(studio):
     yield f"http://127.0.0.1:{server.server_port}", server
     server.shutdown()
     thread.join(5)
-
-
-def multipart(name: str, data: bytes, fields: dict) -> tuple[bytes, str]:
-    boundary = "----stylenet-test-boundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-                 f"Content-Type: audio/midi\r\n\r\n".encode() + data + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def http(url: str, data: bytes | None = None, kind: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": kind} if kind else {})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def test_clients_at_once_on_loopback_all_get_their_own_performance(served, tmp_path):
