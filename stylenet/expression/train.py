@@ -27,13 +27,8 @@ LOSS_WEIGHTS = np.array([1.0, 2.0, 0.5, 0.5, 0.3, 0.2])  # tempo counts twice: a
 SELECTION = ("velocity_r", "tempo_r", "onset_r", "duration_r")  # averaged into the validation score
 
 
-def prepare(rows, genres: list[str], tempo_per: str = "note") -> list[dict]:
-    """Per performance: its features (genre one-hot included) and scaled targets with their masks.
-
-    `tempo_per` "beat": each beat's tempo counts once in the loss, however many notes it holds (its notes'
-    tempo masks become 1 / the notes in the beat, scaled to keep the mean weight 1), as the tempo curve is
-    scored; "note": every note's counts once, so a run of sixteenths outweighs the long notes of a
-    phrase's end, where the ritardando is."""
+def prepare(rows, genres: list[str]) -> list[dict]:
+    """Per performance: its features (genre one-hot included) and scaled targets with their masks."""
     from stylenet.expression.network import OFFSETS
 
     out = []
@@ -41,11 +36,6 @@ def prepare(rows, genres: list[str], tempo_per: str = "note") -> list[dict]:
         if row.genre not in genres or row.score.n_notes < 8:
             continue
         values, masks = targets(row.score, row.performed)
-        if tempo_per == "beat" and masks[:, 1].any():
-            beat = np.searchsorted(row.performed.beat_quarters, row.score.onset, side="right")
-            counts = np.bincount(beat, masks[:, 1])[beat]
-            weights = np.where(masks[:, 1] > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
-            masks[:, 1] = weights * masks[:, 1].sum() / weights.sum()
         scaled = (values - OFFSETS) / SCALES
         out.append({"genre": row.genre, "work": row.work, "x": score_features(row.score, row.genre, genres),
                     "y": np.concatenate([scaled, masks], axis=1).astype(np.float32)})
@@ -272,7 +262,7 @@ def _train(args) -> None:
     data = Path(args.data)
     train_rows, valid_rows = load_rows(data, "train"), load_rows(data, "validation")
     genres = args.genres or sorted({r.genre for r in train_rows})
-    train = prepare(train_rows, genres, args.tempo_per)
+    train = prepare(train_rows, genres)
     if not train:
         raise StyleNetError(f"{data}: no training performances of {', '.join(genres)}", exit_code=2)
     by_genre = {g: [i for i, t in enumerate(train) if t["genre"] == g] for g in genres}
@@ -297,7 +287,7 @@ def _train(args) -> None:
     model = build_model(keras, n_features(genres), args.units, args.layers, args.dropout)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss=make_loss(keras))
     settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
-                                              "seed", "validate_every", "tempo_per")}
+                                              "seed", "validate_every")}
     settings["genres"] = genres
     settings["data"] = hashlib.sha256(json.dumps(sorted(t["work"] + t["genre"] for t in train)).encode()).hexdigest()[:16]
     work = Path(args.work_dir)
