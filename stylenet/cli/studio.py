@@ -62,10 +62,11 @@ def _run_studio(args) -> int:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), stop)
     try:
-        server.serve_forever()
+        server.serve_forever()  # Werkzeug's returns on Ctrl-C (and on `stop` above) instead of raising
     except KeyboardInterrupt:
-        print("stopping: the files being played finish, then every result is deleted", flush=True)
+        pass
     finally:
+        print("stopping: the files being played finish, then every result is deleted", flush=True)
         server.server_close()
         try:
             studio.close()

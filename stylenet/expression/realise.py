@@ -76,6 +76,7 @@ class Plan:
     rubato: bool  # whether the tempo curve was applied
     grid: BeatGrid  # the output's tempo map
     warp: tuple | None  # notes mode: (chord quarters, their new seconds, beat quarters, their new seconds)
+    steady: bool = False  # the tempo curve was flat (a genre played to a click): no rubato to speak of
 
 
 def has_other_instruments(piece: MidiPiece) -> bool:
@@ -152,8 +153,9 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
         first = np.full(len(chord_q), np.inf)
         np.minimum.at(first, chord, start)
         warp = (chord_q, np.maximum.accumulate(first), beats_q, beats_s)
+    steady = bool(score.n_notes) and float(np.ptp(predicted[:, 1])) < 1e-9
     return Plan(start, end, start_tick.astype(np.int64), end_tick.astype(np.int64), tempo, pedal,
-                mode in ("add", "off"), rubato, out_grid, warp)
+                mode in ("add", "off"), rubato, out_grid, warp, steady)
 
 
 def _pedal_events(score: ScoreNotes, predicted: np.ndarray, start: np.ndarray, end: np.ndarray, grid: BeatGrid) -> list:
@@ -291,7 +293,9 @@ def write(piece: MidiPiece, plan: Plan, score: ScoreNotes, velocities: list[dict
 def describe(plan: Plan, expression: Expression) -> str:
     """What `plan` wrote, in words (perform's line)."""
     parts = []
-    if expression.timing > 0:
+    if expression.timing > 0 and plan.rubato and plan.steady:
+        parts.append("timing against a steady beat" + (" (as a tempo map)" if plan.tempo is not None else ""))
+    elif expression.timing > 0:
         parts.append("rubato as a tempo map" if plan.tempo is not None else "rubato" if plan.rubato else
                      "timing against the beat (its band keeps the tempo)")
     if expression.articulation > 0:

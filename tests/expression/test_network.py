@@ -49,7 +49,7 @@ def test_the_gains_are_read_per_genre_and_velocity_only_for_its_stylenet(tmp_pat
     np.testing.assert_allclose(net.spread("pop", performer), [1.0, 1.0, 1.0, 1.0])  # not calibrated
 
 
-def test_perform_with_no_timing_spread_moves_every_note_alike(tmp_path, model_file):
+def test_perform_with_no_timing_spread_moves_every_note_alike(tmp_path, model_file, capsys):
     """Onset and tempo gains of 0: every note departs from the score by the same amount, so the notes keep
     the score's distances to the tick (the rubato and the chord spread are held level)."""
     score = write_song(tmp_path / "score.mid", Song([N(60 + i % 7, i * 240, i * 240 + 200) for i in range(48)]))
@@ -57,12 +57,14 @@ def test_perform_with_no_timing_spread_moves_every_note_alike(tmp_path, model_fi
                         spread={"jazz": {"tempo": 0.0, "onset": 0.0, "duration": 1.0}})
     wide = with_header(random_expression_net(tmp_path / "wide.npz"),
                        spread={"jazz": {"tempo": 1.0, "onset": 3.0, "duration": 1.0}})
-    starts = {}
+    starts, lines = {}, {}
     for name, net in (("level", level), ("wide", wide)):
         out = tmp_path / f"{name}.mid"
         assert stylenet(["perform", str(score), "--genre", "jazz", "--model", str(model_file),
                          "--expression-model", str(net), "-o", str(out), "-q"]) == 0
+        lines[name] = capsys.readouterr().out  # what perform says it did
         pm = pretty_midi.PrettyMIDI(str(out))
         starts[name] = np.array(sorted(pm.time_to_tick(n.start) for n in pm.instruments[0].notes))
     assert np.abs(np.diff(starts["level"]) - 240).max() <= 1  # the score's distances, to rounding
     assert np.abs(np.diff(starts["wide"]) - 240).max() > 5
+    assert lines["level"].count("timing against a steady beat") == 1 and "rubato" in lines["wide"]
