@@ -31,8 +31,10 @@ def register(verbs) -> dict:
                          help="spread of velocities: 'auto' (default) = the genre's factor stored with the model "
                               "(0.9 of the human spread on its validation pieces; a training run records it as "
                               "its training ends; older model files: each piece stretched to the "
-                              "genre's typical spread), a factor, or 1 = raw model output (with --touch, a factor "
-                              "multiplies the touch's own calibrated one)")
+                              "genre's typical spread), and for a score that gets timing too, widened after the "
+                              "expression network's blend to the pianists' spread (docs/expression.md); a factor, "
+                              "or 1 = raw model output (with --touch, a factor multiplies the touch's own "
+                              "calibrated one)")
     perform.add_argument("--beats", metavar="FILE|beside",
                          help="a recorded performance: read it on these beats (an annotation file, one line "
                               "per beat: 'time time b|db[,N/D]'), or 'beside' for each input's own "

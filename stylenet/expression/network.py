@@ -147,7 +147,7 @@ def widen(values: np.ndarray, gains) -> np.ndarray:
     out = np.array(values, dtype=np.float64, copy=True)
     if len(out):
         for k, gain in enumerate(np.asarray(gains, np.float64)[:VARIED]):
-            mean = out[:, k].mean()
+            mean = np.nanmean(out[:, k]) if np.isfinite(out[:, k]).any() else 0.0
             out[:, k] = mean + gain * (out[:, k] - mean)
     return out
 

@@ -41,7 +41,10 @@ class LSTMWeights:
         from stylenet.nn import onnx_lstm
 
         if onnx_lstm.available():  # the compiled kernel, where `stylenet[fast]` is installed
-            return onnx_lstm.run(self, x, reverse, PROJECTION_CHUNK)
+            try:
+                return onnx_lstm.run(self, x, reverse, PROJECTION_CHUNK)
+            except Exception as exc:  # noqa: BLE001 - a runtime that fails is one line, and the loop below plays
+                onnx_lstm.give_up(exc)
         batch, t_len = x.shape[:2]
         units = self.recurrent.shape[0]
         recurrent = self.recurrent
@@ -92,6 +95,8 @@ def one_blas_thread():
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
+        threadpool_limits = None
+    if threadpool_limits is None:  # outside the except: an error in the pass is not chained to the ImportError
         yield
         return
     with _LOCK:  # passes on several threads: the first sets the limit, the last lifts it

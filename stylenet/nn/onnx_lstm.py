@@ -16,28 +16,40 @@ Python's lock while it computes).  Measured in docs/performance.md.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import numpy as np
 
 _STATE = {"checked": False, "ort": None}
-_LOCK = threading.Lock()
+_CHECK = threading.Lock()
+_BUILD = threading.Lock()  # sessions are built one at a time; passes already built never wait for it
 
 
 def available() -> bool:
-    """Whether forward passes run on ONNX Runtime: installed, and not turned off by STYLENET_LSTM=numpy."""
+    """Whether forward passes run on ONNX Runtime: installed and working, and not turned off by
+    STYLENET_LSTM=numpy."""
     if os.environ.get("STYLENET_LSTM", "auto").strip().lower() == "numpy":
         return False
-    with _LOCK:
-        if not _STATE["checked"]:
-            try:
-                import onnxruntime
+    if not _STATE["checked"]:
+        with _CHECK:
+            if not _STATE["checked"]:
+                try:
+                    import onnxruntime
 
-                _STATE["ort"] = onnxruntime
-            except ImportError:
-                _STATE["ort"] = None
-            _STATE["checked"] = True
+                    _STATE["ort"] = onnxruntime
+                except Exception:  # noqa: BLE001 - missing or broken (a bad wheel, a missing library): NumPy plays
+                    _STATE["ort"] = None
+                _STATE["checked"] = True
     return _STATE["ort"] is not None
+
+
+def give_up(reason: Exception) -> None:
+    """ONNX Runtime failed where it was installed: say so once, and let the NumPy loop play from now on."""
+    if _STATE["ort"] is not None:
+        _STATE["ort"] = None
+        detail = " ".join(str(reason).split())[:160] or type(reason).__name__
+        sys.stderr.write(f"note: ONNX Runtime failed ({detail}); the LSTMs run on NumPy instead\n")
 
 
 def _onnx_gates(matrix: np.ndarray) -> np.ndarray:
@@ -122,7 +134,7 @@ def run(weights, x: np.ndarray, reverse: bool, chunk: int) -> np.ndarray:
     """x [B, T, in] -> h [B, T, u] through `weights` (an `lstm.LSTMWeights`), starting from zero state."""
     sessions = weights.__dict__.setdefault("_sessions", {})
     if reverse not in sessions:
-        with _LOCK:
+        with _BUILD:
             if reverse not in sessions:
                 sessions[reverse] = session(weights.kernel, weights.recurrent, weights.bias, reverse)
     ort_session = sessions[reverse]

@@ -260,9 +260,11 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
                 if shaping.level not in (None, "model"):  # a level asked for (or a mix's own) holds after the blend
                     blended += shaped.mean() - blended.mean()
                 shaped = blended
-            shaped = np.clip(widen(shaped[:, None], spread[:1])[:, 0], 1, 127)
+            if shaping.contrast == "auto":  # a contrast asked for is kept as asked
+                shaped = widen(shaped[:, None], spread[:1])[:, 0]
             if expression.variation > 0:
-                shaped = np.clip(shaped + at_score(varied[:, 0]), 1, 127)
+                shaped = shaped + at_score(varied[:, 0])
+            shaped = np.clip(shaped, 1, 127)
     matrix = np.array(predicted_matrix, dtype=np.float64)
     matrix[score.onset, key] = shaped / 127.0
     after = np.clip(np.rint(shaping.strength * shaped + (1 - shaping.strength) * score.velocity), 1, 127)

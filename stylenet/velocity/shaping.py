@@ -14,6 +14,9 @@ Shaping, in this order, over the notes of one piece (MIDI units):
             A model without a factor (a file made before factors existed, or a run still training)
             stretches each piece to the genre's typical spread within a human-played piece, as older
             files did (capped at 4x).  A number multiplies the spread; 1 = the raw model output.
+            For a score that gets timing too, `auto` goes one step further in the play step: after the
+            expression network's velocity is blended in, the departures are widened to the pianists'
+            own spread on validation pieces (expression/network.py `widen`; a number is kept as asked).
   level     where the piece sits overall: a dynamic marking (ppp pp p mp mf f ff fff), a MIDI mean velocity,
             `input` (the input file's own mean), `genre` (the genre's typical level: the mean velocity of
             its human-played training pieces), `model` (the level the model predicts for this score), or

@@ -48,6 +48,7 @@ def test_the_model_bytes_are_valid_onnx_of_one_lstm_node():
 @pytest.mark.parametrize("reverse", [False, True])
 def test_onnx_runtime_equals_the_numpy_loop_across_chunks(reverse, monkeypatch):
     monkeypatch.setattr(lstm, "PROJECTION_CHUNK", 7)  # the state handed across chunk boundaries
+    monkeypatch.delenv("STYLENET_LSTM", raising=False)
     w = weights(1)
     x = np.random.default_rng(2).standard_normal((3, 30, 12)).astype(np.float32)
     assert onnx_lstm.available()
@@ -58,9 +59,30 @@ def test_onnx_runtime_equals_the_numpy_loop_across_chunks(reverse, monkeypatch):
 
 
 def test_a_performer_plays_the_same_velocities_on_either_runtime(monkeypatch):
+    monkeypatch.delenv("STYLENET_LSTM", raising=False)
+    assert onnx_lstm.available()
     score = (np.random.default_rng(3).random((80, 176)) < 0.1).astype(np.float32)
     compiled = random_performer(("jazz",), units=8, genre_layers=2).velocities(score, "jazz")
     monkeypatch.setenv("STYLENET_LSTM", "numpy")
     assert not onnx_lstm.available()
     looped = random_performer(("jazz",), units=8, genre_layers=2).velocities(score, "jazz")
     np.testing.assert_allclose(compiled, looped, atol=1e-6)
+
+
+def test_a_runtime_that_fails_is_one_line_and_the_numpy_loop_plays(monkeypatch, capsys):
+    monkeypatch.delenv("STYLENET_LSTM", raising=False)
+    assert onnx_lstm.available()
+    monkeypatch.setitem(onnx_lstm._STATE, "ort", onnx_lstm._STATE["ort"])  # restored after the test
+
+    def broken(*args):
+        raise RuntimeError("ONNXRuntimeError : 1 : FAIL : a broken install")
+
+    monkeypatch.setattr(onnx_lstm, "session", broken)
+    w = weights(4)
+    x = np.random.default_rng(5).standard_normal((2, 9, 12)).astype(np.float32)
+    out = w.run(x)
+    np.testing.assert_allclose(out, numpy_run(w, x, False, monkeypatch), atol=1e-6)
+    err = capsys.readouterr().err
+    assert err.count("note: ONNX Runtime failed") == 1 and "NumPy instead" in err
+    assert not onnx_lstm.available()
+

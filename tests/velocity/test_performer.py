@@ -21,6 +21,10 @@ from tests.helpers import EXAMPLE, GENRES, expressive_song, genre_song, random_p
 def test_numpy_forward_pass_equals_keras(runtime, monkeypatch):
     if runtime == "onnx":
         pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[fast]')")
+        monkeypatch.delenv("STYLENET_LSTM", raising=False)
+        from stylenet.nn import onnx_lstm
+
+        assert onnx_lstm.available()
     else:
         monkeypatch.setenv("STYLENET_LSTM", "numpy")
     from stylenet.nn.backend import import_keras
