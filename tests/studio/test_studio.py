@@ -339,6 +339,15 @@ def test_the_command_deletes_its_results_when_it_is_stopped_and_refuses_a_bad_po
 
 # -- the page in a real browser -----------------------------------------------------------------------------
 
+def drop(driver, name: str, data: bytes) -> None:
+    """A file dropped on the page's drop zone, as a person drags it from their desktop."""
+    driver.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+        "const dt = new DataTransfer(); dt.items.add(new File([bytes], arguments[1], {type: 'audio/midi'}));"
+        "document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));",
+        base64.b64encode(data).decode(), name)
+
+
 def test_a_real_browser_drops_a_file_plays_both_players_and_downloads_the_performance(served, tmp_path):
     import os
 
@@ -353,11 +362,7 @@ def test_a_real_browser_drops_a_file_plays_both_players_and_downloads_the_perfor
     try:
         driver.get(url + "/")
         assert driver.find_element(By.ID, "go").get_attribute("disabled")
-        driver.execute_script(  # a file dropped on the drop zone, as a person drags it from their desktop
-            "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
-            "const dt = new DataTransfer(); dt.items.add(new File([bytes], 'Drop Me.mid', {type: 'audio/midi'}));"
-            "document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));",
-            base64.b64encode(data).decode())
+        drop(driver, "Drop Me.mid", data)
         picker = driver.find_element(By.ID, "pick")  # and a broken one chosen with the file picker
         driver.execute_script("arguments[0].hidden = false", picker)
         picker.send_keys(str(broken))
@@ -394,3 +399,32 @@ def test_a_real_browser_drops_a_file_plays_both_players_and_downloads_the_perfor
     played_notes = pretty_midi.PrettyMIDI(str(target)).instruments[0].notes
     assert sorted(n.pitch for n in played_notes) == sorted(n.pitch for n in source)
     assert len({n.velocity for n in played_notes}) > 3
+
+
+def test_two_browser_tabs_perform_at_once_each_with_its_own_files(served, tmp_path):
+    driver = headless_chrome(tmp_path, "--window-size=1100,1300")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    url, _ = served
+    wait = WebDriverWait(driver, 120)
+    try:
+        tabs = {}
+        for name, genre in (("first.mid", "pop"), ("second.mid", "classical")):
+            if tabs:
+                driver.switch_to.new_window("tab")
+            driver.get(url + "/")
+            tabs[name] = driver.current_window_handle
+            Select(driver.find_element(By.ID, "genre")).select_by_value(genre)
+            drop(driver, name, midi_bytes(tmp_path, score(3, seed=len(tabs)), name))
+            driver.find_element(By.ID, "go").click()  # the second starts while the first is still working
+        for name, genre in (("first.mid", "pop"), ("second.mid", "classical")):
+            driver.switch_to.window(tabs[name])
+            wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'.job[data-name="{name}"]').get_attribute(
+                "data-state") == "done")
+            cards = driver.find_elements(By.CSS_SELECTOR, ".job")
+            assert len(cards) == 1 and f"as {genre}" in cards[0].text  # each tab shows its own file only
+            assert cards[0].find_element(By.CSS_SELECTOR, "a.download-midi").text.endswith(f"{name[:-4]}.{genre}.mid")
+    finally:
+        driver.quit()
+
