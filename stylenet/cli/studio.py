@@ -21,7 +21,8 @@ def register(verbs) -> dict:
                     "choose the genre and how much timing, articulation and pedal to add, hear each file as "
                     "written and as performed (loudness-matched), see both piano rolls, download the performed "
                     "MIDI and audio.  Files stay on this machine; results are deleted when the studio stops.",
-        epilog="example:\n  stylenet studio\n  stylenet studio --port 9000 --no-browser")
+        epilog="examples:\n  stylenet studio\n  stylenet studio --port 9000 --no-browser",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     studio.add_argument("--port", type=_port, default=8765, help="(default: %(default)s; 0 picks a free one)")
     studio.add_argument("--host", default="127.0.0.1",
                         help="the address to listen on (default: %(default)s, this computer only)")
