@@ -240,6 +240,29 @@ def test_bound_to_one_address_the_studio_answers_to_it_and_to_this_computer(stud
     assert every.get("/", headers={"Host": "my-laptop.local:8765"}).status_code == 200
 
 
+def test_without_a_soundfont_the_studio_still_performs_and_says_why_there_is_no_audio(tmp_path, monkeypatch):
+    from werkzeug.test import Client
+
+    from stylenet.core.errors import StyleNetError
+    from stylenet.listen import render
+
+    def missing(path=None):
+        raise StyleNetError("/nowhere/TimGM6mb.sf2: cannot read SoundFont (No such file or directory)", exit_code=2)
+
+    monkeypatch.setattr(render, "read_soundfont", missing)
+    studio = Studio(folder=tmp_path)
+    try:
+        client = Client(make_app(studio))
+        assert b"no audio: /nowhere/TimGM6mb.sf2" in client.get("/").data  # the page says so at once
+        job = finished(client, upload(client, midi_bytes(tmp_path, score(1))).json["id"])
+        assert job["state"] == "done" and job["audio"].startswith("no audio:")
+        assert job["files"] == {"midi": "score.jazz.mid"}
+        assert client.get(f"/api/jobs/{job['id']}/after").status_code == 404
+        assert client.get(f"/api/jobs/{job['id']}/midi").status_code == 200
+    finally:
+        studio.close()
+
+
 def test_closing_the_studio_deletes_every_result(tmp_path):
     from werkzeug.test import Client
 
