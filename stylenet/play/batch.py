@@ -19,7 +19,7 @@ from stylenet.core import codec, fileio, midifile, smf
 from stylenet.core.beats import BESIDE, beats_for
 from stylenet.core.errors import StyleNetError, one_file
 from stylenet.core.fileio import atomic_write_bytes, refuse_overwrite
-from stylenet.play.step import Player, Timings, play
+from stylenet.play.step import Player, Timings, play, summary
 from stylenet.velocity.shaping import Shaping
 
 if TYPE_CHECKING:
@@ -72,12 +72,8 @@ class Performance:
                    touch=played.touch, expressed=played.expressed, level=played.level)
 
     def line(self) -> str:
-        on = "" if self.grid == "the file's tempo map" else f"; on {self.grid}"
-        on += "; its own level kept" if self.level == "input" else ""
-        on += "; touch from its timing" if self.touch else ""
-        on += f"; {self.expressed}" if self.expressed else ""
-        return (f"{self.source} -> {self.output}  ({len(self.before)} notes; velocity "
-                f"{self.before.mean():.0f}±{self.before.std():.0f} -> {self.after.mean():.0f}±{self.after.std():.0f}{on})")
+        return (f"{self.source} -> {self.output}  "
+                f"({summary(self.before, self.after, self.grid, self.level, self.touch, self.expressed)})")
 
 
 def perform_file(path, output, player: Player, force: bool = False, plot: bool = False,

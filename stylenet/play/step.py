@@ -114,6 +114,21 @@ class Played:
     def performed(self) -> codec.Score:
         return replace(self.score, velocity=self.after.astype(np.int64))
 
+    def summary(self) -> str:
+        """What was played, in one line (`summary`)."""
+        return summary(self.before, self.after, self.grid, self.level, self.touch, self.expressed)
+
+
+def summary(before, after, grid: str, level, touch: bool, expressed: str) -> str:
+    """A performance in one line: '178 notes; velocity 80±0 -> 50±9; rubato, articulation, pedal added',
+    with the grid, the level and the touch where they are not the usual ones (perform's line, the studio's)."""
+    on = "" if grid == "the file's tempo map" else f"; on {grid}"
+    on += "; its own level kept" if level == "input" else ""
+    on += "; touch from its timing" if touch else ""
+    on += f"; {expressed}" if expressed else ""
+    return (f"{len(before)} notes; velocity {before.mean():.0f}±{before.std():.0f} -> "
+            f"{after.mean():.0f}±{after.std():.0f}{on}")
+
 
 def read_on_grid(piece, grid: str = "auto", beats_file: Path | None = None):
     """(piece, grid in words, note or None): the piece on the beat grid asked for.

@@ -288,7 +288,7 @@ class Studio:
         (folder / "performed.mid").write_bytes(played.midi)
         job.notes = {"before": roll(piece.pitch, piece.start, piece.end, piece.velocity),
                      "after": roll(performed.pitch, performed.start, performed.end, performed.velocity)}
-        job.summary = _summary(played, job.controls.genre)
+        job.summary = "; ".join(line for line in (played.summary(), played.note) if line)
         if self.sound is None:
             job.audio = self.sound_error
         else:
@@ -344,17 +344,3 @@ def _audio(name: str, midi: bytes, sound: bytes) -> bytes:
     wav = render_bytes(midi_with_tail(name, 1.0, midi), sound, "wav", name)
     gain = loudness_gain(wav)
     return scale_wav(wav, gain) if gain != 1.0 else wav
-
-
-def _summary(played, genre: str) -> str:
-    moved = played.after - played.before
-    parts = [f"{len(played.after)} notes played as {genre}",
-             f"velocity {played.before.mean():.0f} -> {played.after.mean():.0f} on average "
-             f"(spread {played.before.std():.0f} -> {played.after.std():.0f}, "
-             f"{np.mean(np.abs(moved)):.0f} moved on average)"]
-    if played.expressed:
-        parts.append(played.expressed)
-    if played.note:
-        parts.append(played.note)
-    return "; ".join(parts)
-
