@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -156,8 +157,7 @@ class Studio:
         self.folder = Path(tempfile.mkdtemp(prefix="stylenet-studio-", dir=folder))
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.lock = threading.Lock()
-        self.players: OrderedDict[Controls, object] = OrderedDict()
-        self.player_lock = threading.Lock()
+        self.player = lru_cache(maxsize=8)(self._load_player)  # a Player per set of controls, loaded once
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="studio")
         self.closed = False
 
@@ -230,23 +230,15 @@ class Studio:
 
     # -- working ---------------------------------------------------------------------------------------------
 
-    def player(self, controls: Controls):
-        """The `Player` for a set of controls, loaded once (the networks are shared; a handful are kept)."""
-        with self.player_lock:
-            if controls in self.players:
-                self.players.move_to_end(controls)
-                return self.players[controls]
-            from stylenet.expression.realise import Expression
-            from stylenet.play.step import Player
-            from stylenet.velocity.shaping import Shaping
+    def _load_player(self, controls: Controls):
+        """The `Player` for a set of controls (the networks are shared)."""
+        from stylenet.expression.realise import Expression
+        from stylenet.play.step import Player
+        from stylenet.velocity.shaping import Shaping
 
-            shaping = Shaping(controls.level, "auto", controls.strength)
-            expression = Expression(controls.timing, controls.articulation, controls.pedal, controls.timing_as)
-            player = Player.load(self.performer, controls.genre, shaping, expression=expression)[0]
-            self.players[controls] = player
-            while len(self.players) > 8:
-                self.players.popitem(last=False)
-            return player
+        shaping = Shaping(controls.level, "auto", controls.strength)
+        expression = Expression(controls.timing, controls.articulation, controls.pedal, controls.timing_as)
+        return Player.load(self.performer, controls.genre, shaping, expression=expression)[0]
 
     def _work(self, job: Job, data: bytes) -> None:
         try:
