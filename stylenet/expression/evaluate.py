@@ -94,7 +94,7 @@ def evaluate(rows, net, performer=None, genres=None, seed: int = 0, progress: bo
                 weight = net.velocity_weight(genre, performer)
                 written[:, 0] = (1 - weight) * candidates["stylenet"][:, 0] + weight * written[:, 0]
                 # ... as wide as the pianists', the variation around it, then the tempo as the beats carry it
-                written[:, :VARIED] = widen(written, net.spread(genre, performer))[:, :VARIED]
+                written = widen(written, net.spread(genre, performer))
                 written[:, :VARIED] += variation(score, net.residuals(genre), rng, variation_amount)
                 written[:, 0] = np.clip(written[:, 0], 1, 127)
                 beats, _ = score.beats()
