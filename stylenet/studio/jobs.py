@@ -108,14 +108,15 @@ class Job:
         out = {"id": self.id, "name": self.name, "state": self.state, "stage": self.stage, "error": self.error,
                "controls": asdict(self.controls), "ahead": ahead}
         if self.state == "done":
-            stem = download_stem(self.name)
-            genre = self.controls.genre
             out |= {"seconds": round(self.seconds, 2), "summary": self.summary, "notes": self.notes,
-                    "audio": self.audio or None,
-                    "files": {"midi": f"{stem}.{genre}.mid"} | ({} if self.audio else
-                                                              {"after": f"{stem}.{genre}.wav",
-                                                               "before": f"{stem}.as-written.wav"})}
+                    "audio": self.audio or None, "files": self.download_names()}
         return out
+
+    def download_names(self) -> dict:
+        """{midi, after, before: the name each download is offered under} (no audio: the MIDI alone)."""
+        stem, genre = download_stem(self.name), self.controls.genre
+        names = {"midi": f"{stem}.{genre}.mid"}
+        return names if self.audio else names | {"after": f"{stem}.{genre}.wav", "before": f"{stem}.as-written.wav"}
 
 
 def download_stem(name: str) -> str:
@@ -204,7 +205,7 @@ class Studio:
             job = self.jobs.get(job_id)
             if job is None or kind not in stored or job.state != "done" or job.folder is None:
                 return None
-            name = job.public()["files"].get(kind)
+            name = job.download_names().get(kind)  # not the whole public view: it carries the piano rolls
             path = job.folder / stored[kind]
         return (path, name) if name and path.is_file() else None
 
