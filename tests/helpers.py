@@ -316,7 +316,7 @@ def random_expression_net(path, genres=("classical", "jazz", "pop"), units=8, se
     import json
 
     from stylenet.expression.network import KIND
-    from stylenet.expression.notes import TARGETS, n_features
+    from stylenet.expression.notes import FEATURES, TARGETS, n_features
     from stylenet.nn.note_network import write_note_arrays
 
     rng = np.random.default_rng(seed)
@@ -324,7 +324,7 @@ def random_expression_net(path, genres=("classical", "jazz", "pop"), units=8, se
               "input/bias": np.zeros(units, np.float32),
               "output/kernel": rng.normal(0, 0.3, (2 * units, len(TARGETS))).astype(np.float32),
               "output/bias": np.zeros(len(TARGETS), np.float32),
-              "info": np.array(json.dumps({"genres": list(genres)}))}
+              "info": np.array(json.dumps({"genres": list(genres), "features": list(FEATURES)}))}
     for direction in ("forward", "backward"):
         w = _lstm(rng, units, units, 0.3)
         arrays[f"lstm0/{direction}/kernel"], arrays[f"lstm0/{direction}/recurrent"] = w.kernel, w.recurrent

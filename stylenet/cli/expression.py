@@ -47,6 +47,11 @@ def register(verbs) -> dict:
                                 ("units", int, 128), ("layers", int, 2), ("lr", float, 2e-3), ("dropout", float, 0.1),
                                 ("threads", int, 2), ("seed", int, 0), ("validate-every", int, 10)):
         train.add_argument(f"--{name}", type=kind, default=default, help="(default: %(default)s)")
+    train.add_argument("--transpose", type=int, default=0, metavar="N",
+                       help="move each training crop up or down by up to N semitones (default: %(default)s)")
+    train.add_argument("--balance", choices=("performance", "work"), default="performance",
+                       help="draw training crops per performance, or per work so that a work played many times "
+                            "counts once (default: %(default)s)")
 
     evaluate = verbs.add_parser(
         "evaluate-expression", help="score performances of scores against every pianist who played them",

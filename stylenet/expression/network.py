@@ -16,7 +16,16 @@ import numpy as np
 
 from stylenet.core.errors import FileError
 from stylenet.core.fileio import PRETRAINED
-from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, ScoreNotes, score_features
+from stylenet.expression.notes import (
+    FEATURES,
+    LEGACY_FEATURES,
+    REGRESSED,
+    SCALES,
+    TARGETS,
+    ScoreNotes,
+    n_features,
+    score_features,
+)
 from stylenet.nn.note_network import NoteNetwork
 
 KIND = "expression"
@@ -41,6 +50,14 @@ class ExpressionNet(NoteNetwork):
         if not self.genres:
             raise ValueError("its header names no genres")
         self.header = info
+        # the score features it reads, by name (a network from before they were named reads the first 23)
+        self.features = tuple(info.get("features", LEGACY_FEATURES))
+        unknown = sorted(set(self.features) - set(FEATURES))
+        if unknown:
+            raise ValueError(f"it reads score features this version does not know: {', '.join(unknown)}")
+        if self.dense["input"][0].shape[0] != n_features(self.genres, self.features):
+            raise ValueError(f"its input layer reads {self.dense['input'][0].shape[0]} values a note, its header "
+                             f"names {n_features(self.genres, self.features)}")
         kernel, _ = self.dense["output"]
         if kernel.shape[1] != len(TARGETS):
             raise ValueError(f"it writes {kernel.shape[1]} values a note, this version reads {len(TARGETS)}")
@@ -74,6 +91,11 @@ class ExpressionNet(NoteNetwork):
             gains[0] = float(velocity.get("genres", {}).get(genre, {}).get("spread", 1.0))
         return gains
 
+    def chord_spread(self, genre: str) -> float | None:
+        """The gain of the onsets' departures inside a chord (train.calibrate; None: as the onsets')."""
+        gain = self.header.get("spread", {}).get(genre, {}).get("chord_onset")
+        return None if gain is None else float(gain)
+
     def residuals(self, genre: str) -> dict:
         """{target: (sigma, rho)} of this network's errors on training performances of `genre` ({} if
         not measured): what `variation` draws."""
@@ -92,7 +114,7 @@ class ExpressionNet(NoteNetwork):
             raise ExpressionError("expression", f"has no genre {genre!r} (it has: {', '.join(self.genres)})")
         if score.n_notes == 0:
             return np.zeros((0, len(TARGETS)))
-        out = to_units(self.raw(score_features(score, genre, self.genres)))
+        out = to_units(self.raw(score_features(score, genre, self.genres, self.features)))
         # the pedal as a probability centred on the genre's threshold: above one half = pedalled
         threshold = self.pedal_threshold(genre)
         p = out[:, 4]
@@ -138,18 +160,33 @@ def variation(score: ScoreNotes, residuals: dict, rng, amount: float = 1.0) -> n
     return out
 
 
-def widen(values: np.ndarray, gains) -> np.ndarray:
+def widen(values: np.ndarray, gains, chords: np.ndarray | None = None, chord_onset: float | None = None) -> np.ndarray:
     """[N, >= VARIED] with each of the first VARIED columns' departures from its mean over the piece times
     its gain.  An expected performance is narrower than any pianist's (a mean of many is smoother than each
     of them: the network's tempo curve swings half as far as a pianist's, its onsets a third): widened to
     the pianists' spread, its shape -- and so its correlation with every pianist -- is unchanged, and a
-    detector no longer hears the narrowness (docs/expression.md, "Realism")."""
+    detector no longer hears the narrowness (docs/expression.md, "Realism").
+
+    With `chords` (each note's chord: notes struck together in the score) and `chord_onset`, the onsets'
+    departures inside a chord (its spread, a melody note's lead) take their own gain: pianists spread a
+    chord wider than the mean of them does, a sequenced file not at all."""
     out = np.array(values, dtype=np.float64, copy=True)
     if len(out):
         for k, gain in enumerate(np.asarray(gains, np.float64)[:VARIED]):
             mean = np.nanmean(out[:, k]) if np.isfinite(out[:, k]).any() else 0.0
             out[:, k] = mean + gain * (out[:, k] - mean)
+        if chords is not None and chord_onset is not None and np.isfinite(values[:, 2]).all():
+            onset = np.asarray(values, np.float64)[:, 2]
+            sizes = np.bincount(chords)
+            chord = (np.bincount(chords, onset) / sizes)[chords]
+            mean, gain = float(onset.mean()), float(np.asarray(gains, np.float64)[2])
+            out[:, 2] = mean + gain * (chord - mean) + chord_onset * (onset - chord)
     return out
+
+
+def chords_of(score: ScoreNotes) -> np.ndarray:
+    """[N] int: each note's chord, numbered in time (the notes of a score that start together)."""
+    return np.unique(score.onset, return_inverse=True)[1].reshape(-1)
 
 
 def to_units(raw: np.ndarray) -> np.ndarray:

@@ -42,13 +42,17 @@ TEMPO_LIMIT = 1.5  # log2: a beat 2.8 times faster or slower than the score's is
 PEDAL_AFTER = 0.1  # seconds after the onset at which `pedal` is read (a pedal is changed just after a chord)
 FLAT_SPREAD = 1.0  # a score whose velocities spread less than this has no notated dynamics
 LOCAL_QUARTERS = 2.0  # half-width of the neighbourhood the local features read
-FEATURES = ("key", "score_velocity", "flat", "velocity_vs_local", "duration", "ioi_before", "ioi_after",
-            "chord_size", "top", "bottom", "rank", "beat_sin", "beat_cos", "bar_sin", "bar_cos", "downbeat",
-            "on_beat", "tempo", "tempo_vs_piece", "position", "density", "key_vs_local", "key_vs_local_top")
+SECTION_QUARTERS = 8.0  # half-width of the neighbourhood the section features read (about two bars each way)
+LEGACY_FEATURES = ("key", "score_velocity", "flat", "velocity_vs_local", "duration", "ioi_before", "ioi_after",
+                   "chord_size", "top", "bottom", "rank", "beat_sin", "beat_cos", "bar_sin", "bar_cos", "downbeat",
+                   "on_beat", "tempo", "tempo_vs_piece", "position", "density", "key_vs_local", "key_vs_local_top")
+# what a network trained before the section features reads (its header names no features)
+FEATURES = LEGACY_FEATURES + ("velocity_z", "velocity_section", "rest_before", "rest_after", "density_section",
+                              "duration_vs_local", "boundary", "to_end")
 
 
-def n_features(genres) -> int:
-    return len(FEATURES) + len(genres)
+def n_features(genres, names=FEATURES) -> int:
+    return len(names) + len(genres)
 
 
 @dataclass
@@ -155,13 +159,17 @@ def _log2(x) -> np.ndarray:
     return np.log2(np.clip(np.asarray(x, np.float64), 1 / 64, 64.0))
 
 
-def score_features(score: ScoreNotes, genre: str, genres) -> np.ndarray:
-    """[N, n_features(genres)] float32, one row per note of `score` (FEATURES, then the genre one-hot).
-    Nothing of a performance: onsets, lengths and tempo are the score's."""
+def score_features(score: ScoreNotes, genre: str, genres, names=FEATURES) -> np.ndarray:
+    """[N, n_features(genres, names)] float32, one row per note of `score` (the features `names`, a subset of
+    FEATURES in any order, then the genre one-hot).  Nothing of a performance: onsets, lengths and tempo are
+    the score's."""
     n = score.n_notes
-    out = np.zeros((n, n_features(genres)), np.float32)
+    unknown = sorted(set(names) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"no score feature named {', '.join(unknown)}")
     if n == 0:
-        return out
+        return np.zeros((0, n_features(genres, names)), np.float32)
+    out = np.zeros((n, len(FEATURES) + len(genres)), np.float32)
     pitch, onset = score.pitch.astype(np.float64), score.onset
     velocity = score.velocity.astype(np.float64)
     flat = float(np.std(velocity) < FLAT_SPREAD)
@@ -200,10 +208,46 @@ def score_features(score: ScoreNotes, genre: str, genres) -> np.ndarray:
     out[:, 20] = np.log2((hi - lo) / (2 * LOCAL_QUARTERS) + 1.0) / 4.0
     out[:, 21] = (pitch - _running(pitch, lo, hi, "mean")) / 24.0
     out[:, 22] = (pitch - _running(pitch, lo, hi, "max")) / 24.0
+    _section_features(score, out, flat, velocity, starts, at, (lo, hi))
     genres = list(genres)
     if genre in genres:
         out[:, len(FEATURES) + genres.index(genre)] = 1.0
-    return out
+    columns = [FEATURES.index(name) for name in names] + list(range(len(FEATURES), out.shape[1]))
+    return out[:, columns]
+
+
+def _section_features(score: ScoreNotes, out: np.ndarray, flat: float, velocity: np.ndarray, starts: np.ndarray,
+                      at: np.ndarray, local: tuple[np.ndarray, np.ndarray]) -> None:
+    """FEATURES[23:]: what a phrase and a section look like around a note -- where the music breathes (the
+    rests around its chord), how loud the notation is here against the whole piece, how busy the next bars
+    are, how long the note is against its neighbours, how near a change of metre or written tempo (a new
+    section) or the end (a final ritardando) it is.  A pianist shapes tempo and loudness by these."""
+    onset, offset = score.onset, score.offset
+    k = len(LEGACY_FEATURES)
+    if not flat:
+        z = np.clip((velocity - velocity.mean()) / velocity.std(), -3, 3)
+        out[:, k] = z / 2.0
+        out[:, k + 1] = _running(z, *_local(onset, SECTION_QUARTERS), "mean") / 2.0
+    # silence before a chord: from the last release of every earlier note to it; after: to the next chord
+    ends = np.full(len(starts), -np.inf)
+    np.maximum.at(ends, at, offset)
+    sounding = np.maximum.accumulate(ends)  # the latest release of the chords up to each one
+    before = np.clip(starts - np.concatenate([[starts[0]], sounding[:-1]]), 0, None)
+    after = np.clip(np.concatenate([starts[1:], [sounding[-1]]]) - sounding, 0, None)
+    out[:, k + 2] = np.log2(1.0 + before[at]) / 2.0
+    out[:, k + 3] = np.log2(1.0 + after[at]) / 2.0
+    lo, hi = _local(onset, SECTION_QUARTERS)
+    out[:, k + 4] = np.log2((hi - lo) / (2 * SECTION_QUARTERS) + 1.0) / 4.0
+    length = _log2(offset - onset)
+    out[:, k + 5] = (length - _running(length, *local, "mean")) / 4.0
+    changes = np.sort(np.concatenate([score.meters[:, 0], score.tempo[:, 0]]))
+    changes = changes[changes > 1e-6]
+    if len(changes):
+        i = np.searchsorted(changes, onset)
+        distance = np.minimum(np.abs(onset - changes[np.clip(i - 1, 0, None)]),
+                              np.abs(changes[np.clip(i, None, len(changes) - 1)] - onset))
+        out[:, k + 6] = np.exp(-distance / 4.0)
+    out[:, k + 7] = np.exp(-(float(offset.max()) - onset) / 8.0)
 
 
 def metric_position(score: ScoreNotes, quarters) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

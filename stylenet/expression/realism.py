@@ -33,9 +33,26 @@ def _r(a, b) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+RESOLUTION = np.array([1.0, 1e-3, 1e-3, 1e-2])  # velocity, tempo (log2), onset (s), duration (log2)
+
+
+def as_written(values: np.ndarray) -> np.ndarray:
+    """`values` at the resolution a MIDI file carries them: whole velocities 1..127, onsets to the
+    millisecond (a tick at 480 per quarter and 120 bpm is 1 ms), tempo and length ratios to about as much.
+    A pianist's values come from a file and a network's from floats: read as they are, a detector tells
+    them apart by digits far below anything heard (a tempo change of 1e-16 against exactly 0)."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    out[:, 0] = np.clip(np.rint(out[:, 0]), 1, 127)
+    for k in range(1, len(RESOLUTION)):
+        out[:, k] = np.rint(out[:, k] / RESOLUTION[k]) * RESOLUTION[k]
+    return out
+
+
 def segment_features(score: ScoreNotes, values: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """[S, len(FEATURES)]: one row per run of SEGMENT usable notes (score order).  `values` [N, 4+] are
-    velocity, tempo, onset and duration per note (targets' units), `usable` where all are known."""
+    velocity, tempo, onset and duration per note (targets' units), `usable` where all are known; both sides
+    are read `as_written`."""
+    values = as_written(values)
     idx = np.flatnonzero(usable)
     rows = []
     for k in range(len(idx) // SEGMENT):
@@ -84,5 +101,6 @@ def detect(segments: list[tuple[str, np.ndarray, np.ndarray]], columns=None, see
     return right / len(y)
 
 
-VELOCITY_COLUMNS = tuple(range(7))  # the features of loudness alone
-TIMING_COLUMNS = tuple(range(7, len(FEATURES)))
+TIMING_FEATURES = ("melody_lead", "onset_spread", "chord_spread", "length_spread", "tempo_change")
+VELOCITY_COLUMNS = tuple(k for k, name in enumerate(FEATURES) if name not in TIMING_FEATURES)  # loudness alone
+TIMING_COLUMNS = tuple(k for k, name in enumerate(FEATURES) if name in TIMING_FEATURES)  # time and length alone

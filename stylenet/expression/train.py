@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from stylenet.core.errors import StyleNetError
-from stylenet.expression.notes import REGRESSED, SCALES, TARGETS, n_features, score_features, targets
+from stylenet.expression.network import chords_of
+from stylenet.expression.notes import FEATURES, REGRESSED, SCALES, TARGETS, n_features, score_features, targets
 
 CROP = 512
 LOSS_WEIGHTS = np.array([1.0, 2.0, 0.5, 0.5, 0.3, 0.2])  # tempo counts twice: a curve from noisy beats
@@ -42,10 +43,18 @@ def prepare(rows, genres: list[str]) -> list[dict]:
     return out
 
 
-def example(item: dict, rng, crop: int):
+KEY = FEATURES.index("key")
+
+
+def example(item: dict, rng, crop: int, transpose: int = 0):
+    """A crop of `crop` notes of one performance (zero-padded, masked), moved up or down by up to `transpose`
+    semitones: a piece is played the same a tone higher, so a network should not learn it by its keys."""
     n = len(item["x"])
     lo = int(rng.integers(0, max(n - crop, 0) + 1))
     x, y = item["x"][lo:lo + crop], item["y"][lo:lo + crop]
+    if transpose:
+        x = x.copy()
+        x[:, KEY] = np.clip(x[:, KEY] + rng.integers(-transpose, transpose + 1) / 87.0, 0.0, 1.0)
     if len(x) < crop:
         x, y = np.pad(x, ((0, crop - len(x)), (0, 0))), np.pad(y, ((0, crop - len(y)), (0, 0)))
     return x, y
@@ -172,10 +181,11 @@ MAX_SPREAD = 4.0
 
 
 def spread_gains(rows, cache: dict, weights: dict) -> dict:
-    """{genre: {velocity, tempo, onset, duration: gain}}: per target, the median over `rows` (validation
-    performances) of the pianist's spread over the written performance's (the chosen velocity blend), on
-    the notes the pianist played -- what `network.widen` multiplies the written departures by.  A genre
-    played to a click has no tempo spread: its tempo gain is 0 (the written tempo held steady)."""
+    """{genre: {velocity, tempo, onset, duration, chord_onset: gain}}: per target, the median over `rows`
+    (validation performances) of the pianist's spread over the written performance's (the chosen velocity
+    blend), on the notes the pianist played -- what `network.widen` multiplies the written departures by;
+    chord_onset: the same of the onsets inside a chord.  A genre played to a click has no tempo spread: its
+    tempo gain is 0 (the written tempo held steady); a sequenced one strikes its chords at once: 0."""
     ratios: dict[str, dict[str, list]] = {}
     for row in rows:
         key = (row.genre, row.work)
@@ -191,8 +201,24 @@ def spread_gains(rows, cache: dict, weights: dict) -> dict:
             if ok.sum() > 20 and np.std(written[ok, k]) > 1e-6:
                 ratios.setdefault(row.genre, {}).setdefault(name, []).append(
                     float(np.std(truth[ok, k]) / np.std(written[ok, k])))
+        pianist, ours = _inside_chords(chords_of(row.score), truth[:, 2], written[:, 2], mask[:, 2] > 0)
+        if len(pianist) > 20 and np.std(ours) > 1e-6:
+            ratios.setdefault(row.genre, {}).setdefault("chord_onset", []).append(float(np.std(pianist) / np.std(ours)))
     return {genre: {name: round(float(np.clip(np.median(by[name]), 0.0, MAX_SPREAD)), 3) if by.get(name) else 1.0
-                    for name in TARGETS[:REGRESSED]} for genre, by in ratios.items()}
+                    for name in (*TARGETS[:REGRESSED], "chord_onset")} for genre, by in ratios.items()}
+
+
+def _inside_chords(chords: np.ndarray, pianist: np.ndarray, ours: np.ndarray, ok: np.ndarray):
+    """(the pianist's, ours): each onset less its chord's mean, on the notes the pianist played of chords
+    of which he played two or more -- a chord's spread and a melody note's lead."""
+    sizes = np.bincount(chords[ok], minlength=int(chords.max()) + 1 if len(chords) else 0)
+    inside = ok & (sizes[chords] > 1)
+
+    def departures(onset):
+        means = np.bincount(chords[ok], onset[ok], minlength=len(sizes)) / np.maximum(sizes, 1)
+        return (onset - means[chords])[inside]
+
+    return departures(np.asarray(pianist, np.float64)), departures(np.asarray(ours, np.float64))
 
 
 def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:
@@ -287,24 +313,28 @@ def _train(args) -> None:
     model = build_model(keras, n_features(genres), args.units, args.layers, args.dropout)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss=make_loss(keras))
     settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
-                                              "seed", "validate_every")}
+                                              "seed", "validate_every", "transpose", "balance")}
     settings["genres"] = genres
     settings["data"] = hashlib.sha256(json.dumps(sorted(t["work"] + t["genre"] for t in train)).encode()).hexdigest()[:16]
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    lengths = {g: np.array([len(train[i]["x"]) for i in v], np.float64) for g, v in by_genre.items()}
+    # within a genre: a performance by its length, or (--balance work) a work by its length and then one of
+    # its performances, so that a work played twenty times is not learned twenty times as well as the others
+    groups = {g: _groups([train[i] for i in v], args.balance) for g, v in by_genre.items()}
     names = list(by_genre)
 
-    def draw(epoch):  # each genre as often; within a genre, pieces by their length
+    def draw(epoch):  # each genre as often
         picks = []
         for g in rng.choice(len(names), args.crops):
-            members = by_genre[names[g]]
-            picks.append(members[rng.choice(len(members), p=lengths[names[g]] / lengths[names[g]].sum())])
-        batch = [example(train[i], rng, args.crop) for i in picks]
+            members, (sets, weights) = by_genre[names[g]], groups[names[g]]
+            chosen = sets[rng.choice(len(sets), p=weights)]
+            picks.append(members[chosen[0] if len(chosen) == 1 else chosen[rng.integers(len(chosen))]])
+        batch = [example(train[i], rng, args.crop, args.transpose) for i in picks]
         return np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch]), None
 
     def info(epoch):
-        return {"epoch": epoch, "genres": genres, "targets": list(TARGETS), "settings": settings,
+        return {"epoch": epoch, "genres": genres, "targets": list(TARGETS), "features": list(FEATURES),
+                "settings": settings,
                 "trained_on": "ASAP recorded performances aligned to their scores (CC BY-NC-SA 4.0); "
                               "piano-midi.de, Doug McKenzie's jazz and POP909 against their own grid"}
 
@@ -318,3 +348,18 @@ def _train(args) -> None:
         save_note_network(model, Path(args.out), KIND, {**info(epoch), "validation": row["validation"]})
 
     crop_epochs(model, work, settings, rng, args.epochs, args.lr, args.batch, args.validate_every, draw, check, keep)
+
+
+def _groups(items: list[dict], balance: str) -> tuple[list[list[int]], np.ndarray]:
+    """(index sets to draw from, their probabilities): each performance alone, weighted by its length; or
+    with `balance` "work", each work's performances together, weighted by the work's mean length."""
+    if balance == "work":
+        by_work: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_work.setdefault(item["work"], []).append(i)
+        sets = list(by_work.values())
+        weights = np.array([np.mean([len(items[i]["x"]) for i in s]) for s in sets], np.float64)
+    else:
+        sets = [[i] for i in range(len(items))]
+        weights = np.array([len(item["x"]) for item in items], np.float64)
+    return sets, weights / weights.sum()

@@ -49,6 +49,27 @@ def test_the_gains_are_read_per_genre_and_velocity_only_for_its_stylenet(tmp_pat
     np.testing.assert_allclose(net.spread("pop", performer), [1.0, 1.0, 1.0, 1.0])  # not calibrated
 
 
+def test_a_network_from_before_the_section_features_reads_the_first_23(tmp_path):
+    from stylenet.expression.notes import LEGACY_FEATURES, make_score_notes
+
+    path = random_expression_net(tmp_path / "new.npz", genres=("jazz",))
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["input/kernel"] = arrays["input/kernel"][list(range(len(LEGACY_FEATURES))) + [-1]]  # 23 + the genre
+    arrays["info"] = np.array(json.dumps({"genres": ["jazz"]}))  # no "features": an older file
+    write_note_arrays(tmp_path / "old.npz", arrays)
+    old = ExpressionNet.load(tmp_path / "old.npz")
+    assert old.features == LEGACY_FEATURES
+    score = make_score_notes(60 + np.arange(12) % 5, np.arange(12.0), np.arange(12.0) + 0.5, np.full(12, 80))
+    assert old(score, "jazz").shape == (12, 6)
+    with_header(tmp_path / "old.npz", features=["key", "mood"])
+    with pytest.raises(Exception, match="mood"):
+        ExpressionNet.load(tmp_path / "old.npz")
+    with_header(tmp_path / "old.npz", features=["key"])
+    with pytest.raises(Exception, match="reads 24 values a note, its header names 2"):
+        ExpressionNet.load(tmp_path / "old.npz")
+
+
 def test_perform_with_no_timing_spread_moves_every_note_alike(tmp_path, model_file, capsys):
     """Onset and tempo gains of 0: every note departs from the score by the same amount, so the notes keep
     the score's distances to the tick (the rubato and the chord spread are held level)."""
@@ -68,3 +89,73 @@ def test_perform_with_no_timing_spread_moves_every_note_alike(tmp_path, model_fi
     assert np.abs(np.diff(starts["level"]) - 240).max() <= 1  # the score's distances, to rounding
     assert np.abs(np.diff(starts["wide"]) - 240).max() > 5
     assert lines["level"].count("timing against a steady beat") == 1 and "rubato" in lines["wide"]
+
+
+def test_widen_gives_the_onsets_inside_a_chord_their_own_gain():
+    from stylenet.expression.network import chords_of
+    from stylenet.expression.notes import make_score_notes
+
+    # three chords of three notes; the written onsets spread each chord and move the chords apart
+    score = make_score_notes(np.tile([48, 60, 72], 3), np.repeat([0.0, 1.0, 2.0], 3), np.repeat([1.0, 2.0, 3.0], 3),
+                             np.full(9, 80))
+    chords = chords_of(score)
+    np.testing.assert_array_equal(chords, np.repeat([0, 1, 2], 3))
+    values = np.zeros((9, 6))
+    values[:, 2] = np.repeat([0.0, 0.01, 0.05], 3) + np.tile([-0.004, 0.0, 0.004], 3)
+    together = widen(values, [1, 1, 2.0, 1], chords, 0.0)  # a sequencer's chords: struck at once
+    np.testing.assert_allclose(together[:, 2], 0.02 + 2.0 * (np.repeat([0.0, 0.01, 0.05], 3) - 0.02))
+    spread = widen(values, [1, 1, 2.0, 1], chords, 3.0)
+    np.testing.assert_allclose(spread[:, 2] - together[:, 2], np.tile([-0.012, 0.0, 0.012], 3), atol=1e-12)
+    np.testing.assert_allclose(widen(values, [1, 1, 2.0, 1])[:, 2], widen(values, [1, 1, 2.0, 1], chords, 2.0)[:, 2])
+
+
+def test_the_spread_inside_chords_is_read_on_the_notes_the_pianist_played():
+    from stylenet.expression.train import _inside_chords
+
+    chords = np.array([0, 0, 0, 1, 1, 2])
+    pianist = np.array([0.0, 0.01, 0.02, 0.5, 0.5, 0.9])
+    ours = np.array([0.0, 0.002, 0.004, 0.5, 0.501, 0.9])
+    played = np.array([True, True, False, True, True, True])  # the third note missed; chord 2 a single note
+    theirs, mine = _inside_chords(chords, pianist, ours, played)
+    np.testing.assert_allclose(theirs, [-0.005, 0.005, 0.0, 0.0])
+    np.testing.assert_allclose(mine, [-0.001, 0.001, -0.0005, 0.0005])
+
+
+def test_training_crops_are_drawn_per_work_and_transposed_within_bounds():
+    from stylenet.expression.train import KEY, _groups, example
+
+    items = [{"work": w, "x": np.zeros((n, 30), np.float32), "y": np.zeros((n, 12), np.float32)}
+             for w, n in (("a", 100), ("a", 300), ("b", 200))]
+    sets, weights = _groups(items, "work")
+    assert sets == [[0, 1], [2]] and np.allclose(weights, [0.5, 0.5])  # each work by its mean length
+    sets, weights = _groups(items, "performance")
+    assert sets == [[0], [1], [2]] and np.allclose(weights, [1 / 6, 3 / 6, 2 / 6])
+    item = {"x": np.full((50, 30), 0.5, np.float32), "y": np.ones((50, 12), np.float32)}
+    rng = np.random.default_rng(0)
+    shifts = set()
+    for _ in range(200):
+        x, y = example(item, rng, 64, transpose=2)
+        assert x.shape == (64, 30) and np.all(y[50:] == 0)  # padded and masked beyond the piece
+        shifts.add(round(float(x[0, KEY] - 0.5) * 87))
+        assert np.all(x[:50, 1:] == 0.5)  # only the key moves
+    assert shifts == {-2, -1, 0, 1, 2}
+    assert np.all(item["x"] == 0.5)  # the piece itself is untouched
+
+
+def test_perform_strikes_a_chord_at_once_where_its_pianists_do(tmp_path, model_file):
+    """A chord gain of 0 (a sequenced genre's pianists strike chords at once): every chord's notes start on
+    one tick while the chords themselves still move; a gain of 3 spreads them."""
+    chords = [N(p, i * 480, i * 480 + 400) for i in range(24) for p in (48, 55, 64, 72)]
+    score = write_song(tmp_path / "score.mid", Song(chords))
+    spreads = {}
+    for gain in (0.0, 3.0):
+        net = with_header(random_expression_net(tmp_path / f"c{gain}.npz"),
+                          spread={"jazz": {"tempo": 1.0, "onset": 3.0, "duration": 1.0, "chord_onset": gain}})
+        out = tmp_path / f"c{gain}.mid"
+        assert stylenet(["perform", str(score), "--genre", "jazz", "--model", str(model_file),
+                         "--expression-model", str(net), "-o", str(out), "-q"]) == 0
+        notes = pretty_midi.PrettyMIDI(str(out)).instruments[0].notes
+        assert len(notes) == len(chords)
+        ticks = np.array(sorted(pretty_midi.PrettyMIDI(str(out)).time_to_tick(n.start) for n in notes)).reshape(24, 4)
+        spreads[gain] = ticks.max(axis=1) - ticks.min(axis=1)
+    assert spreads[0.0].max() == 0 and spreads[3.0].max() > 5

@@ -13,6 +13,7 @@ from stylenet.expression.align import self_performed
 from stylenet.expression.data import Row
 from stylenet.expression.evaluate import evaluate
 from stylenet.expression.network import ExpressionNet
+from stylenet.expression.notes import FEATURES
 from tests.helpers import N, Song, random_expression_net, write_song
 
 
@@ -90,15 +91,18 @@ def test_train_expression_learns_and_writes_a_network_perform_reads(tmp_path):
     out = tmp_path / "net.npz"
     assert stylenet(["train-expression", "--data", str(data), "--out", str(out), "--work-dir", str(tmp_path / "run"),
                      "--epochs", "2", "--crops", "4", "--crop", "64", "--batch", "4", "--units", "8",
-                     "--layers", "1", "--validate-every", "1", "--threads", "1"]) == 0
+                     "--layers", "1", "--validate-every", "1", "--threads", "1", "--transpose", "2",
+                     "--balance", "work"]) == 0
     net = ExpressionNet.load(out)
+    assert net.header["settings"]["transpose"] == 2 and net.header["features"] == list(FEATURES)
     assert net.genres == ["jazz", "pop"]
     for genre in ("jazz", "pop"):  # calibrated on validation: how much wider the pianists' spread is
         gains = net.header["spread"][genre]
-        assert set(gains) == {"tempo", "onset", "duration"} and all(0 <= g <= 4 for g in gains.values())
+        assert set(gains) == {"tempo", "onset", "duration", "chord_onset"} and all(0 <= g <= 4 for g in gains.values())
         assert 0 < net.header["velocity"]["genres"][genre]["spread"] <= 4
     assert net(_rows(tmp_path, "pop", 1, 7)[0].score, "pop").shape == (80, 6)
     # rerunning resumes (nothing left to do) rather than starting over
     assert stylenet(["train-expression", "--data", str(data), "--out", str(out), "--work-dir", str(tmp_path / "run"),
                      "--epochs", "2", "--crops", "4", "--crop", "64", "--batch", "4", "--units", "8",
-                     "--layers", "1", "--validate-every", "1", "--threads", "1"]) == 0
+                     "--layers", "1", "--validate-every", "1", "--threads", "1", "--transpose", "2",
+                     "--balance", "work"]) == 0
