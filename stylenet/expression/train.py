@@ -184,8 +184,9 @@ def spread_gains(rows, cache: dict, weights: dict) -> dict:
     """{genre: {velocity, tempo, onset, duration, chord_onset: gain}}: per target, the median over `rows`
     (validation performances) of the pianist's spread over the written performance's (the chosen velocity
     blend), on the notes the pianist played -- what `network.widen` multiplies the written departures by;
-    chord_onset: the same of the onsets inside a chord.  A genre played to a click has no tempo spread: its
-    tempo gain is 0 (the written tempo held steady); a sequenced one strikes its chords at once: 0."""
+    chord_onset: the same of the onsets' median departure inside a chord.  A genre played to a click has no
+    tempo spread: its tempo gain is 0 (the written tempo held steady); a sequenced one strikes its chords at
+    once: 0."""
     ratios: dict[str, dict[str, list]] = {}
     for row in rows:
         key = (row.genre, row.work)
@@ -201,9 +202,12 @@ def spread_gains(rows, cache: dict, weights: dict) -> dict:
             if ok.sum() > 20 and np.std(written[ok, k]) > 1e-6:
                 ratios.setdefault(row.genre, {}).setdefault(name, []).append(
                     float(np.std(truth[ok, k]) / np.std(written[ok, k])))
+        # inside chords the median departure: a sequenced file's chords are struck at once but for an
+        # arpeggio now and then, and a spread that matches the arpeggios would spread every chord
         pianist, ours = _inside_chords(chords_of(row.score), truth[:, 2], written[:, 2], mask[:, 2] > 0)
-        if len(pianist) > 20 and np.std(ours) > 1e-6:
-            ratios.setdefault(row.genre, {}).setdefault("chord_onset", []).append(float(np.std(pianist) / np.std(ours)))
+        if len(pianist) > 20 and np.median(np.abs(ours)) > 1e-6:
+            ratios.setdefault(row.genre, {}).setdefault("chord_onset", []).append(
+                float(np.median(np.abs(pianist)) / np.median(np.abs(ours))))
     return {genre: {name: round(float(np.clip(np.median(by[name]), 0.0, MAX_SPREAD)), 3) if by.get(name) else 1.0
                     for name in (*TARGETS[:REGRESSED], "chord_onset")} for genre, by in ratios.items()}
 

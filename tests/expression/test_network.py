@@ -159,3 +159,32 @@ def test_perform_strikes_a_chord_at_once_where_its_pianists_do(tmp_path, model_f
         ticks = np.array(sorted(pretty_midi.PrettyMIDI(str(out)).time_to_tick(n.start) for n in notes)).reshape(24, 4)
         spreads[gain] = ticks.max(axis=1) - ticks.min(axis=1)
     assert spreads[0.0].max() == 0 and spreads[3.0].max() > 5
+
+
+def test_a_sequenced_pianists_chords_calibrate_to_a_gain_of_zero():
+    """Chords struck at once but for one arpeggio: the typical chord is together, so the written chords are
+    too (a gain matching the arpeggio's spread would spread every chord); a pianist who spreads every chord
+    twice as wide as the written performance gets a gain of 2."""
+    from types import SimpleNamespace
+
+    from stylenet.expression.notes import Performed, make_score_notes
+    from stylenet.expression.train import spread_gains
+
+    n_chords = 40
+    score = make_score_notes(np.tile([48, 60, 67, 72], n_chords), np.repeat(np.arange(n_chords, dtype=float), 4),
+                             np.repeat(np.arange(n_chords, dtype=float) + 1, 4), np.full(4 * n_chords, 80))
+    beats = np.arange(n_chords + 2, dtype=float)
+    rng = np.random.default_rng(0)
+    written = np.zeros((4 * n_chords, 6))
+    written[:, 0] = 64 + rng.normal(0, 5, 4 * n_chords)
+    written[:, 2] = np.tile([0.004, 0.0, -0.002, -0.006], n_chords)  # each chord spread alike, 10 ms
+    rows = []
+    arpeggio = np.where(np.arange(4 * n_chords) < 4, np.tile([0.0, 0.03, 0.06, 0.09], n_chords), 0.0)  # the first
+    for genre, inside in (("classical", arpeggio), ("concert", 2 * written[:, 2])):
+        onset = np.repeat(np.arange(n_chords, dtype=float), 4) * 0.5 + inside
+        performed = Performed(onset, onset + 0.4, written[:, 0] + rng.normal(0, 5, 4 * n_chords), beats, beats * 0.5)
+        rows.append(SimpleNamespace(genre=genre, work=genre, score=score, performed=performed))
+    cache = {(g, g): (written, written) for g in ("classical", "concert")}
+    gains = spread_gains(rows, cache, {"classical": {"weight": 1.0}, "concert": {"weight": 1.0}})
+    assert gains["classical"]["chord_onset"] == 0.0
+    assert gains["concert"]["chord_onset"] == pytest.approx(2.0, abs=0.01)
