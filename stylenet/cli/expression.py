@@ -11,6 +11,12 @@ from pathlib import Path
 from stylenet.cli.options import path_text
 
 
+def _semitones(text: str) -> int:
+    if not text.isdigit() or int(text) > 12:
+        raise argparse.ArgumentTypeError(f"must be a whole number of semitones from 0 to 12, got {text!r}")
+    return int(text)
+
+
 def register(verbs) -> dict:
     build = verbs.add_parser(
         "build-expression", help="align scores and performances: what the expression network learns from",
@@ -47,7 +53,7 @@ def register(verbs) -> dict:
                                 ("units", int, 128), ("layers", int, 2), ("lr", float, 2e-3), ("dropout", float, 0.1),
                                 ("threads", int, 2), ("seed", int, 0), ("validate-every", int, 10)):
         train.add_argument(f"--{name}", type=kind, default=default, help="(default: %(default)s)")
-    train.add_argument("--transpose", type=int, default=0, metavar="N",
+    train.add_argument("--transpose", type=_semitones, default=0, metavar="N",
                        help="move each training crop up or down by up to N semitones (default: %(default)s)")
     train.add_argument("--balance", choices=("performance", "work"), default="performance",
                        help="draw training crops per performance, or per work so that a work played many times "

@@ -30,6 +30,14 @@ def test_out_of_range_perform_flags_are_usage_errors(capsys):
     assert "must be a number from 0 to 1" in capsys.readouterr().err
 
 
+def test_a_training_transposition_out_of_range_is_a_usage_error(capsys):
+    for value in ("-1", "13", "two"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train-expression", "--transpose", value])
+        assert exit_info.value.code == 2
+        assert f"must be a whole number of semitones from 0 to 12, got '{value}'" in capsys.readouterr().err
+
+
 def test_an_empty_path_is_a_usage_error_not_the_current_folder(tmp_path, monkeypatch, capsys):
     """`stylenet perform "$UNSET" --genre jazz` once performed every MIDI file below the current folder."""
     monkeypatch.chdir(tmp_path)
