@@ -167,7 +167,7 @@ def widen(values: np.ndarray, gains, chords: np.ndarray | None = None, chord_ons
     the pianists' spread, its shape -- and so its correlation with every pianist -- is unchanged, and a
     detector no longer hears the narrowness (docs/expression.md, "Realism").
 
-    With `chords` (each note's chord: notes struck together in the score) and `chord_onset`, the onsets'
+    With `chords` (each note's chord, `ScoreNotes.chords`) and `chord_onset`, the onsets'
     departures inside a chord (its spread, a melody note's lead) take their own gain: pianists spread a
     chord wider than the mean of them does, a sequenced file not at all."""
     out = np.array(values, dtype=np.float64, copy=True)
@@ -176,17 +176,12 @@ def widen(values: np.ndarray, gains, chords: np.ndarray | None = None, chord_ons
             mean = np.nanmean(out[:, k]) if np.isfinite(out[:, k]).any() else 0.0
             out[:, k] = mean + gain * (out[:, k] - mean)
         if chords is not None and chord_onset is not None and np.isfinite(values[:, 2]).all():
-            onset = np.asarray(values, np.float64)[:, 2]
+            onset = np.asarray(values[:, 2], np.float64)
             sizes = np.bincount(chords)
             chord = (np.bincount(chords, onset) / sizes)[chords]
             mean, gain = float(onset.mean()), float(np.asarray(gains, np.float64)[2])
             out[:, 2] = mean + gain * (chord - mean) + chord_onset * (onset - chord)
     return out
-
-
-def chords_of(score: ScoreNotes) -> np.ndarray:
-    """[N] int: each note's chord, numbered in time (the notes of a score that start together)."""
-    return np.unique(score.onset, return_inverse=True)[1].reshape(-1)
 
 
 def to_units(raw: np.ndarray) -> np.ndarray:

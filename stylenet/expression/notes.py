@@ -90,6 +90,11 @@ class ScoreNotes:
         i = np.clip(np.searchsorted(self.tempo[:, 0], np.asarray(quarters, np.float64), side="right") - 1, 0, None)
         return self.tempo[i, 1]
 
+    def chords(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the onsets of the score's chords -- its notes struck together -- in time, [N] each note's chord)."""
+        starts, index = np.unique(self.onset, return_inverse=True)
+        return starts, index.reshape(-1)
+
     def beats(self) -> tuple[np.ndarray, np.ndarray]:
         """(quarter of every beat from 0 to past the last offset, whether it starts a bar): the felt beat
         of each time signature (a dotted quarter in 6/8), bars restarting at every signature."""
@@ -180,8 +185,7 @@ def score_features(score: ScoreNotes, genre: str, genres, names=FEATURES) -> np.
         out[:, 3] = (velocity - _running(velocity, lo, hi, "mean")) / 32.0
     out[:, 2] = flat
     out[:, 4] = _log2(score.offset - onset) / 4.0
-    starts = np.unique(onset)
-    at = np.searchsorted(starts, onset)
+    starts, at = score.chords()
     gaps = np.diff(starts)
     out[:, 5] = _log2(np.concatenate([[8.0], gaps]))[at] / 4.0
     out[:, 6] = _log2(np.concatenate([gaps, [8.0]]))[at] / 4.0
@@ -224,10 +228,11 @@ def _section_features(score: ScoreNotes, out: np.ndarray, flat: float, velocity:
     section) or the end (a final ritardando) it is.  A pianist shapes tempo and loudness by these."""
     onset, offset = score.onset, score.offset
     k = len(LEGACY_FEATURES)
+    section = _local(onset, SECTION_QUARTERS)
     if not flat:
         z = np.clip((velocity - velocity.mean()) / velocity.std(), -3, 3)
         out[:, k] = z / 2.0
-        out[:, k + 1] = _running(z, *_local(onset, SECTION_QUARTERS), "mean") / 2.0
+        out[:, k + 1] = _running(z, *section, "mean") / 2.0
     # silence before a chord: from the last release of every earlier note to it; after: to the next chord
     ends = np.full(len(starts), -np.inf)
     np.maximum.at(ends, at, offset)
@@ -236,7 +241,7 @@ def _section_features(score: ScoreNotes, out: np.ndarray, flat: float, velocity:
     after = np.clip(np.concatenate([starts[1:], [sounding[-1]]]) - sounding, 0, None)
     out[:, k + 2] = np.log2(1.0 + before[at]) / 2.0
     out[:, k + 3] = np.log2(1.0 + after[at]) / 2.0
-    lo, hi = _local(onset, SECTION_QUARTERS)
+    lo, hi = section
     out[:, k + 4] = np.log2((hi - lo) / (2 * SECTION_QUARTERS) + 1.0) / 4.0
     length = _log2(offset - onset)
     out[:, k + 5] = (length - _running(length, *local, "mean")) / 4.0
@@ -341,8 +346,7 @@ def targets(score: ScoreNotes, performed: Performed) -> tuple[np.ndarray, np.nda
         at = np.where(found, performed.onset, 0) + PEDAL_AFTER
         values[:, 4] = _pedal_at(down, up, at)
         masks[:, 4] = found
-        starts = np.unique(score.onset)
-        chord = np.searchsorted(starts, score.onset)
+        starts, chord = score.chords()
         chord_onset = np.full(len(starts), np.nan)
         np.fmin.at(chord_onset, chord, np.where(found, performed.onset, np.nan))
         previous = np.concatenate([[np.nan], chord_onset[:-1]])[chord]

@@ -149,7 +149,7 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
     pedal = _pedal_events(score, predicted, start, end, out_grid) if mode == "add" else None
     warp = None
     if not tempo_mode and score.n_notes:  # a kept pedal follows its chords: each chord's first new onset
-        chord_q, chord = np.unique(score.onset, return_inverse=True)
+        chord_q, chord = score.chords()
         first = np.full(len(chord_q), np.inf)
         np.minimum.at(first, chord, start)
         warp = (chord_q, np.maximum.accumulate(first), beats_q, beats_s)
@@ -160,7 +160,7 @@ def plan(piece: MidiPiece, score: ScoreNotes, predicted: np.ndarray, expression:
 
 def _pedal_events(score: ScoreNotes, predicted: np.ndarray, start: np.ndarray, end: np.ndarray, grid: BeatGrid) -> list:
     """[(tick, value)] of a sustain pedal for the chords of `score` (see the module docstring)."""
-    onsets, chord = np.unique(score.onset, return_inverse=True)
+    onsets, chord = score.chords()
     n = len(onsets)
     first = np.full(n, np.inf)
     np.minimum.at(first, chord, start)

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from stylenet.core.errors import StyleNetError
-from stylenet.expression.network import chords_of
 from stylenet.expression.notes import FEATURES, REGRESSED, SCALES, TARGETS, n_features, score_features, targets
 
 CROP = 512
@@ -204,7 +203,7 @@ def spread_gains(rows, cache: dict, weights: dict) -> dict:
                     float(np.std(truth[ok, k]) / np.std(written[ok, k])))
         # inside chords the median departure: a sequenced file's chords are struck at once but for an
         # arpeggio now and then, and a spread that matches the arpeggios would spread every chord
-        pianist, ours = _inside_chords(chords_of(row.score), truth[:, 2], written[:, 2], mask[:, 2] > 0)
+        pianist, ours = _inside_chords(row.score.chords()[1], truth[:, 2], written[:, 2], mask[:, 2] > 0)
         if len(pianist) > 20 and np.median(np.abs(ours)) > 1e-6:
             ratios.setdefault(row.genre, {}).setdefault("chord_onset", []).append(
                 float(np.median(np.abs(pianist)) / np.median(np.abs(ours))))

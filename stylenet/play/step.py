@@ -252,13 +252,13 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
         if beats_file is not None or touched or looks_played:
             expressed = "its own timing, lengths and pedal kept (it looks played)"
         elif genre in net.genres:
-            from stylenet.expression.network import chords_of, variation, widen
+            from stylenet.expression.network import variation, widen
             from stylenet.expression.notes import score_notes
 
             with timings.phase("expression"):
                 notes = score_notes(piece)
                 spread = net.spread(genre, performer)  # as wide as the pianists' (network.widen)
-                expressive = widen(net(notes, genre), [1.0, *spread[1:]], chords_of(notes), net.chord_spread(genre))
+                expressive = widen(net(notes, genre), [1.0, *spread[1:]], notes.chords()[1], net.chord_spread(genre))
                 varied = variation(notes, net.residuals(genre), np.random.default_rng(expression.seed),
                                    expression.variation)
                 expressive[:, 1:4] += varied[:, 1:4]

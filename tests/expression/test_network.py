@@ -92,13 +92,13 @@ def test_perform_with_no_timing_spread_moves_every_note_alike(tmp_path, model_fi
 
 
 def test_widen_gives_the_onsets_inside_a_chord_their_own_gain():
-    from stylenet.expression.network import chords_of
     from stylenet.expression.notes import make_score_notes
 
     # three chords of three notes; the written onsets spread each chord and move the chords apart
     score = make_score_notes(np.tile([48, 60, 72], 3), np.repeat([0.0, 1.0, 2.0], 3), np.repeat([1.0, 2.0, 3.0], 3),
                              np.full(9, 80))
-    chords = chords_of(score)
+    starts, chords = score.chords()
+    np.testing.assert_array_equal(starts, [0.0, 1.0, 2.0])
     np.testing.assert_array_equal(chords, np.repeat([0, 1, 2], 3))
     values = np.zeros((9, 6))
     values[:, 2] = np.repeat([0.0, 0.01, 0.05], 3) + np.tile([-0.004, 0.0, 0.004], 3)
