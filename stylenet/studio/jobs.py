@@ -267,14 +267,16 @@ class Studio:
             job.state, job.stage = "working", "reading"
         player = self.player(job.controls)
         piece = midifile.load_midi(job.name, player.programs, self.performer.steps_per_quarter, data=data)
-        if file_seconds(piece) > MAX_MINUTES * 60:  # the whole file: its audio lasts to its last event
-            raise StyleNetError(f"{job.name}: it lasts {file_seconds(piece) / 60:.0f} minutes; the studio takes "
+        seconds = file_seconds(piece)  # the whole file: its audio lasts to its last event
+        if seconds > MAX_MINUTES * 60:
+            raise StyleNetError(f"{job.name}: it lasts {seconds / 60:.0f} minutes; the studio takes "
                                 f"pieces up to {MAX_MINUTES} (`stylenet perform` has no limit)")
         job.stage = "performing"
         played = play(piece, player)
         performed = midifile.load_midi(job.name, player.programs, self.performer.steps_per_quarter, data=played.midi)
-        if file_seconds(performed) > 1.5 * MAX_MINUTES * 60:  # rubato stretches a piece a little, never this
-            raise StyleNetError(f"{job.name}: its performance would last {file_seconds(performed) / 60:.0f} minutes")
+        seconds = file_seconds(performed)
+        if seconds > 1.5 * MAX_MINUTES * 60:  # rubato stretches a piece a little, never this
+            raise StyleNetError(f"{job.name}: its performance would last {seconds / 60:.0f} minutes")
         folder = self.folder / job.id
         folder.mkdir()
         job.folder = folder
