@@ -49,6 +49,9 @@ def register(verbs) -> dict:
                        help="the StyleNet model whose velocities the network's are blended with (default: the shipped one)")
     train.add_argument("--calibrate-only", action="store_true",
                        help="only choose, per genre on validation, how much of the written velocity is the network's")
+    train.add_argument("--ensemble", nargs="+", type=path_text, metavar="NPZ",
+                       help="no training: join these trained networks (same genres and features) into one at --out "
+                            "that writes their mean, and calibrate it")
     for name, kind, default in (("epochs", int, 150), ("crops", int, 256), ("crop", int, 512), ("batch", int, 16),
                                 ("units", int, 128), ("layers", int, 2), ("lr", float, 2e-3), ("dropout", float, 0.1),
                                 ("threads", int, 2), ("seed", int, 0), ("validate-every", int, 10)):

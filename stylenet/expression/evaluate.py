@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from stylenet.expression.metrics import MEASURES, as_prediction, beat_curve, compare, curve_at, mean_table
-from stylenet.expression.network import VARIED, variation, widen
+from stylenet.expression.network import VARIED, variation, widen, written_velocity
 from stylenet.expression.notes import TARGETS, ScoreNotes, targets
 from stylenet.expression.realism import TIMING_COLUMNS, VELOCITY_COLUMNS, detect, segment_features
 
@@ -91,8 +91,9 @@ def evaluate(rows, net, performer=None, genres=None, seed: int = 0, progress: bo
             candidates["stylenet"] = stylenet_velocities(performer, score, genre)
             if "model" in candidates:  # what `perform` writes: the calibrated blend of the two velocities ...
                 written = candidates["model"].copy()
-                weight = net.velocity_weight(genre, performer)
-                written[:, 0] = (1 - weight) * candidates["stylenet"][:, 0] + weight * written[:, 0]
+                written[:, 0] = written_velocity(candidates["stylenet"][:, 0], written[:, 0],
+                                                 net.velocity_weight(genre, performer),
+                                                 net.loosening(genre, performer), score.pitch, score.onset)
                 # ... as wide as the pianists', the variation around it, then the tempo as the beats carry it
                 written = widen(written, net.spread(genre, performer), score.chords()[1], net.chord_spread(genre))
                 written[:, :VARIED] += variation(score, net.residuals(genre), rng, variation_amount)

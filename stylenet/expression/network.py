@@ -61,6 +61,15 @@ class ExpressionNet(NoteNetwork):
         kernel, _ = self.dense["output"]
         if kernel.shape[1] != len(TARGETS):
             raise ValueError(f"it writes {kernel.shape[1]} values a note, this version reads {len(TARGETS)}")
+        self.members = []  # an ensemble's other networks (`join`): same features in, same targets out
+        while f"{member_prefix(len(self.members) + 1)}input/kernel" in arrays:
+            prefix = member_prefix(len(self.members) + 1)
+            member = NoteNetwork({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            for layer in ("input", "output"):
+                if member.dense[layer][0].shape != self.dense[layer][0].shape:
+                    raise ValueError(f"its member {len(self.members) + 1}'s {layer} layer is "
+                                     f"{member.dense[layer][0].shape}, the first's {self.dense[layer][0].shape}")
+            self.members.append(member)
 
     @classmethod
     def load(cls, path=None) -> "ExpressionNet":
@@ -73,6 +82,14 @@ class ExpressionNet(NoteNetwork):
         if genre not in velocity.get("genres", {}) or velocity.get("fingerprint") != performer.fingerprint():
             return 0.0
         return float(velocity["genres"][genre]["weight"])
+
+    def loosening(self, genre: str, performer) -> float:
+        """How much of the written velocity's local tie to pitch `perform` takes out (`loosen`; chosen on
+        validation by train.calibrate for the blend with `performer`); 0 where not calibrated for it."""
+        velocity = self.header.get("velocity", {})
+        if velocity.get("fingerprint") != performer.fingerprint():
+            return 0.0
+        return float(velocity.get("genres", {}).get(genre, {}).get("loosen", 0.0))
 
     def pedal_threshold(self, genre: str) -> float:
         """The probability above which a chord is pedalled in `genre` (chosen on validation; 0.5 if not)."""
@@ -102,9 +119,11 @@ class ExpressionNet(NoteNetwork):
         return {k: tuple(v) for k, v in self.header.get("residuals", {}).get(genre, {}).items()}
 
     def raw(self, features: np.ndarray) -> np.ndarray:
-        """[N, len(TARGETS)]: the output layer as trained (scaled; pedal and lift as logits)."""
-        kernel, bias = self.dense["output"]
-        return self.trunk(features) @ kernel + bias
+        """[N, len(TARGETS)]: the output layer as trained (scaled; pedal and lift as logits); an ensemble's
+        is the mean of its networks' (each errs a little differently: the mean is nearer every pianist)."""
+        outputs = [network.trunk(features) @ network.dense["output"][0] + network.dense["output"][1]
+                   for network in (self, *self.members)]
+        return outputs[0] if len(outputs) == 1 else np.mean(outputs, axis=0)
 
     def __call__(self, score: ScoreNotes, genre: str) -> np.ndarray:
         """[N, len(TARGETS)] float64 for the notes of `score` as `genre` plays them: velocity (MIDI units),
@@ -121,6 +140,39 @@ class ExpressionNet(NoteNetwork):
         out[:, 4] = np.where(p > threshold, 0.5 + 0.5 * (p - threshold) / max(1 - threshold, 1e-9),
                              0.5 * p / max(threshold, 1e-9))
         return out
+
+
+def member_prefix(k: int) -> str:
+    """Where an ensemble's k-th other network's arrays lie in its file (`join`)."""
+    return f"member{k}/"
+
+
+def join(paths, out) -> dict:
+    """Expression networks trained apart (other seeds, other settings) as one ensemble at `out`: the first's
+    arrays and header, the others' arrays under `member_prefix`; its output is their mean.  They must read the
+    same features for the same genres.  The header's calibration is the first's until `train.calibrate`
+    runs on the ensemble.  Returns the header."""
+    from stylenet.nn.note_network import write_note_arrays
+
+    nets = [ExpressionNet.load(p) for p in paths]
+    first = nets[0]
+    for path, net in zip(paths[1:], nets[1:]):
+        if net.members or first.members:
+            raise ExpressionError(path, "an ensemble cannot join another: join their members")
+        if net.genres != first.genres or net.features != first.features:
+            raise ExpressionError(path, f"cannot join {paths[0]}: its genres or features differ")
+    with np.load(paths[0], allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for k, path in enumerate(paths[1:], start=1):
+        with np.load(path, allow_pickle=False) as npz:
+            arrays.update({member_prefix(k) + name: npz[name] for name in npz.files if name not in ("kind", "info")})
+    header = dict(first.header)
+    header["members"] = [{"path": str(p), "epoch": n.header.get("epoch"), "settings": n.header.get("settings")}
+                         for p, n in zip(paths, nets)]
+    header.pop("validation", None)  # the first's alone
+    arrays["info"] = np.array(json.dumps(header))
+    write_note_arrays(out, arrays)
+    return header
 
 
 VARIED = 4  # velocity, tempo, onset, duration: the targets a performance varies around the expected one
@@ -158,6 +210,48 @@ def variation(score: ScoreNotes, residuals: dict, rng, amount: float = 1.0) -> n
         else:
             out[:, k] = ar1(score.n_notes, sigma, rho)
     return out
+
+
+PITCH_WINDOW = 24  # notes each side of a note: a 48-note stretch, a phrase or two, as the realism detector hears
+
+
+def loosen(velocity: np.ndarray, pitch: np.ndarray, onset: np.ndarray, amount: float) -> np.ndarray:
+    """`velocity` with `amount` (0..1) of its local tie to pitch taken out.
+
+    A pianist voices the top of the texture, so loudness rises with pitch -- but loosely: within a phrase,
+    the r of a pianist's velocity with pitch is about 0.3 (ASAP validation, concert), while the mean of many
+    pianists, which is what a network learns, follows pitch twice as closely, and a listener (and the
+    realism detector) hears the difference.  Around each note (PITCH_WINDOW notes each side, in score
+    order), the velocity's slope on pitch is fitted, and `amount` of that slope times the note's height
+    above the stretch's mean pitch is taken off: the melody is still on top, by less."""
+    v = np.asarray(velocity, np.float64)
+    if amount <= 0 or len(v) < 3:
+        return v.copy()
+    order = np.lexsort((pitch, onset))
+    vs, ps = v[order], np.asarray(pitch, np.float64)[order]
+    vs, ps = vs - vs.mean(), ps - ps.mean()  # centred: the running sums below cancel less
+    n = len(vs)
+    i = np.arange(n)
+    lo, hi = np.maximum(i - PITCH_WINDOW, 0), np.minimum(i + PITCH_WINDOW + 1, n)
+
+    def local(x):  # the mean of x over each note's stretch
+        total = np.concatenate([[0.0], np.cumsum(x)])
+        return (total[hi] - total[lo]) / (hi - lo)
+
+    mean_p, mean_v = local(ps), local(vs)
+    spread = np.maximum(local(ps * ps) - mean_p * mean_p, 1.0)  # a stretch on one or two keys has no slope to speak of
+    slope = (local(vs * ps) - mean_v * mean_p) / spread
+    out = np.empty(n)
+    out[order] = vs - amount * slope * (ps - mean_p)
+    return out + v.mean()
+
+
+def written_velocity(stylenet: np.ndarray, network: np.ndarray, weight: float, loosening: float, pitch: np.ndarray,
+                     onset: np.ndarray) -> np.ndarray:
+    """The velocity `perform` writes, before it is widened: `weight` (`ExpressionNet.velocity_weight`) of the
+    network's, the rest StyleNet's, with `loosening` of its tie to pitch taken out (`loosen`)."""
+    return loosen((1 - weight) * np.asarray(stylenet, np.float64) + weight * np.asarray(network, np.float64),
+                  pitch, onset, loosening)
 
 
 def widen(values: np.ndarray, gains, chords: np.ndarray | None = None, chord_onset: float | None = None) -> np.ndarray:

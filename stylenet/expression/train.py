@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from stylenet.core.errors import StyleNetError
+from stylenet.expression.network import written_velocity
 from stylenet.expression.notes import FEATURES, REGRESSED, SCALES, TARGETS, n_features, score_features, targets
 
 CROP = 512
@@ -108,6 +109,8 @@ def validate(net_path: Path, rows) -> dict:
 
 PEDAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # tried per genre on validation
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the expression network's share of the written velocity, tried per genre
+LOOSENINGS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # how much of its tie to pitch is taken out (network.loosen), tried
+LOOSEN_TOLERANCE = 0.005  # of velocity r: the most loosening whose r is this near the best (seed noise is ~0.01)
 
 
 def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
@@ -132,7 +135,7 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
         ours, theirs = cache[key]
         for w in BLENDS:
             blend = ours.copy()
-            blend[:, 0] = (1 - w) * theirs[:, 0] + w * ours[:, 0]
+            blend[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], w, 0.0, row.score.pitch, row.score.onset)
             tried.setdefault(row.genre, {}).setdefault(w, []).append(compare(row.score, row.performed, blend)["velocity_r"])
     thresholds = {}
     for genre in net.genres:  # the pedal: the probability above which a chord is pedalled
@@ -157,6 +160,21 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
         weights[genre] = {"weight": best, "r_piece": means[best], "tried": {str(w): round(r, 4) for w, r in means.items()}}
         print(f"{genre}: velocity {100 * best:.0f} % from the expression network (validation per-piece r "
               f"{means[best]:.3f}; StyleNet alone {means[0.0]:.3f}, the network alone {means[1.0]:.3f})", flush=True)
+        # r barely moves as the tie to pitch loosens, while a listener hears it less and less: the most
+        # loosening whose r is within LOOSEN_TOLERANCE of the best tried
+        loosened = {a: [] for a in LOOSENINGS}
+        for row in rows:
+            if row.genre == genre and (genre, row.work) in cache:
+                ours, theirs = cache[(genre, row.work)]
+                for a in LOOSENINGS:
+                    written = ours.copy()
+                    written[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], best, a, row.score.pitch, row.score.onset)
+                    loosened[a].append(compare(row.score, row.performed, written)["velocity_r"])
+        r_of = {a: float(np.nanmean(v)) for a, v in loosened.items()}
+        chosen = max(a for a in LOOSENINGS if r_of[a] >= max(r_of.values()) - LOOSEN_TOLERANCE)
+        weights[genre].update(loosen=chosen, loosen_tried={str(a): round(r, 4) for a, r in r_of.items()})
+        print(f"{genre}: {100 * chosen:.0f} % of its tie to pitch taken out (validation per-piece r {r_of[chosen]:.3f}; "
+              f"best tried {max(r_of.values()):.3f})", flush=True)
     spread = spread_gains(rows, cache, weights)
     for genre, gains in spread.items():
         if genre in weights:
@@ -193,8 +211,9 @@ def spread_gains(rows, cache: dict, weights: dict) -> dict:
             continue
         ours, theirs = cache[key]
         written = ours.copy()
-        w = weights[row.genre]["weight"]
-        written[:, 0] = (1 - w) * theirs[:, 0] + w * ours[:, 0]
+        chosen = weights[row.genre]
+        written[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], chosen["weight"], chosen.get("loosen", 0.0),
+                                         row.score.pitch, row.score.onset)
         truth, mask = targets(row.score, row.performed)
         for k, name in enumerate(TARGETS[:REGRESSED]):
             ok = mask[:, k] > 0
@@ -265,15 +284,20 @@ def residual_statistics(net, rows, per_genre: int = 40, seed: int = 0) -> dict:
 def main(args) -> int:
     from stylenet.velocity.performer import load_performer
 
-    if getattr(args, "calibrate_only", False):
-        from stylenet.expression.data import load_rows
+    if getattr(args, "ensemble", None):
+        from stylenet.expression.network import join
 
+        if len(args.ensemble) < 2:
+            raise StyleNetError("--ensemble joins two networks or more", exit_code=2)
+        if any(Path(p).resolve() == Path(args.out).resolve() for p in args.ensemble):
+            raise StyleNetError(f"--out {args.out} is one of the --ensemble networks: write the ensemble elsewhere",
+                                exit_code=2)
+        join(args.ensemble, args.out)
+    elif getattr(args, "calibrate_only", False):
         if not Path(args.out).is_file():
             raise StyleNetError(f"--out {args.out}: no expression network to calibrate", exit_code=2)
-        calibrate(Path(args.out), load_rows(args.data, "validation"), load_performer(args.stylenet),
-                  load_rows(args.data, "train"))
-        return 0
-    _train(args)
+    else:
+        _train(args)
     if Path(args.out).is_file():
         from stylenet.expression.data import load_rows
 

@@ -252,7 +252,7 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
         if beats_file is not None or touched or looks_played:
             expressed = "its own timing, lengths and pedal kept (it looks played)"
         elif genre in net.genres:
-            from stylenet.expression.network import variation, widen
+            from stylenet.expression.network import variation, widen, written_velocity
             from stylenet.expression.notes import score_notes
 
             with timings.phase("expression"):
@@ -270,8 +270,10 @@ def play(piece, player: Player, beats_file: Path | None = None, timings: Timings
                 cells[steps, notes.pitch - midifile.LOWEST_KEY] = values
                 return cells[score.onset, key]
 
-            if weight > 0:  # the share of the network's velocity chosen on validation (train.calibrate)
-                blended = (1 - weight) * shaped + weight * at_score(expressive[:, 0])
+            loosening = net.loosening(genre, performer)
+            if weight > 0 or loosening > 0:  # the network's share and the loosening chosen on validation (train.calibrate)
+                blended = written_velocity(shaped, at_score(expressive[:, 0]), weight, loosening, score.pitch,
+                                           score.onset)
                 if shaping.level not in (None, "model"):  # a level asked for (or a mix's own) holds after the blend
                     blended += shaped.mean() - blended.mean()
                 shaped = blended

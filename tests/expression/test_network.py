@@ -188,3 +188,93 @@ def test_a_sequenced_pianists_chords_calibrate_to_a_gain_of_zero():
     gains = spread_gains(rows, cache, {"classical": {"weight": 1.0}, "concert": {"weight": 1.0}})
     assert gains["classical"]["chord_onset"] == 0.0
     assert gains["concert"]["chord_onset"] == pytest.approx(2.0, abs=0.01)
+
+
+def test_an_ensemble_writes_the_mean_of_its_networks_and_refuses_a_stranger(tmp_path):
+    from stylenet.expression.network import join
+    from stylenet.expression.notes import make_score_notes, score_features
+
+    paths = [random_expression_net(tmp_path / f"{k}.npz", seed=k) for k in range(3)]
+    nets = [ExpressionNet.load(p) for p in paths]
+    join(paths, tmp_path / "ensemble.npz")
+    ensemble = ExpressionNet.load(tmp_path / "ensemble.npz")
+    assert len(ensemble.members) == 2 and ensemble.genres == nets[0].genres
+    assert [m["path"] for m in ensemble.header["members"]] == [str(p) for p in paths]
+    score = make_score_notes(60 + np.arange(20) % 7, np.arange(20.0) / 2, np.arange(20.0) / 2 + 0.4, np.full(20, 80))
+    features = score_features(score, "jazz", ensemble.genres, ensemble.features)
+    np.testing.assert_allclose(ensemble.raw(features), np.mean([n.raw(features) for n in nets], axis=0), rtol=1e-5,
+                               atol=1e-6)
+    assert not np.allclose(nets[0].raw(features), nets[1].raw(features))  # the members differ: the mean is theirs
+
+    stranger = random_expression_net(tmp_path / "pop.npz", genres=("pop",))
+    with pytest.raises(Exception, match="genres or features differ"):
+        join([paths[0], stranger], tmp_path / "bad.npz")
+    with pytest.raises(Exception, match="join their members"):
+        join([paths[0], tmp_path / "ensemble.npz"], tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+    with np.load(tmp_path / "ensemble.npz") as npz:  # a damaged member is the file's one-line error
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["member2/output/kernel"] = arrays["member2/output/kernel"][:3]
+    write_note_arrays(tmp_path / "damaged.npz", arrays)
+    with pytest.raises(Exception, match="member 2's output layer"):
+        ExpressionNet.load(tmp_path / "damaged.npz")
+
+
+def test_train_expression_ensemble_usage_errors(tmp_path, capsys):
+    paths = [str(random_expression_net(tmp_path / f"{k}.npz", seed=k)) for k in range(2)]
+    assert stylenet(["train-expression", "--ensemble", paths[0], "--out", str(tmp_path / "e.npz")]) == 2
+    assert "two networks or more" in capsys.readouterr().err
+    assert stylenet(["train-expression", "--ensemble", *paths, "--out", paths[1]]) == 2
+    assert "is one of the --ensemble networks" in capsys.readouterr().err
+
+
+def test_loosen_takes_out_a_share_of_the_local_slope_on_pitch_in_any_note_order():
+    from stylenet.expression.network import PITCH_WINDOW, loosen
+
+    rng = np.random.default_rng(0)
+    n = 10 * PITCH_WINDOW
+    pitch = rng.integers(40, 90, n)
+    onset = np.arange(n) // 2 / 2.0  # two notes an eighth
+    slope = np.where(np.arange(n) < n // 2, 0.6, 0.2)  # a phrase tied closely to pitch, then one loosely
+    velocity = 30 + slope * pitch + rng.normal(0, 2, n)
+    np.testing.assert_array_equal(loosen(velocity, pitch, onset, 0.0), velocity)
+    ties = []
+    for amount in (0.0, 0.25, 0.5, 1.0):
+        loose = loosen(velocity, pitch, onset, amount)
+        assert loose.mean() == pytest.approx(velocity.mean(), abs=0.2)
+        first = slice(PITCH_WINDOW, n // 2 - PITCH_WINDOW)  # inside the first phrase, away from the second
+        ties.append(np.polyfit(pitch[first], loose[first], 1)[0])
+    assert ties[0] == pytest.approx(0.6, abs=0.05)
+    assert ties[1] == pytest.approx(0.75 * ties[0], abs=0.05) and ties[2] == pytest.approx(0.5 * ties[0], abs=0.05)
+    assert abs(ties[3]) < 0.05  # all of it out: the melody no louder than the bass
+    shuffled = rng.permutation(n)  # the notes in any order: each note gets the same
+    np.testing.assert_allclose(loosen(velocity[shuffled], pitch[shuffled], onset[shuffled], 0.5),
+                               loosen(velocity, pitch, onset, 0.5)[shuffled])
+    one_key = loosen(np.arange(50.0), np.full(50, 60), np.arange(50.0), 1.0)  # one key: no slope to take out
+    np.testing.assert_allclose(one_key, np.arange(50.0))
+
+
+def test_perform_loosens_the_written_velocity_from_pitch_as_calibrated(tmp_path, model_file):
+    """The loosening is read for the StyleNet model it was calibrated with, and takes the melody's lift
+    over the bass down; for another model it is not applied."""
+    from stylenet.velocity.performer import load_performer
+
+    performer = load_performer(model_file)
+    notes = [N(p, i * 240, i * 240 + 200) for i in range(64) for p in (40 + 3 * (i % 5), 76 + 2 * (i % 4))]
+    score = write_song(tmp_path / "score.mid", Song(notes))
+    lift = {}
+    for name, amount, fingerprint in (("tied", 0.0, performer.fingerprint()), ("loose", 1.0, performer.fingerprint()),
+                                      ("other", 1.0, "another model")):
+        net = with_header(random_expression_net(tmp_path / f"{name}.npz"),
+                          velocity={"fingerprint": fingerprint, "genres": {"jazz": {"weight": 0.5, "loosen": amount}}})
+        out = tmp_path / f"{name}.mid"
+        assert stylenet(["perform", str(score), "--genre", "jazz", "--model", str(model_file), "--contrast", "1",
+                         "--expression-model", str(net), "-o", str(out), "-q"]) == 0
+        played = pretty_midi.PrettyMIDI(str(out)).instruments[0].notes
+        assert len(played) == len(notes)
+        high = np.mean([n.velocity for n in played if n.pitch >= 76])
+        low = np.mean([n.velocity for n in played if n.pitch < 76])
+        lift[name] = high - low
+    assert abs(lift["loose"]) < 1 < abs(lift["tied"]) and abs(lift["other"]) > 1
+    assert ExpressionNet.load(tmp_path / "other.npz").loosening("jazz", performer) == 0.0
