@@ -160,17 +160,9 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
         weights[genre] = {"weight": best, "r_piece": means[best], "tried": {str(w): round(r, 4) for w, r in means.items()}}
         print(f"{genre}: velocity {100 * best:.0f} % from the expression network (validation per-piece r "
               f"{means[best]:.3f}; StyleNet alone {means[0.0]:.3f}, the network alone {means[1.0]:.3f})", flush=True)
+        r_of = _loosenings([r for r in rows if r.genre == genre and (genre, r.work) in cache], cache, best)
         # r barely moves as the tie to pitch loosens, while a listener hears it less and less: the most
         # loosening whose r is within LOOSEN_TOLERANCE of the best tried
-        loosened = {a: [] for a in LOOSENINGS}
-        for row in rows:
-            if row.genre == genre and (genre, row.work) in cache:
-                ours, theirs = cache[(genre, row.work)]
-                for a in LOOSENINGS:
-                    written = ours.copy()
-                    written[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], best, a, row.score.pitch, row.score.onset)
-                    loosened[a].append(compare(row.score, row.performed, written)["velocity_r"])
-        r_of = {a: float(np.nanmean(v)) for a, v in loosened.items()}
         chosen = max(a for a in LOOSENINGS if r_of[a] >= max(r_of.values()) - LOOSEN_TOLERANCE)
         weights[genre].update(loosen=chosen, loosen_tried={str(a): round(r, 4) for a, r in r_of.items()})
         print(f"{genre}: {100 * chosen:.0f} % of its tie to pitch taken out (validation per-piece r {r_of[chosen]:.3f}; "
@@ -192,6 +184,21 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     arrays["info"] = np.array(json.dumps(info))
     write_note_arrays(net_path, arrays)
     return weights
+
+
+def _loosenings(rows, cache: dict, weight: float) -> dict[float, float]:
+    """{loosening: the mean per-piece velocity r over `rows`} of the written velocity (`weight` of the
+    network's) for each of LOOSENINGS."""
+    from stylenet.expression.metrics import compare
+
+    found = {a: [] for a in LOOSENINGS}
+    for row in rows:
+        ours, theirs = cache[(row.genre, row.work)]
+        for a in LOOSENINGS:
+            written = ours.copy()
+            written[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], weight, a, row.score.pitch, row.score.onset)
+            found[a].append(compare(row.score, row.performed, written)["velocity_r"])
+    return {a: float(np.nanmean(v)) for a, v in found.items()}
 
 
 MAX_SPREAD = 4.0

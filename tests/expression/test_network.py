@@ -278,3 +278,33 @@ def test_perform_loosens_the_written_velocity_from_pitch_as_calibrated(tmp_path,
         lift[name] = high - low
     assert abs(lift["loose"]) < 1 < abs(lift["tied"]) and abs(lift["other"]) > 1
     assert ExpressionNet.load(tmp_path / "other.npz").loosening("jazz", performer) == 0.0
+
+
+def test_calibration_scores_each_loosening_against_the_pianist():
+    """A pianist whose loudness follows the phrase but hardly the pitch: loosening the written velocity's
+    tie to pitch brings it nearer him; a pianist who follows pitch as closely as written: it takes it away."""
+    from types import SimpleNamespace
+
+    from stylenet.expression.notes import Performed, make_score_notes
+    from stylenet.expression.train import LOOSENINGS, _loosenings
+
+    rng = np.random.default_rng(1)
+    n = 400
+    pitch = rng.integers(40, 90, n)
+    onset = np.arange(n, dtype=float) / 2
+    score = make_score_notes(pitch, onset, onset + 0.4, np.full(n, 80))
+    phrase = 12 * np.sin(np.arange(n) / 15)
+    written = np.zeros((n, 6))
+    written[:, 0] = 30 + phrase + 0.8 * pitch
+    beats = np.arange(n // 2 + 2, dtype=float)
+    rows, cache = [], {}
+    for work, tie in (("loose", 0.05), ("tied", 0.8)):
+        velocity = 30 + phrase + tie * pitch + rng.normal(0, 1, n)
+        performed = Performed(onset * 0.5, onset * 0.5 + 0.2, velocity, beats, beats * 0.5)
+        rows.append(SimpleNamespace(genre="jazz", work=work, score=score, performed=performed))
+        cache[("jazz", work)] = (written, written)
+    loose = _loosenings(rows[:1], cache, 1.0)
+    tied = _loosenings(rows[1:], cache, 1.0)
+    assert list(loose) == list(LOOSENINGS)
+    assert all(loose[a] < loose[b] for a, b in zip(LOOSENINGS, LOOSENINGS[1:]))
+    assert all(tied[a] > tied[b] for a, b in zip(LOOSENINGS, LOOSENINGS[1:]))
