@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from stylenet.core import codec, fileio, midifile, smf
 from stylenet.core.beats import BESIDE, beats_for
@@ -169,6 +168,8 @@ def run(options: PerformOptions, started: float) -> PerformReport:
         with one_file(inputs[0].path):
             report.performances.append(perform(inputs[0].path, outputs[0]))
         return report
+    from tqdm import tqdm  # here: its import (50 ms, most of it importlib.metadata) is a batch's, not one file's
+
     jobs = [(item.path, output) for item, output in zip(inputs, outputs)]
     workers = min(options.jobs, len(jobs))
     results = (_pooled(options, jobs, workers) if workers > 1 else
