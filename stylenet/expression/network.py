@@ -23,6 +23,7 @@ from stylenet.expression.notes import (
     SCALES,
     TARGETS,
     ScoreNotes,
+    _running,
     n_features,
     score_features,
 )
@@ -232,11 +233,10 @@ def loosen(velocity: np.ndarray, pitch: np.ndarray, onset: np.ndarray, amount: f
     vs, ps = vs - vs.mean(), ps - ps.mean()  # centred: the running sums below cancel less
     n = len(vs)
     i = np.arange(n)
-    lo, hi = np.maximum(i - PITCH_WINDOW, 0), np.minimum(i + PITCH_WINDOW + 1, n)
+    stretch = np.maximum(i - PITCH_WINDOW, 0), np.minimum(i + PITCH_WINDOW + 1, n)
 
     def local(x):  # the mean of x over each note's stretch
-        total = np.concatenate([[0.0], np.cumsum(x)])
-        return (total[hi] - total[lo]) / (hi - lo)
+        return _running(x, *stretch, "mean")
 
     mean_p, mean_v = local(ps), local(vs)
     spread = np.maximum(local(ps * ps) - mean_p * mean_p, 1.0)  # a stretch on one or two keys has no slope to speak of
