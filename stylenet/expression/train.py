@@ -229,10 +229,10 @@ def spread_gains(rows, cache: dict, weights: dict) -> dict:
                     float(np.std(truth[ok, k]) / np.std(written[ok, k])))
         # inside chords the median departure: a sequenced file's chords are struck at once but for an
         # arpeggio now and then, and a spread that matches the arpeggios would spread every chord
-        pianist, ours = _inside_chords(row.score.chords()[1], truth[:, 2], written[:, 2], mask[:, 2] > 0)
-        if len(pianist) > 20 and np.median(np.abs(ours)) > 1e-6:
+        pianist, inside = _inside_chords(row.score.chords()[1], truth[:, 2], written[:, 2], mask[:, 2] > 0)
+        if len(pianist) > 20 and np.median(np.abs(inside)) > 1e-6:
             ratios.setdefault(row.genre, {}).setdefault("chord_onset", []).append(
-                float(np.median(np.abs(pianist)) / np.median(np.abs(ours))))
+                float(np.median(np.abs(pianist)) / np.median(np.abs(inside))))
     return {genre: {name: round(float(np.clip(np.median(by[name]), 0.0, MAX_SPREAD)), 3) if by.get(name) else 1.0
                     for name in (*TARGETS[:REGRESSED], "chord_onset")} for genre, by in ratios.items()}
 
