@@ -61,6 +61,9 @@ def register(verbs) -> dict:
     train.add_argument("--balance", choices=("performance", "work"), default="performance",
                        help="draw training crops per performance, or per work so that a work played many times "
                             "counts once (default: %(default)s)")
+    train.add_argument("--consensus", action="store_true",
+                       help="learn the velocity and tempo of a work played more than once as the mean of its "
+                            "pianists (the typical pianist), onsets, lengths and pedal as each pianist's own")
 
     evaluate = verbs.add_parser(
         "evaluate-expression", help="score performances of scores against every pianist who played them",

@@ -28,8 +28,9 @@ LOSS_WEIGHTS = np.array([1.0, 2.0, 0.5, 0.5, 0.3, 0.2])  # tempo counts twice: a
 SELECTION = ("velocity_r", "tempo_r", "onset_r", "duration_r")  # averaged into the validation score
 
 
-def prepare(rows, genres: list[str]) -> list[dict]:
-    """Per performance: its features (genre one-hot included) and scaled targets with their masks."""
+def prepare(rows, genres: list[str], consensus: bool = False) -> list[dict]:
+    """Per performance: its features (genre one-hot included) and scaled targets with their masks; with
+    `consensus`, the velocity and tempo targets of a work played more than once are its pianists' mean."""
     from stylenet.expression.network import OFFSETS
 
     out = []
@@ -40,7 +41,35 @@ def prepare(rows, genres: list[str]) -> list[dict]:
         scaled = (values - OFFSETS) / SCALES
         out.append({"genre": row.genre, "work": row.work, "x": score_features(row.score, row.genre, genres),
                     "y": np.concatenate([scaled, masks], axis=1).astype(np.float32)})
+    if consensus:
+        typical(out)
     return out
+
+
+CONSENSUS = (TARGETS.index("velocity"), TARGETS.index("tempo"))
+
+
+def typical(items: list[dict]) -> None:
+    """Give every performance of a work played more than once its pianists' mean velocity and tempo on
+    each note (over those who played it), in place.  What a model of the typical pianist can learn from a
+    score is that mean; each pianist's own departures from it are, to the score, noise.  Onsets, lengths
+    and pedal stay each pianist's own: averaged, a chord spread one way by one pianist and another way by
+    the next would be learned as struck at once."""
+    by_work: dict[tuple, list[dict]] = {}
+    for item in items:
+        by_work.setdefault((item["genre"], item["work"]), []).append(item)
+    k = len(TARGETS)
+    for members in by_work.values():
+        if len(members) < 2 or len({len(m["y"]) for m in members}) != 1:
+            continue
+        y = np.stack([m["y"] for m in members])
+        for t in CONSENSUS:
+            mask = y[:, :, k + t]
+            count = mask.sum(axis=0)
+            mean = (y[:, :, t] * mask).sum(axis=0) / np.maximum(count, 1.0)
+            for m in members:
+                m["y"][:, t] = np.where(count > 0, mean, 0.0)
+                m["y"][:, k + t] = count > 0
 
 
 KEY = FEATURES.index("key")
@@ -322,7 +351,7 @@ def _train(args) -> None:
     data = Path(args.data)
     train_rows, valid_rows = load_rows(data, "train"), load_rows(data, "validation")
     genres = args.genres or sorted({r.genre for r in train_rows})
-    train = prepare(train_rows, genres)
+    train = prepare(train_rows, genres, args.consensus)
     if not train:
         raise StyleNetError(f"{data}: no training performances of {', '.join(genres)}", exit_code=2)
     by_genre = {g: [i for i, t in enumerate(train) if t["genre"] == g] for g in genres}
@@ -347,7 +376,7 @@ def _train(args) -> None:
     model = build_model(keras, n_features(genres), args.units, args.layers, args.dropout)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss=make_loss(keras))
     settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
-                                              "seed", "validate_every", "transpose", "balance")}
+                                              "seed", "validate_every", "transpose", "balance", "consensus")}
     settings["genres"] = genres
     settings["data"] = hashlib.sha256(json.dumps(sorted(t["work"] + t["genre"] for t in train)).encode()).hexdigest()[:16]
     work = Path(args.work_dir)

@@ -308,3 +308,30 @@ def test_calibration_scores_each_loosening_against_the_pianist():
     assert list(loose) == list(LOOSENINGS)
     assert all(loose[a] < loose[b] for a, b in zip(LOOSENINGS, LOOSENINGS[1:]))
     assert all(tied[a] > tied[b] for a, b in zip(LOOSENINGS, LOOSENINGS[1:]))
+
+
+def test_consensus_targets_are_the_pianists_mean_of_velocity_and_tempo_only():
+    from stylenet.expression.train import typical
+
+    k = 6
+    def item(work, velocity, tempo, found, onset):
+        y = np.zeros((3, 2 * k), np.float32)
+        y[:, 0], y[:, 1], y[:, 2] = velocity, tempo, onset
+        y[:, k], y[:, k + 1], y[:, k + 2] = found, found, found
+        return {"genre": "concert", "work": work, "y": y}
+
+    a = item("w", [1.0, 2.0, 3.0], [0.5, 0.0, -0.5], [1, 1, 0], [0.1, 0.2, 0.3])
+    b = item("w", [3.0, 0.0, 5.0], [-0.5, 1.0, 0.5], [1, 0, 1], [0.4, 0.5, 0.6])
+    alone = item("v", [7.0, 8.0, 9.0], [1.0, 1.0, 1.0], [1, 1, 1], [0.0, 0.0, 0.0])
+    other_genre = item("w", [9.0, 9.0, 9.0], [0.0, 0.0, 0.0], [1, 1, 1], [0.0, 0.0, 0.0])
+    other_genre["genre"] = "jazz"
+    before = [i["y"].copy() for i in (a, b, alone, other_genre)]
+    typical([a, b, alone, other_genre])
+    for m in (a, b):
+        np.testing.assert_allclose(m["y"][:, 0], [2.0, 2.0, 5.0])  # the mean over those who played the note
+        np.testing.assert_allclose(m["y"][:, 1], [0.0, 0.0, 0.5])
+        np.testing.assert_allclose(m["y"][:, k:k + 2], [[1, 1], [1, 1], [1, 1]])  # played by one of them at least
+    np.testing.assert_allclose(a["y"][:, 2], before[0][:, 2])  # onsets stay each pianist's own, as do their masks
+    np.testing.assert_allclose(b["y"][:, [2, k + 2]], before[1][:, [2, k + 2]])
+    np.testing.assert_array_equal(alone["y"], before[2])  # a work played once, or in another genre: as it was
+    np.testing.assert_array_equal(other_genre["y"], before[3])

@@ -92,9 +92,10 @@ def test_train_expression_learns_and_writes_a_network_perform_reads(tmp_path):
     assert stylenet(["train-expression", "--data", str(data), "--out", str(out), "--work-dir", str(tmp_path / "run"),
                      "--epochs", "2", "--crops", "4", "--crop", "64", "--batch", "4", "--units", "8",
                      "--layers", "1", "--validate-every", "1", "--threads", "1", "--transpose", "2",
-                     "--balance", "work"]) == 0
+                     "--balance", "work", "--consensus"]) == 0
     net = ExpressionNet.load(out)
-    assert net.header["settings"]["transpose"] == 2 and net.header["features"] == list(FEATURES)
+    assert net.header["settings"]["transpose"] == 2 and net.header["settings"]["consensus"]
+    assert net.header["features"] == list(FEATURES)
     assert net.genres == ["jazz", "pop"]
     for genre in ("jazz", "pop"):  # calibrated on validation: how much wider the pianists' spread is
         gains = net.header["spread"][genre]
@@ -105,4 +106,4 @@ def test_train_expression_learns_and_writes_a_network_perform_reads(tmp_path):
     assert stylenet(["train-expression", "--data", str(data), "--out", str(out), "--work-dir", str(tmp_path / "run"),
                      "--epochs", "2", "--crops", "4", "--crop", "64", "--batch", "4", "--units", "8",
                      "--layers", "1", "--validate-every", "1", "--threads", "1", "--transpose", "2",
-                     "--balance", "work"]) == 0
+                     "--balance", "work", "--consensus"]) == 0
