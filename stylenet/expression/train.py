@@ -376,7 +376,9 @@ def _train(args) -> None:
     model = build_model(keras, n_features(genres), args.units, args.layers, args.dropout)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=1.0), loss=make_loss(keras))
     settings = {k: getattr(args, k) for k in ("epochs", "crops", "crop", "batch", "units", "layers", "lr", "dropout",
-                                              "seed", "validate_every", "transpose", "balance", "consensus")}
+                                              "seed", "validate_every", "transpose", "balance")}
+    if args.consensus:  # named only when asked for: a run checkpointed before the option resumes as it was
+        settings["consensus"] = True
     settings["genres"] = genres
     settings["data"] = hashlib.sha256(json.dumps(sorted(t["work"] + t["genre"] for t in train)).encode()).hexdigest()[:16]
     work = Path(args.work_dir)
