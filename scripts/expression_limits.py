@@ -28,15 +28,13 @@ from stylenet.expression.data import load_rows
 from stylenet.expression.evaluate import stylenet_velocities
 from stylenet.expression.metrics import as_prediction, beat_curve, compare, mean_table, pearson
 from stylenet.expression.network import ExpressionNet, to_units, widen, written_velocity
-from stylenet.expression.notes import TARGETS, _running, score_features, targets
+from stylenet.expression.notes import REGRESSED, TARGETS, _running, score_features, targets
 from stylenet.expression.realism import TIMING_COLUMNS, VELOCITY_COLUMNS, detect, segment_features
 from stylenet.velocity.performer import load_performer
 
-REGRESSED = 4  # velocity, tempo, onset, duration
 
-
-def candidates(net, performer, genre, score, humans, i):
-    """{row: [predictions]} scored against pianist i of `humans`."""
+def expected_performance(net, performer, genre, score) -> tuple[np.ndarray, np.ndarray]:
+    """(expected, written): what `perform` writes before the widening, and after it."""
     expected = net(score, genre)
     expected[:, 0] = written_velocity(stylenet_velocities(performer, score, genre)[:, 0], expected[:, 0],
                                       net.velocity_weight(genre, performer), net.loosening(genre, performer),
@@ -44,10 +42,14 @@ def candidates(net, performer, genre, score, humans, i):
     beats, _ = score.beats()  # the tempo as the beats carry it, one value a beat (as `perform` writes it)
     expected[:, 1] = beat_curve(score, expected[:, 1], beats)[
         np.clip(np.searchsorted(beats, score.onset, side="right") - 1, 0, len(beats) - 2)]
+    written = widen(expected.copy(), net.spread(genre, performer), score.chords()[1], net.chord_spread(genre))
+    return expected, written
+
+
+def candidates(expected, written, humans, i) -> dict[str, list]:
+    """{row: [predictions]} to score against pianist i of `humans`."""
     others = [j for j in range(len(humans)) if j != i]
-    rows = {"written (shipped)": [widen(expected.copy(), net.spread(genre, performer), score.chords()[1],
-                                        net.chord_spread(genre))],
-            "expected + a pianist's departures": [], "another pianist": [],
+    rows = {"written (shipped)": [written], "expected + a pianist's departures": [], "another pianist": [],
             "consensus of the others": [np.nanmean(np.stack([humans[j] for j in others]), axis=0)]}
     for j in others:
         consensus = np.nanmean(np.stack([humans[k] for k in others if k != j]), axis=0)
@@ -66,9 +68,10 @@ def sampler(args, works, net, performer) -> None:
             continue
         score = members[0].score
         humans = [as_prediction(score, m.performed) for m in members]
+        expected, written = expected_performance(net, performer, args.genre, score)
         for i, m in enumerate(members):
             values, mask = targets(score, m.performed)
-            for name, predictions in candidates(net, performer, args.genre, score, humans, i).items():
+            for name, predictions in candidates(expected, written, humans, i).items():
                 scores.setdefault(name, []).append(mean_table([compare(score, m.performed, p) for p in predictions]))
                 pick = predictions[i % len(predictions)]  # one per pianist for the detector, each donor in turn
                 both = np.all(mask[:, :REGRESSED] > 0, axis=1) & np.all(np.isfinite(pick[:, :REGRESSED]), axis=1)
