@@ -148,30 +148,23 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     per-piece r; stored in the network's header with the StyleNet weights' fingerprint (another StyleNet
     model: the network's timing, articulation and pedal only)."""
     from stylenet.expression.evaluate import stylenet_velocities
-    from stylenet.expression.metrics import compare
     from stylenet.expression.network import ExpressionNet
     from stylenet.nn.note_network import write_note_arrays
 
     net = ExpressionNet.load(net_path)
     net.header.pop("pedal_threshold", None)  # the raw probabilities: the threshold is chosen anew here
-    cache, tried = {}, {}
+    cache, by_genre = {}, {}  # by_genre: the rows calibrated on, in the order their genres first come
     for row in rows:
         if row.genre not in net.genres or row.genre not in performer.genres:
             continue
         key = (row.genre, row.work)
         if key not in cache:
             cache[key] = (net(row.score, row.genre), stylenet_velocities(performer, row.score, row.genre))
-        ours, theirs = cache[key]
-        for w in BLENDS:
-            blend = ours.copy()
-            blend[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], w, 0.0, row.score.pitch, row.score.onset)
-            tried.setdefault(row.genre, {}).setdefault(w, []).append(compare(row.score, row.performed, blend)["velocity_r"])
+        by_genre.setdefault(row.genre, []).append(row)
     thresholds = {}
     for genre in net.genres:  # the pedal: the probability above which a chord is pedalled
         agreement = {t: [] for t in PEDAL_THRESHOLDS}
-        for row in rows:
-            if row.genre != genre or (genre, row.work) not in cache:
-                continue
+        for row in by_genre.get(genre, []):
             truth, mask = targets(row.score, row.performed)
             ok = mask[:, 4] > 0
             if ok.any():
@@ -183,13 +176,13 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
             print(f"{genre}: pedal above {best} (validation agreement {np.mean(agreement[best]):.3f}; at 0.5 "
                   f"{np.mean(agreement[0.5]):.3f})", flush=True)
     weights = {}
-    for genre, by_w in tried.items():
-        means = {w: float(np.nanmean(v)) for w, v in by_w.items()}
+    for genre, members in by_genre.items():
+        means = {w: _velocity_r(members, cache, w, 0.0) for w in BLENDS}
         best = max(BLENDS, key=lambda w: means[w])
         weights[genre] = {"weight": best, "r_piece": means[best], "tried": {str(w): round(r, 4) for w, r in means.items()}}
         print(f"{genre}: velocity {100 * best:.0f} % from the expression network (validation per-piece r "
               f"{means[best]:.3f}; StyleNet alone {means[0.0]:.3f}, the network alone {means[1.0]:.3f})", flush=True)
-        r_of = _loosenings([r for r in rows if r.genre == genre and (genre, r.work) in cache], cache, best)
+        r_of = {a: _velocity_r(members, cache, best, a) for a in LOOSENINGS}
         # r barely moves as the tie to pitch loosens, while a listener hears it less and less: the most
         # loosening whose r is within LOOSEN_TOLERANCE of the best tried
         chosen = max(a for a in LOOSENINGS if r_of[a] >= max(r_of.values()) - LOOSEN_TOLERANCE)
@@ -215,19 +208,18 @@ def calibrate(net_path: Path, rows, performer, train_rows=None) -> dict:
     return weights
 
 
-def _loosenings(rows, cache: dict, weight: float) -> dict[float, float]:
-    """{loosening: the mean per-piece velocity r over `rows`} of the written velocity (`weight` of the
-    network's) for each of LOOSENINGS."""
+def _velocity_r(rows, cache: dict, weight: float, loosening: float) -> float:
+    """The mean per-piece velocity r over `rows` of the written velocity: `weight` of the network's, the
+    rest StyleNet's, `loosening` of its tie to pitch taken out (`written_velocity`)."""
     from stylenet.expression.metrics import compare
 
-    found = {a: [] for a in LOOSENINGS}
+    found = []
     for row in rows:
         ours, theirs = cache[(row.genre, row.work)]
-        for a in LOOSENINGS:
-            written = ours.copy()
-            written[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], weight, a, row.score.pitch, row.score.onset)
-            found[a].append(compare(row.score, row.performed, written)["velocity_r"])
-    return {a: float(np.nanmean(v)) for a, v in found.items()}
+        written = ours.copy()
+        written[:, 0] = written_velocity(theirs[:, 0], ours[:, 0], weight, loosening, row.score.pitch, row.score.onset)
+        found.append(compare(row.score, row.performed, written)["velocity_r"])
+    return float(np.nanmean(found))
 
 
 MAX_SPREAD = 4.0

@@ -286,7 +286,7 @@ def test_calibration_scores_each_loosening_against_the_pianist():
     from types import SimpleNamespace
 
     from stylenet.expression.notes import Performed, make_score_notes
-    from stylenet.expression.train import LOOSENINGS, _loosenings
+    from stylenet.expression.train import LOOSENINGS, _velocity_r
 
     rng = np.random.default_rng(1)
     n = 400
@@ -303,8 +303,8 @@ def test_calibration_scores_each_loosening_against_the_pianist():
         performed = Performed(onset * 0.5, onset * 0.5 + 0.2, velocity, beats, beats * 0.5)
         rows.append(SimpleNamespace(genre="jazz", work=work, score=score, performed=performed))
         cache[("jazz", work)] = (written, written)
-    loose = _loosenings(rows[:1], cache, 1.0)
-    tied = _loosenings(rows[1:], cache, 1.0)
+    loose = {a: _velocity_r(rows[:1], cache, 1.0, a) for a in LOOSENINGS}
+    tied = {a: _velocity_r(rows[1:], cache, 1.0, a) for a in LOOSENINGS}
     assert list(loose) == list(LOOSENINGS)
     assert all(loose[a] < loose[b] for a, b in zip(LOOSENINGS, LOOSENINGS[1:]))
     assert all(tied[a] > tied[b] for a, b in zip(LOOSENINGS, LOOSENINGS[1:]))
