@@ -26,7 +26,7 @@ import numpy as np
 
 from stylenet.expression.data import load_rows
 from stylenet.expression.evaluate import stylenet_velocities
-from stylenet.expression.metrics import as_prediction, beat_curve, compare, mean_table, pearson
+from stylenet.expression.metrics import as_prediction, compare, mean_table, pearson, tempo_by_beat
 from stylenet.expression.network import ExpressionNet, to_units, widen, written_velocity
 from stylenet.expression.notes import REGRESSED, TARGETS, _running, score_features, targets
 from stylenet.expression.realism import TIMING_COLUMNS, VELOCITY_COLUMNS, detect, segment_features
@@ -39,9 +39,7 @@ def expected_performance(net, performer, genre, score) -> tuple[np.ndarray, np.n
     expected[:, 0] = written_velocity(stylenet_velocities(performer, score, genre)[:, 0], expected[:, 0],
                                       net.velocity_weight(genre, performer), net.loosening(genre, performer),
                                       score.pitch, score.onset)
-    beats, _ = score.beats()  # the tempo as the beats carry it, one value a beat (as `perform` writes it)
-    expected[:, 1] = beat_curve(score, expected[:, 1], beats)[
-        np.clip(np.searchsorted(beats, score.onset, side="right") - 1, 0, len(beats) - 2)]
+    expected[:, 1] = tempo_by_beat(score, expected[:, 1])  # one value a beat, as `perform` writes it
     written = widen(expected.copy(), net.spread(genre, performer), score.chords()[1], net.chord_spread(genre))
     return expected, written
 

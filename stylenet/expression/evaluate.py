@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylenet.expression.metrics import MEASURES, as_prediction, beat_curve, compare, curve_at, mean_table
+from stylenet.expression.metrics import MEASURES, as_prediction, compare, curve_at, mean_table, tempo_by_beat
 from stylenet.expression.network import VARIED, variation, widen, written_velocity
 from stylenet.expression.notes import TARGETS, ScoreNotes, targets
 from stylenet.expression.realism import TIMING_COLUMNS, VELOCITY_COLUMNS, detect, segment_features
@@ -98,9 +98,7 @@ def evaluate(rows, net, performer=None, genres=None, seed: int = 0, progress: bo
                 written = widen(written, net.spread(genre, performer), score.chords()[1], net.chord_spread(genre))
                 written[:, :VARIED] += variation(score, net.residuals(genre), rng, variation_amount)
                 written[:, 0] = np.clip(written[:, 0], 1, 127)
-                beats, _ = score.beats()
-                beat = np.clip(np.searchsorted(beats, score.onset, side="right") - 1, 0, len(beats) - 2)
-                written[:, 1] = beat_curve(score, written[:, 1], beats)[beat]
+                written[:, 1] = tempo_by_beat(score, written[:, 1])
                 candidates["written"] = written
         humans = [as_prediction(score, m.performed) for m in members]
         table = results.setdefault(genre, {})

@@ -1,6 +1,7 @@
 """How close a performance of a score is to a pianist's: per piece, per target.
 
     beat_curve(score, note_tempo, beat_quarters)   a tempo curve per beat from per-note tempo values
+    tempo_by_beat(score, note_tempo)               per note, its beat's value of that curve (as perform writes it)
     compare(score, performed, predicted)           {measure: value} of one predicted performance against one
                                                    human performance of the same score
 
@@ -45,6 +46,14 @@ def beat_curve(score: ScoreNotes, note_tempo: np.ndarray, beat_quarters: np.ndar
     if not have.any():
         return np.zeros(n)
     return np.interp(np.arange(n), np.flatnonzero(have), sums[have] / counts[have])
+
+
+def tempo_by_beat(score: ScoreNotes, note_tempo: np.ndarray) -> np.ndarray:
+    """[N]: each note's tempo value replaced by its beat's (`beat_curve` over the score's beats), as `perform`
+    writes tempo: one value a beat."""
+    beats, _ = score.beats()
+    beat = np.clip(np.searchsorted(beats, score.onset, side="right") - 1, 0, len(beats) - 2)
+    return beat_curve(score, note_tempo, beats)[beat]
 
 
 def curve_at(score: ScoreNotes, other: Performed, beat_quarters) -> np.ndarray:
