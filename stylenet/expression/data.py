@@ -121,5 +121,13 @@ def load_rows(out_dir, split: str) -> list[Row]:
     path = Path(out_dir) / f"{split}.pkl"
     if not path.is_file():
         raise StyleNetError(f"{path}: no such file (build it with `stylenet build-expression`)", exit_code=2)
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+    try:
+        with open(path, "rb") as handle:
+            rows = pickle.load(handle)
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError, IndexError) as exc:
+        raise StyleNetError(f"{path}: cannot read it, empty or damaged ({type(exc).__name__}); rebuild it with "
+                            "`stylenet build-expression`", exit_code=2) from None
+    if not isinstance(rows, list):
+        raise StyleNetError(f"{path}: not a list of aligned performances; rebuild it with `stylenet build-expression`",
+                            exit_code=2)
+    return rows
