@@ -20,10 +20,12 @@ memory   How far the network reads: its output when run on windows of 512, 1,024
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 
 import numpy as np
 
+from stylenet.core.errors import StyleNetError
 from stylenet.expression.data import load_rows
 from stylenet.expression.evaluate import stylenet_velocities
 from stylenet.expression.metrics import as_prediction, compare, mean_table, pearson, tempo_by_beat
@@ -178,4 +180,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except StyleNetError as exc:  # a missing or damaged split or network: one line, as the CLI says it
+        sys.exit(f"expression_limits: {exc}")
